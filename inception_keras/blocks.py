@@ -1,0 +1,92 @@
+"""Keras building blocks: a conv unit, the Inception block, LRN, pooling.
+
+Each function takes a typed layer from `spec` and a tensor and returns a
+tensor; layer names come from the spec (`3a.3x3_reduce`), so `model.summary()`
+and checkpoints read like the paper's Table 1.
+"""
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+from keras import layers
+
+from . import spec as S
+
+
+@keras.saving.register_keras_serializable(package="inception_keras")
+class LocalResponseNormalization(layers.Layer):
+    """Caffe's across-channel LRN in TensorFlow's terms (`tf.nn.local_response_normalization`).
+
+    Caffe's (local_size n, alpha, beta, k) is depth_radius (n-1)/2, alpha/n, beta, bias k:
+    Caffe divides alpha by the window size, TensorFlow does not.
+    """
+
+    def __init__(self, depth_radius=2, bias=1.0, alpha=2e-5, beta=0.75, **kwargs):
+        super().__init__(**kwargs)
+        self.depth_radius, self.bias, self.alpha, self.beta = depth_radius, bias, alpha, beta
+
+    def call(self, x):
+        y = tf.nn.local_response_normalization(tf.cast(x, "float32"), depth_radius=self.depth_radius,
+                                               bias=self.bias, alpha=self.alpha, beta=self.beta)
+        return tf.cast(y, x.dtype)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "depth_radius": self.depth_radius, "bias": self.bias,
+                "alpha": self.alpha, "beta": self.beta}
+
+
+def conv(c: S.Conv, x):
+    """conv + activation, or conv -> BatchNorm -> activation."""
+    act = None if c.activation == "linear" else c.activation
+    x = layers.Conv2D(c.filters, c.kernel, strides=c.stride, padding=c.padding, use_bias=c.use_bias,
+                      activation=None if c.batch_norm else act, kernel_initializer=c.initializer, name=c.name)(x)
+    if c.batch_norm:
+        x = layers.BatchNormalization(epsilon=c.bn_epsilon, momentum=c.bn_momentum, name=f"{c.name}.bn")(x)
+        if act:
+            x = layers.Activation(act, name=f"{c.name}.{act}")(x)
+    return x
+
+
+def pool(p: S.Pool, x, stride=None, name=None):
+    cls = layers.MaxPooling2D if p.kind == "max" else layers.AveragePooling2D
+    return cls(p.size, strides=stride or p.stride, padding=p.padding, name=name or p.name)(x)
+
+
+def inception(b: S.Inception, x):
+    """The Inception block: 1x1 | 1x1 -> 3x3 | 1x1 -> 5x5 | pool -> 1x1, concatenated on channels."""
+    c1x1, c3r, c3, c5r, c5, cproj = b.convs()
+    branch1 = conv(c1x1, x)
+    branch2 = conv(c3, conv(c3r, x))
+    branch3 = conv(c5, conv(c5r, x))
+    pooled = pool(S.Pool(b.pool_type, f"{b.name}.pool", b.path, b.pool_size, 1, "same"), x)
+    branch4 = conv(cproj, pooled)
+    return layers.Concatenate(axis=-1, name=b.name)([branch1, branch2, branch3, branch4])
+
+
+def apply(layer, x, dtype=None):
+    """Apply one spec layer to a tensor. `dtype` forces a layer's dtype (float32 logits under mixed precision)."""
+    if isinstance(layer, S.Conv):
+        return conv(layer, x)
+    if isinstance(layer, S.Pool):
+        return pool(layer, x)
+    if isinstance(layer, S.Inception):
+        return inception(layer, x)
+    if isinstance(layer, S.GlobalAvgPool):
+        return layers.GlobalAveragePooling2D(name=layer.name)(x)
+    if isinstance(layer, S.Flatten):
+        return layers.Flatten(name=layer.name)(x)
+    if isinstance(layer, S.Dropout):
+        return layers.Dropout(layer.rate, name=layer.name)(x)
+    if isinstance(layer, S.Dense):
+        act = None if layer.activation == "linear" else layer.activation
+        return layers.Dense(layer.units, activation=act, use_bias=layer.use_bias,
+                            kernel_initializer=layer.initializer, name=layer.name, dtype=dtype)(x)
+    if isinstance(layer, S.BatchNorm):
+        return layers.BatchNormalization(epsilon=layer.epsilon, momentum=layer.momentum, name=layer.name)(x)
+    if isinstance(layer, S.LRN):
+        return LocalResponseNormalization(layer.depth_radius, layer.k, layer.tf_alpha, layer.beta,
+                                          name=layer.name)(x)
+    raise TypeError(f"unknown layer {layer!r}")

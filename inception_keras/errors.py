@@ -1,0 +1,54 @@
+"""Errors a user can act on.
+
+`ConfigError` is bad input (a YAML mistake, a wrong flag, a finished run
+directory): the CLI prints it without a traceback and exits 2. `TrainingError`
+is a run that started and then failed (a NaN loss): exit 1.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One mistake in one file, at one YAML path."""
+
+    file: str | None
+    path: str  # YAML path, e.g. "stages.b3[1].3x3_reduce" ("" for the whole file)
+    line: int | None  # 1-based
+    column: int | None  # 1-based
+    message: str
+
+    def __str__(self) -> str:
+        where = self.file or "<input>"
+        if self.line is not None:
+            where += f":{self.line}"
+            if self.column is not None:
+                where += f":{self.column}"
+        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+
+
+class InceptionKerasError(Exception):
+    exit_code = 1
+
+
+class ConfigError(InceptionKerasError):
+    """Bad input. Holds every problem found, so a file's mistakes are reported at once."""
+
+    exit_code = 2
+
+    def __init__(self, problems: "list[Problem] | str"):
+        if isinstance(problems, str):
+            self.problems = []
+            text = problems
+        else:
+            self.problems = list(problems)
+            text = "\n".join(str(p) for p in self.problems)
+            if len(self.problems) > 1:
+                files = sorted({p.file or "<input>" for p in self.problems})
+                text = f"{len(self.problems)} errors in {', '.join(files)}:\n" + text
+        super().__init__(text)
+
+
+class TrainingError(InceptionKerasError):
+    exit_code = 1

@@ -1,0 +1,86 @@
+"""`--set key=value` overrides: dotted YAML paths into the recipe or the architecture."""
+from __future__ import annotations
+
+import copy
+import re
+
+import yaml
+
+from .errors import ConfigError, Problem
+from .schema import Document, _Loader
+
+_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def parse_sets(items: "list[str] | None") -> list[tuple[str, object]]:
+    """['epochs=10', 'optimizer.learning_rate=0.05'] -> [('epochs', 10), ...]; values are read as YAML."""
+    out = []
+    problems = []
+    for item in items or []:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            problems.append(Problem("--set", "", None, None, f"expected key=value, got '{item}'"))
+            continue
+        try:
+            value = yaml.load(text, Loader=_Loader) if text.strip() else None
+        except yaml.YAMLError as e:
+            problems.append(Problem("--set", key, None, None, f"cannot read the value '{text}': {e}"))
+            continue
+        out.append((key, value))
+    if problems:
+        raise ConfigError(problems)
+    return out
+
+
+def split_key(key: str) -> tuple:
+    parts = []
+    for m in _PART.finditer(key):
+        parts.append(m.group(1) if m.group(1) is not None else int(m.group(2)))
+    return tuple(parts)
+
+
+def apply(doc: Document, sets: "list[tuple[str, object]]") -> Document:
+    """A copy of `doc` with the overrides set; problems at overridden paths cite the `--set`."""
+    data = copy.deepcopy(doc.data)
+    marks = dict(doc.marks)
+    origins = dict(doc.origins)
+    problems = []
+    for key, value in sets:
+        path = split_key(key)
+        message = _set(data, path, value)
+        if message:
+            problems.append(Problem("--set", key, None, None, message))
+            continue
+        for p in list(marks):
+            if p[:len(path)] == path:
+                del marks[p]
+        origins[path] = f"--set {key}={yaml.safe_dump(value, default_flow_style=True).strip().removesuffix('...').strip()}"
+    if problems:
+        raise ConfigError(problems)
+    return Document(doc.file, data, marks, doc.key_marks, origins)
+
+
+def _set(data, path: tuple, value) -> str | None:
+    if not path:
+        return "empty key"
+    node = data
+    for i, part in enumerate(path[:-1]):
+        if isinstance(part, int):
+            if not isinstance(node, list) or part >= len(node):
+                return f"no list item [{part}] at this path"
+            node = node[part]
+        else:
+            if not isinstance(node, dict):
+                return f"'{part}' is inside a value that is not a mapping"
+            if node.get(part) is None:
+                node[part] = {}
+            node = node[part]
+    last = path[-1]
+    if isinstance(last, int):
+        if not isinstance(node, list) or last >= len(node):
+            return f"no list item [{last}] at this path"
+    elif not isinstance(node, dict):
+        return f"'{last}' is inside a value that is not a mapping"
+    node[last] = value
+    return None

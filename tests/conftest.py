@@ -1,0 +1,86 @@
+"""Shared fixtures: a tiny network, a tiny recipe and a small learnable IDX data set written by the test."""
+from __future__ import annotations
+
+import gzip
+import os
+import struct
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+TINY_ARCH = """\
+name: tiny
+input: [16, 16, 1]
+classes: 10
+stages:
+  s1:
+    - conv: {filters: 8, kernel: 3, stride: 2}
+  s2:
+    - inception: {name: 2a, 1x1: 4, 3x3_reduce: 4, 3x3: 4, 5x5_reduce: 2, 5x5: 4, pool_proj: 4}
+    - maxpool: {size: 3, stride: 2}
+    - global_avgpool
+  head:
+    - dense: {}
+"""
+
+TINY_RECIPE = """\
+name: tiny
+dataset: {name: bars, kind: idx, path: DATA}
+epochs: 3
+batch_size: 32
+optimizer: {name: adam, learning_rate: 0.01}
+seed: 1
+"""
+
+
+def write_idx(path: str, array: np.ndarray) -> None:
+    array = np.ascontiguousarray(array, dtype=np.uint8)
+    header = struct.pack(">BBBB", 0, 0, 8, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "wb") as f:
+        f.write(header + array.tobytes())
+
+
+def bars(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """28x28 grey images: class c is a bright horizontal bar at row 2 + 2.5c, plus noise. Learnable in seconds."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 10, n).astype(np.uint8)
+    x = rng.integers(0, 60, (n, 28, 28)).astype(np.uint8)
+    for i, c in enumerate(y):
+        r = int(2 + 2.5 * c)
+        x[i, r:r + 2, 3:25] = 230
+    return x, y
+
+
+def write_bars(directory: str, n_train: int = 640, n_test: int = 160, gz: bool = True) -> str:
+    os.makedirs(directory, exist_ok=True)
+    ext = ".gz" if gz else ""
+    for split, n, seed in (("train", n_train, 0), ("t10k", n_test, 1)):
+        x, y = bars(n, seed)
+        write_idx(os.path.join(directory, f"{split}-images-idx3-ubyte{ext}"), x)
+        write_idx(os.path.join(directory, f"{split}-labels-idx1-ubyte{ext}"), y)
+    return directory
+
+
+@pytest.fixture
+def tiny(tmp_path):
+    """Paths of a tiny architecture, a tiny recipe and its IDX data, in a temporary directory."""
+    data = write_bars(str(tmp_path / "data"))
+    arch = tmp_path / "tiny.yaml"
+    arch.write_text(TINY_ARCH)
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(TINY_RECIPE.replace("DATA", data))
+    return {"arch": str(arch), "recipe": str(recipe), "data": data, "tmp": tmp_path}
+
+
+def cli(*args, env=None, cwd=None, timeout=600):
+    """Run `python -m inception_keras ARGS` in a subprocess; return the CompletedProcess."""
+    full_env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=ROOT, **(env or {}))
+    return subprocess.run([sys.executable, "-m", "inception_keras", *map(str, args)], capture_output=True,
+                          text=True, env=full_env, cwd=cwd or ROOT, timeout=timeout)
