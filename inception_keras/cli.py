@@ -86,7 +86,8 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--data-dir", metavar="DIR", help="IDX directory, image folder or tfds data_dir "
                    "(sets dataset.path)")
     t.add_argument("--strategy", choices=["auto", "one_device", "mirrored", "multi_worker_mirrored"])
-    t.add_argument("--runs-root", default="runs", metavar="DIR", help="where default run directories go")
+    t.add_argument("--runs-root", default=os.environ.get("INCEPTION_KERAS_RUNS", "runs"), metavar="DIR",
+                   help="where default run directories go (default: $INCEPTION_KERAS_RUNS or runs)")
 
     e = sub.add_parser("evaluate", help="loss, accuracy and per-class accuracy on the validation (test) split")
     e.add_argument("target", metavar="RUN_DIR_OR_MODEL")

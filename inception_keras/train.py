@@ -331,7 +331,24 @@ def _json(obj) -> str:
 
 def train(arch_path="arch/googlenet.yaml", recipe_path="train/fashion_mnist.yaml", run_dir=None, resume=None,
           sets=(), limit=None, data_dir=None, strategy=None, runs_root="runs", verbose=None, log=print) -> str:
-    """Train; return the run directory. Raises ConfigError (bad input) or TrainingError (a failed run)."""
+    """Train; return the run directory. Raises ConfigError (bad input) or TrainingError (a failed run).
+
+    SIGTERM (docker stop, Kubernetes) and SIGINT stop the run with `Interrupted`: the last completed epoch
+    is kept and the same command resumes it.
+    """
+    def on_signal(signum, frame):
+        raise Interrupted(signum)
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        return _train(arch_path, recipe_path, run_dir, resume, sets, limit, data_dir, strategy, runs_root, verbose,
+                      log)
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+def _train(arch_path, recipe_path, run_dir, resume, sets, limit, data_dir, strategy, runs_root, verbose, log):
     from .distribute import tf_config
 
     p = plan(arch_path, recipe_path, run_dir, resume, sets, limit, data_dir, strategy, runs_root,
@@ -430,10 +447,6 @@ def _train_locked(p: Plan, strat, strategy_name, chief, worker_tmp, verbose, log
     if verbose is None:
         verbose = 1 if (chief and sys.stdout.isatty()) else 0
 
-    def on_signal(signum, frame):
-        raise Interrupted(signum)
-
-    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     status = "failed"
     try:
         if start_epoch < recipe.epochs:
@@ -458,8 +471,6 @@ def _train_locked(p: Plan, strat, strategy_name, chief, worker_tmp, verbose, log
     except tf.errors.InvalidArgumentError as e:
         raise TrainingError(f"training failed on the input data: {e.message.splitlines()[0]}") from None
     finally:
-        for s, h in previous.items():
-            signal.signal(s, h)
         if chief:
             fields = {"status": status}
             if status == "finished":
