@@ -94,7 +94,12 @@ def load_document(file: str, text: str | None = None, what: str = "YAML file") -
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
-        msg = "invalid YAML: " + " ".join(str(x) for x in (e.context, e.problem) if x)
+        msg = f"invalid YAML: {e.problem}"
+        if e.context:
+            msg += f" ({e.context}"
+            if e.context_mark and e.problem_mark and e.context_mark.line != e.problem_mark.line:
+                msg += f" started on line {e.context_mark.line + 1}"
+            msg += ")"
         raise ConfigError([Problem(file, "", line, col, msg)]) from None
     except yaml.YAMLError as e:
         raise ConfigError([Problem(file, "", None, None, f"invalid YAML: {e}")]) from None

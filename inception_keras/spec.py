@@ -351,9 +351,9 @@ def parse_arch(doc: Document) -> ArchSpec:
     if top is None:
         raise ConfigError(problems)
     defaults = check_mapping(doc, problems, DEFAULT_FIELDS, top.get("defaults"), ("defaults",), "defaults")
-    if "input" not in top or "classes" not in top or "stages" not in top or defaults is None:
+    if "stages" not in top or defaults is None:
         raise ConfigError(problems)
-    parser = _Parser(doc, problems, defaults, top["classes"])
+    parser = _Parser(doc, problems, defaults, top.get("classes", 1))  # a bad `classes` is already reported
 
     stages = []
     if not top["stages"]:
@@ -509,8 +509,7 @@ def _analyze(spec: ArchSpec, doc: Document) -> ArchSpec:
     block_shapes: dict[str, tuple] = {}
     inp = spec.input
 
-    def walk(owner: str, layers: tuple, shape: tuple, aux: bool) -> tuple | None:
-        after = f"the input ({_fmt(spec.input)})"
+    def walk(owner: str, layers: tuple, shape: tuple, aux: bool, after: str) -> tuple | None:
         for layer in layers:
             where = layer.path
             kind = type(layer).__name__.lower()
@@ -577,11 +576,13 @@ def _analyze(spec: ArchSpec, doc: Document) -> ArchSpec:
                             out, params, nontrain, macs, note, aux))
             shape = out
             after = f"{layer.name} ({_fmt(out)})"
+            last_name[0] = after
         return shape
 
     shape = inp
+    last_name = [f"the input ({_fmt(inp)})"]
     for stage in spec.stages:
-        shape = walk(stage.name, stage.layers, shape, False)
+        shape = walk(stage.name, stage.layers, shape, False, last_name[0])
         if shape is None:
             break
     if shape is not None and shape != (spec.classes,):
@@ -598,7 +599,8 @@ def _analyze(spec: ArchSpec, doc: Document) -> ArchSpec:
                                                            f"{did_you_mean(head.after, blocks)} (blocks: "
                                                            f"{', '.join(blocks) or 'none'})"))
             continue
-        out = walk(head.name, head.layers, block_shapes[head.after], True)
+        out = walk(head.name, head.layers, block_shapes[head.after], True,
+                   f"{head.after} ({_fmt(block_shapes[head.after])})")
         if out is not None and out != (spec.classes,):
             problems.append(doc.problem(hpath + ("layers",), f"an auxiliary head must end in {spec.classes} logits, "
                                                             f"but gives {_fmt(out)}"))

@@ -1,0 +1,614 @@
+"""`inception-keras compare`: one table (and optionally one plot) of several runs, read from their run directories.
+
+A RUN is a run directory, a glob of them (`runs/*`) or a bare `metrics.csv`. Everything is read from the
+files a run leaves behind (see runs.py): metrics.csv for the numbers, config.yaml for the configuration
+keys that differ between the runs, state.json for the status and the parameter count.
+
+Real run directories are messy, so every problem becomes a warning naming the file and the run is still
+shown whenever it has at least one readable epoch: a cut-off last line is ignored, a resumed run's
+repeated epochs keep their last row, a column an older run lacks is empty, a cell that is not a number is
+empty. Only when no run at all can be read is that an error (ConfigError, exit 2).
+"""
+from __future__ import annotations
+
+import csv
+import glob
+import io
+import math
+import os
+import warnings
+from dataclasses import dataclass, field
+from typing import Callable
+
+from . import runs as R
+from .errors import ConfigError
+
+#: The columns of the table, before the configuration keys that differ (`best_<metric>` is named after the metric).
+SUMMARY_COLUMNS = ["run", "arch", "epochs_done", "epochs_planned", "best", "best_epoch", "val_loss", "val_accuracy",
+                   "accuracy", "epoch_seconds", "images_per_second", "params", "status"]
+FINAL = ["val_loss", "val_accuracy", "accuracy"]  # the last epoch's value
+MEAN = ["epoch_seconds", "images_per_second"]  # the mean over the epochs
+_GLOB = set("*?[")
+_TRUNCATE = 40  # characters of a configuration value in the aligned text table
+
+Warn = Callable[[str, str], None]
+
+
+class CompareWarning(UserWarning):
+    """A run directory or file that could only be read in part (or not at all)."""
+
+
+@dataclass
+class Run:
+    """One run as read from disk."""
+
+    name: str
+    path: str  # the run directory, or the CSV file for a bare CSV not named metrics.csv
+    csv_path: str
+    history: "object"  # pandas.DataFrame, one row per epoch (sorted, unique), columns as in the CSV (floats)
+    config: dict | None = None
+    state: dict | None = None
+    status: str = "unknown"
+    columns: list = field(default_factory=list)
+
+
+# ----------------------------------------------------------------------------- reading
+
+
+def lower_is_better(metric: str) -> bool:
+    return "loss" in metric
+
+
+def _warn_default(file: str, message: str) -> None:
+    warnings.warn(CompareWarning(f"{file}: {message}"), stacklevel=3)
+
+
+def expand(paths: list[str], warn: Warn) -> list[str]:
+    """Globs expanded (sorted), literal paths kept; a glob that matches nothing is a warning."""
+    out = []
+    for p in paths:
+        if not os.path.exists(p) and _GLOB & set(p):
+            matches = sorted(glob.glob(p))
+            if not matches:
+                warn(p, "matches nothing")
+            out += matches
+        else:
+            out.append(p)
+    return out
+
+
+def _read_csv(path: str, warn: Warn):
+    """metrics.csv -> (DataFrame of floats with an int `epoch` column, columns) or None with a warning."""
+    import pandas as pd
+
+    try:
+        with open(path, encoding="utf-8", newline="") as f:
+            text = f.read()
+    except UnicodeDecodeError:
+        warn(path, "not a text file (not UTF-8); skipped")
+        return None
+    except OSError as e:
+        warn(path, f"cannot read: {e.strerror or e}; skipped")
+        return None
+    if not text.strip():
+        warn(path, "empty file; skipped")
+        return None
+    try:
+        lines = list(csv.reader(io.StringIO(text)))
+    except csv.Error as e:
+        warn(path, f"not a CSV file ({e}); skipped")
+        return None
+    header = [h.strip() for h in lines[0]]
+    if "epoch" not in header:
+        warn(path, "not a metrics CSV (no 'epoch' column in the first line); skipped")
+        return None
+    seen = set()
+    keep = []  # (index in the row, column name), first of each name
+    for i, name in enumerate(header):
+        if name and name not in seen:
+            seen.add(name)
+            keep.append((i, name))
+        elif name:
+            warn(path, f"column '{name}' appears twice; the first is used")
+    columns = [name for _, name in keep]
+    by_epoch: dict[int, dict] = {}
+    repeated: list[int] = []
+    bad_cells: list[str] = []
+    for lineno, row in enumerate(lines[1:], start=2):
+        if not row or not any(c.strip() for c in row):
+            continue
+        if len(row) < len(header):
+            cut = lineno == len(lines) and not text.endswith(("\n", "\r"))
+            warn(path, f"line {lineno} has {len(row)} of {len(header)} fields"
+                       f"{' (the file is cut off)' if cut else ''}; the line is ignored")
+            continue
+        if len(row) > len(header):
+            warn(path, f"line {lineno} has {len(row)} fields, the header {len(header)}; the extra ones are ignored")
+        values = {}
+        for i, name in keep:
+            cell = row[i].strip()
+            if cell == "":
+                values[name] = math.nan
+                continue
+            try:
+                values[name] = float(cell)
+            except ValueError:
+                values[name] = math.nan
+                bad_cells.append(f"{name}='{cell}' (line {lineno})")
+        epoch = values["epoch"]
+        if math.isnan(epoch) or epoch != int(epoch) or epoch < 0:
+            warn(path, f"line {lineno}: epoch '{row[header.index('epoch')].strip()}' is not an epoch number; "
+                       "the line is ignored")
+            continue
+        epoch = int(epoch)
+        if epoch in by_epoch and epoch not in repeated:
+            repeated.append(epoch)
+        by_epoch[epoch] = values  # a resumed run's repeated epoch: the last row wins
+    if bad_cells:
+        warn(path, f"not a number, read as empty: {', '.join(bad_cells)}")
+    if repeated:
+        warn(path, f"epoch{'s' if len(repeated) > 1 else ''} {', '.join(map(str, sorted(repeated)))} "
+                   "repeated (a resumed run?); the last row of each is kept")
+    if not by_epoch:
+        warn(path, "no epochs recorded; skipped")
+        return None
+    rows = [by_epoch[e] for e in sorted(by_epoch)]
+    frame = pd.DataFrame(rows, columns=columns)
+    frame["epoch"] = frame["epoch"].astype(int)
+    frame = frame.reset_index(drop=True)
+    missing = [c for c in R.COLUMNS if c not in columns]
+    if missing:
+        warn(path, f"no column{'s' if len(missing) > 1 else ''} {', '.join(missing)} (an older run?); "
+                   "shown as empty")
+    return frame, columns
+
+
+def _status(run_dir: str, state: dict | None, warn: Warn) -> str:
+    if not state:
+        return "unknown"
+    status = str(state.get("status") or "unknown")
+    if status == "running":
+        try:
+            locked = R.is_locked(run_dir)
+        except OSError as e:
+            warn(os.path.join(run_dir, ".lock"), f"cannot check the lock: {e.strerror or e}")
+            return status
+        if not locked:
+            warn(os.path.join(run_dir, R.STATE), "says running, but no process holds the run's lock: the "
+                                                 "training stopped without recording it; shown as interrupted")
+            return "interrupted"
+    return status
+
+
+def _side_files(run_dir: str, warn: Warn) -> tuple[dict | None, dict | None]:
+    config = state = None
+    try:
+        config = R.read_config(run_dir)
+    except ConfigError as e:
+        warn(os.path.join(run_dir, R.CONFIG), f"{_short(e, R.CONFIG)}; its configuration is not compared")
+    if config is not None and not isinstance(config, dict):
+        warn(os.path.join(run_dir, R.CONFIG), "is not a mapping; its configuration is not compared")
+        config = None
+    try:
+        state = R.read_state(run_dir)
+    except ConfigError as e:
+        warn(os.path.join(run_dir, R.STATE), f"{_short(e, R.STATE)}; status unknown")
+    if state is not None and not isinstance(state, dict):
+        warn(os.path.join(run_dir, R.STATE), "is not a JSON object; status unknown")
+        state = None
+    return config, state
+
+
+def _short(error: Exception, name: str) -> str:
+    """runs.read_* say '<path>: cannot read: ...'; the warning names the file already."""
+    text = str(error)
+    i = text.find(f"{name}: ")
+    return text[i + len(name) + 2:] if i >= 0 else text
+
+
+def _run_name(path: str) -> str:
+    return os.path.basename(os.path.normpath(os.path.abspath(path)))
+
+
+def load_runs(paths: list[str], on_warning: Warn | None = None) -> list[Run]:
+    """Read every run the paths name; what cannot be read is a warning (on_warning(file, message))."""
+    warn = on_warning or _warn_default
+    out: list[Run] = []
+    seen: set[str] = set()
+    for p in expand(list(paths), warn):
+        if os.path.isdir(p):
+            run_dir, csv_path, beside = p, os.path.join(p, R.METRICS), True
+            if not os.path.isfile(csv_path):
+                if any(os.path.exists(os.path.join(p, f)) for f in (R.CONFIG, R.STATE)):
+                    warn(p, f"no {R.METRICS} (no epoch finished yet?); skipped")
+                else:
+                    inner = sorted(glob.glob(os.path.join(glob.escape(p), "*", R.METRICS)))
+                    hint = (f"; it holds {len(inner)} run director{'ies' if len(inner) > 1 else 'y'}: pass "
+                            f"{os.path.join(p, '*')}") if inner else ""
+                    warn(p, f"not a run directory (no {R.METRICS}){hint}; skipped")
+                continue
+            name = _run_name(p)
+        elif os.path.isfile(p):
+            csv_path = p
+            beside = os.path.basename(p) == R.METRICS
+            if not beside and not p.endswith(".csv"):
+                warn(p, f"not a run directory or a {R.METRICS} file; skipped")
+                continue
+            run_dir = os.path.dirname(p) or "."
+            name = _run_name(run_dir) if beside else os.path.splitext(os.path.basename(p))[0]
+        else:
+            warn(p, "no such file or directory")
+            continue
+        key = os.path.realpath(csv_path)
+        if key in seen:
+            continue
+        seen.add(key)
+        read = _read_csv(csv_path, warn)
+        if read is None:
+            continue
+        history, columns = read
+        config, state = _side_files(run_dir, warn) if beside else (None, None)
+        if not beside:
+            warn(csv_path, f"not named {R.METRICS}, so no {R.CONFIG} or {R.STATE} is read for it; its "
+                           "configuration is not compared")
+        elif config is None and not os.path.exists(os.path.join(run_dir, R.CONFIG)):
+            warn(csv_path, f"no {R.CONFIG} beside it; its configuration is not compared")
+        status = _status(run_dir, state, warn) if beside else "unknown"
+        run = Run(name=name, path=run_dir if beside else csv_path, csv_path=csv_path, history=history,
+                  config=config, state=state, status=status, columns=columns)
+        if status in ("interrupted", "failed"):
+            planned = _planned(run)
+            done = int(history["epoch"].max())
+            extra = f": {state.get('error')}" if status == "failed" and state and state.get("error") else ""
+            warn(os.path.join(run_dir, R.STATE), f"the run {status} after epoch {done}"
+                                                 f"{f' of {planned}' if planned is not None else ''}{extra}")
+        out.append(run)
+    names = [r.name for r in out]
+    for r in out:  # the same base name twice (runs/a, old/a): name them by the path given
+        if names.count(r.name) > 1:
+            r.name = os.path.normpath(r.path)
+    return out
+
+
+# ----------------------------------------------------------------------------- the table
+
+
+def _planned(run: Run) -> int | None:
+    for source in (run.state or {}, (run.config or {}).get("recipe") or {}):
+        value = source.get("epochs") if isinstance(source, dict) else None
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    return None
+
+
+def flatten(mapping: dict, prefix: str = "") -> dict:
+    """{'recipe': {'optimizer': {'learning_rate': 0.1}}} -> {'recipe.optimizer.learning_rate': 0.1}; lists whole."""
+    out = {}
+    for key, value in mapping.items():
+        path = f"{prefix}.{key}" if prefix else str(key)
+        if isinstance(value, dict) and value:
+            out.update(flatten(value, path))
+        else:
+            out[path] = value
+    return out
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, (dict, list, tuple)) or isinstance(b, (dict, list, tuple)):
+        return False
+    return a == b
+
+
+_MISSING = object()
+
+
+def differing(configs: list[dict | None]) -> dict[str, list]:
+    """The flattened keys of `arch` and `recipe` whose values are not equal in all the runs that have a
+    configuration (a key missing in one counts as different), in order of first appearance; runs without a
+    configuration get None. With fewer than two configurations, nothing differs."""
+    flat = [None if c is None else flatten({k: c.get(k) for k in ("arch", "recipe") if isinstance(c.get(k), dict)})
+            for c in configs]
+    present = [f for f in flat if f is not None]
+    if len(present) < 2:
+        return {}
+    keys: list[str] = []
+    for f in present:
+        keys += [k for k in f if k not in keys]
+    out = {}
+    for key in keys:
+        values = [f.get(key, _MISSING) for f in present]
+        if all(v is not _MISSING for v in values) and all(_same(values[0], v) for v in values[1:]):
+            continue
+        out[key] = [None if f is None else f.get(key, _MISSING) for f in flat]
+    return out
+
+
+def _config_column(values: list):
+    """A differing key's values as a column: numeric when every value is a number, otherwise objects; a
+    missing key is NaN, an explicit null None."""
+    import pandas as pd
+
+    real = [v for v in values if v is not _MISSING and v is not None]
+    if real and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in real):
+        if all(isinstance(v, int) for v in real) and len(real) == len(values):
+            return pd.array(values, dtype="Int64")
+        return pd.array([math.nan if v is _MISSING or v is None else float(v) for v in values], dtype="float64")
+    return pd.Series([math.nan if v is _MISSING else v for v in values], dtype=object).array
+
+
+def table(run_list: list[Run], metric: str = "val_accuracy"):
+    """The comparison as a DataFrame, one row per run, best first (see compare_runs)."""
+    import pandas as pd
+
+    if not run_list:
+        raise ConfigError("no run to compare")
+    if not any(metric in r.columns for r in run_list):
+        available = []
+        for r in run_list:
+            available += [c for c in r.columns if c not in available and c != "epoch"]
+        raise ConfigError(f"--metric {metric}: no run records it; the runs record: {', '.join(available)}")
+    best_col = f"best_{metric}"
+    rows = []
+    for r in run_list:
+        h = r.history
+        row = {"run": r.name, "path": r.path}
+        arch = ((r.config or {}).get("arch") or {}).get("name") if isinstance((r.config or {}).get("arch"), dict) \
+            else None
+        row["arch"] = arch or (r.state or {}).get("arch") or ""
+        row["epochs_done"] = int(h["epoch"].max())
+        row["epochs_planned"] = _planned(r)
+        best = best_epoch = math.nan
+        if metric in h and h[metric].notna().any():
+            series = h[metric]
+            i = series.idxmin() if lower_is_better(metric) else series.idxmax()  # the first of equal values
+            best, best_epoch = float(series[i]), int(h["epoch"][i])
+        row[best_col], row["best_epoch"] = best, best_epoch
+        last = h.iloc[-1]
+        for c in FINAL:
+            row[c] = float(last[c]) if c in h else math.nan
+        for c in MEAN:
+            row[c] = float(h[c].mean()) if c in h and h[c].notna().any() else math.nan
+        params = (r.state or {}).get("params")
+        row["params"] = params if isinstance(params, int) and not isinstance(params, bool) else None
+        row["status"] = r.status
+        rows.append(row)
+    df = pd.DataFrame(rows)
+    for c in ("epochs_planned", "best_epoch", "params"):
+        df[c] = pd.array([None if v is None or (isinstance(v, float) and math.isnan(v)) else int(v)
+                          for v in df[c]], dtype="Int64")
+    df["epochs_done"] = df["epochs_done"].astype("int64")
+    for c in [best_col] + FINAL + MEAN:
+        df[c] = df[c].astype("float64")
+    for key, values in differing([r.config for r in run_list]).items():
+        df[key] = _config_column(values)
+    # best first; runs without a value last; equal values keep the order given
+    score = df[best_col] if lower_is_better(metric) else -df[best_col]
+    order = sorted(range(len(df)), key=lambda i: (math.isnan(score[i]), 0.0 if math.isnan(score[i]) else score[i], i))
+    return df.iloc[order].reset_index(drop=True)
+
+
+def compare_runs(paths: list[str], metric: str = "val_accuracy", on_warning: Warn | None = None):
+    """Compare runs: a pandas DataFrame with one row per run that can be read, best `metric` first.
+
+    paths: run directories, globs (`runs/*`) or metrics.csv files. Columns: run, path, arch, epochs_done,
+    epochs_planned, best_<metric>, best_epoch (the first epoch with the best value; lower is better for a
+    metric whose name contains "loss"), val_loss, val_accuracy, accuracy (of the last epoch), epoch_seconds,
+    images_per_second (means over the epochs), params, status (finished, running, interrupted, failed,
+    unknown), then one column per configuration key (dotted, e.g. recipe.optimizer.learning_rate) whose
+    value is not the same in every run.
+
+    Problems with a run (a cut-off line, a cell that is not a number, a directory that is not a run) are
+    passed to on_warning(file, message), by default issued as `CompareWarning`s. Raises ConfigError when no
+    run can be read or no run records the metric.
+    """
+    run_list = load_runs(paths, on_warning)
+    if not run_list:
+        raise ConfigError(f"no run could be read from {' '.join(paths)}")
+    return table(run_list, metric)
+
+
+# ----------------------------------------------------------------------------- rendering
+
+
+def _number_format(column: str):
+    base = column[len("best_"):] if column.startswith("best_") else column
+    if base in ("epoch_seconds", "images_per_second"):
+        return lambda v: f"{v:.1f}"
+    if base == "learning_rate":
+        return lambda v: f"{v:.4g}"
+    return lambda v: f"{v:.4f}"
+
+
+def _is_missing(v) -> bool:
+    if v is None:
+        return False
+    try:
+        import pandas as pd
+
+        return bool(pd.isna(v)) if not isinstance(v, (list, dict, tuple)) else False
+    except (TypeError, ValueError):
+        return False
+
+
+def _config_text(v) -> str:
+    import yaml
+
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (list, dict, tuple)):
+        return yaml.safe_dump(v, default_flow_style=True, width=math.inf).strip()
+    if isinstance(v, float) and v.is_integer() and abs(v) < 1e15:
+        return f"{v:.1f}"
+    return str(v)
+
+
+def rows_for(df, metric: str, style: str) -> tuple[list[str], list[list[str]], list[bool]]:
+    """Header, cell texts and right-alignment flags of the table in `style` (table, markdown or csv)."""
+    best_col = f"best_{metric}"
+    summary = ["run", "arch", "epochs", best_col, "best_epoch", *FINAL, *MEAN, "params", "status"]
+    if style == "csv":
+        summary = ["run", "arch", "epochs_done", "epochs_planned", *summary[3:]]
+    keys = [c for c in df.columns if c not in SUMMARY_COLUMNS and c not in ("path", best_col)]
+    header = summary + keys
+    blank = "" if style == "csv" else "-"
+    cells = []
+    for _, row in df.iterrows():
+        out = []
+        for c in header:
+            if c == "epochs":
+                planned = row["epochs_planned"]
+                out.append(f"{row['epochs_done']}/{'?' if _is_missing(planned) else int(planned)}")
+                continue
+            v = row[c]
+            if c in keys:
+                if _is_missing(v):
+                    out.append(blank)
+                elif style == "csv":
+                    out.append(_config_text(v) if not isinstance(v, float) else f"{v:.10g}")
+                else:
+                    text = _config_text(v)
+                    if style == "table" and len(text) > _TRUNCATE:
+                        text = text[:_TRUNCATE - 1] + "…"
+                    out.append(text)
+            elif _is_missing(v):
+                out.append(blank)
+            elif c in ("epochs_done", "epochs_planned", "best_epoch"):
+                out.append(str(int(v)))
+            elif c == "params":
+                out.append(str(int(v)) if style == "csv" else f"{int(v):,}")
+            elif isinstance(v, float):
+                out.append(f"{v:.6g}" if style == "csv" else _number_format(c)(v))
+            else:
+                out.append(str(v))
+        cells.append(out)
+    right = []
+    for j, c in enumerate(header):
+        col = [row[j] for row in cells if row[j] not in ("", "-")]
+        right.append(c not in ("run", "arch", "status") and bool(col) and all(_looks_numeric(t) for t in col))
+    return header, cells, right
+
+
+def _looks_numeric(text: str) -> bool:
+    try:
+        float(text.replace(",", "").replace("/", ""))
+        return True
+    except ValueError:
+        return False
+
+
+def render(df, metric: str = "val_accuracy", style: str = "table") -> str:
+    """The DataFrame of compare_runs as an aligned text table, CSV or a GitHub markdown table."""
+    header, cells, right = rows_for(df, metric, style)
+    if style == "csv":
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(header)
+        w.writerows(cells)
+        return buf.getvalue().rstrip("\n")
+    if style == "markdown":
+        def esc(t):
+            return t.replace("|", "\\|")
+
+        lines = ["| " + " | ".join(esc(h) for h in header) + " |",
+                 "|" + "|".join("---:" if r else ":---" for r in right) + "|"]
+        lines += ["| " + " | ".join(esc(t) for t in row) + " |" for row in cells]
+        return "\n".join(lines)
+    if style != "table":
+        raise ConfigError(f"unknown format '{style}': use table, csv or markdown")
+    widths = [max(len(t) for t in [h] + [row[j] for row in cells]) for j, h in enumerate(header)]
+
+    def line(texts):
+        return "  ".join(t.rjust(w) if r else t.ljust(w) for t, w, r in zip(texts, widths, right)).rstrip()
+
+    return "\n".join([line(header), "  ".join("-" * w for w in widths)] + [line(row) for row in cells])
+
+
+# ----------------------------------------------------------------------------- the plot
+
+
+def plot_runs(runs_or_paths, path: str, on_warning: Warn | None = None) -> str:
+    """One PNG: loss (left) and accuracy (right) against epoch for every run, training dashed, validation
+    solid, one colour per run. runs_or_paths: `Run`s from load_runs, or paths as for compare_runs."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+
+    if not str(path).lower().endswith(".png"):
+        raise ConfigError(f"--plot {path}: the plot is a PNG; name a file ending in .png")
+    run_list = list(runs_or_paths)
+    if run_list and not isinstance(run_list[0], Run):
+        run_list = load_runs(run_list, on_warning)
+    if not run_list:
+        raise ConfigError("no run to plot")
+    fig = Figure(figsize=(12, 5), dpi=100, layout="constrained")
+    FigureCanvasAgg(fig)
+    ax_loss, ax_acc = fig.subplots(1, 2)
+    colours = run_colours(len(run_list))
+    handles = []
+    for r, colour in zip(run_list, colours):
+        h = r.history
+        for ax, key in ((ax_loss, "loss"), (ax_acc, "accuracy")):
+            for prefix, style in (("", "--"), ("val_", "-")):
+                col = prefix + key
+                if col in h and h[col].notna().any():
+                    ax.plot(h["epoch"], h[col], linestyle=style, color=colour, marker="o", markersize=3,
+                            linewidth=1.6)
+        handles.append(Line2D([], [], color=colour, linewidth=2.5, label=r.name))
+    for ax, key in ((ax_loss, "loss"), (ax_acc, "accuracy")):
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(key)
+        ax.set_title(key)
+        ax.grid(True, alpha=0.3)
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    handles += [Line2D([], [], color="black", linestyle="--", label="training"),
+                Line2D([], [], color="black", linestyle="-", label="validation")]
+    ax_acc.legend(handles=handles, loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize="small", frameon=False)
+    try:
+        fig.savefig(path, format="png")
+    except OSError as e:
+        raise ConfigError(f"--plot {path}: cannot write: {e.strerror or e}") from None
+    return path
+
+
+def run_colours(n: int) -> list:
+    """One colour per run: matplotlib's tab10, then tab20, then evenly spaced hues."""
+    from matplotlib import colormaps
+
+    if n <= 10:
+        return [colormaps["tab10"](i) for i in range(n)]
+    if n <= 20:
+        return [colormaps["tab20"](i) for i in range(n)]
+    return [colormaps["hsv"](i / n) for i in range(n)]
+
+
+# ----------------------------------------------------------------------------- the command
+
+
+def main(args) -> int:
+    import sys
+
+    def warn(file: str, message: str) -> None:
+        print(f"warning: {file}: {message}", file=sys.stderr)
+
+    run_list = load_runs(args.runs, warn)
+    if not run_list:
+        raise ConfigError(f"no run could be read from {' '.join(args.runs)}")
+    df = table(run_list, args.metric)
+    if args.plot:
+        if not str(args.plot).lower().endswith(".png"):
+            raise ConfigError(f"--plot {args.plot}: the plot is a PNG; name a file ending in .png")
+    print(render(df, args.metric, args.format))
+    sys.stdout.flush()
+    if args.plot:
+        by_name = {r.name: r for r in run_list}
+        plot_runs([by_name[n] for n in df["run"]], args.plot)
+        print(f"plot: {args.plot}", file=sys.stderr)
+    return 0

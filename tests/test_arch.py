@@ -1,0 +1,275 @@
+"""The architecture language, the builder and `summary` (issue: declarative GoogLeNet)."""
+from __future__ import annotations
+
+import os
+import re
+
+import numpy as np
+import pytest
+
+from conftest import ROOT, cli
+
+import inception_keras as ik
+from inception_keras.errors import ConfigError
+from inception_keras.spec import load_arch
+
+SEED = os.path.join(ROOT, "arch", "googlenet.yaml")
+# The seed printed (1,64,24,24) (1,192,12,12) (1,480,6,6) (1,832,3,3) (1,1024,1,1) (1,10), channels first.
+SEED_STAGES = {"b1": (24, 24, 64), "b2": (12, 12, 192), "b3": (6, 6, 480), "b4": (3, 3, 832), "b5": (1024,),
+               "head": (10,)}
+
+
+@pytest.fixture(scope="module")
+def seed_model():
+    return ik.build_model(SEED)
+
+
+def stage_outputs(spec):
+    out = {}
+    for row in spec.rows:
+        out[row.stage] = row.shape
+    return out
+
+
+def keras_macs(model) -> int:
+    """Multiply-adds counted from the built Keras layers (independent of the spec's own count)."""
+    import keras
+
+    total = 0
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Conv2D):
+            _, h, w, cout = layer.output.shape
+            k1, k2, cin, _ = layer.kernel.shape
+            total += h * w * k1 * k2 * cin * cout
+        elif isinstance(layer, keras.layers.Dense):
+            total += layer.kernel.shape[0] * layer.kernel.shape[1]
+    return total
+
+
+def test_seed_parameters_and_stage_shapes(seed_model):
+    spec = load_arch(SEED)
+    assert spec.params == 5_977_530
+    assert seed_model.count_params() == 5_977_530
+    assert stage_outputs(spec) == SEED_STAGES
+    # the Keras model agrees stage by stage: the last layer of each stage
+    last = {"b1": "b1.maxpool1", "b2": "b2.maxpool1", "b3": "b3.maxpool1", "b4": "b4.maxpool1",
+            "b5": "b5.global_avgpool1", "head": "head.dense1"}
+    for stage, name in last.items():
+        assert tuple(seed_model.get_layer(name).output.shape[1:]) == SEED_STAGES[stage]
+
+
+def test_seed_per_stage_parameters_match_keras(seed_model):
+    spec = load_arch(SEED)
+    blocks = {b.name: s.name for s in spec.stages for b in s.layers}
+    keras_by_stage: dict = {}
+    for layer in seed_model.layers:
+        owner = layer.name.split(".")[0]
+        stage = blocks.get(owner, owner)
+        keras_by_stage[stage] = keras_by_stage.get(stage, 0) + layer.count_params()
+    spec_by_stage: dict = {}
+    for r in spec.rows:
+        spec_by_stage[r.stage] = spec_by_stage.get(r.stage, 0) + r.params + r.nontrainable
+    keras_by_stage.pop("input")
+    assert spec_by_stage == keras_by_stage
+
+
+def test_seed_multiply_adds(seed_model):
+    spec = load_arch(SEED)
+    assert spec.macs == keras_macs(seed_model)
+    assert abs(spec.macs / 1e9 - 0.276) < 0.0005
+
+
+def test_forward_pass_gives_batch_by_classes(seed_model):
+    out = seed_model(np.random.rand(3, 96, 96, 1).astype("float32"), training=False)
+    assert tuple(out.shape) == (3, 10)
+    assert np.all(np.isfinite(np.asarray(out)))
+
+
+def test_inception_blocks_concatenate_four_branches(seed_model):
+    block = seed_model.get_layer("3a")
+    inputs = [t._keras_history.operation.name for t in block.input]
+    assert inputs == ["3a.1x1", "3a.3x3", "3a.5x5", "3a.pool_proj"]
+    assert block.output.shape[-1] == 64 + 128 + 32 + 32
+    assert seed_model.get_layer("3a.5x5").kernel.shape[:2] == (5, 5)  # a real 5x5 branch
+    assert seed_model.get_layer("3a.3x3_reduce").activation.__name__ == "relu"
+
+
+def test_changed_yaml_builds_the_network_it_describes(tmp_path):
+    text = open(SEED).read()
+    text = text.replace("input: [96, 96, 1]", "input: [64, 64, 3]").replace("classes: 10", "classes: 5")
+    text = text.replace("{name: 3a, 1x1: 64,", "{name: 3a, 1x1: 40,")
+    path = tmp_path / "changed.yaml"
+    path.write_text(text)
+    spec = load_arch(str(path))
+    model = ik.build_model(spec)
+    assert tuple(model.input.shape) == (None, 64, 64, 3)
+    assert tuple(model.output.shape) == (None, 5)
+    assert model.get_layer("3a").output.shape[-1] == 40 + 128 + 32 + 32
+    assert model.get_layer("b1.conv1").kernel.shape == (7, 7, 3, 64)  # input channels derived
+    assert model.count_params() == spec.params
+    conv1 = 7 * 7 * 2 * 64  # two more input channels
+    head = -5 * 1024 - 5  # five classes fewer
+    own_3a = -24 * (192 + 1)  # 24 filters fewer in 3a.1x1 (192 input channels, bias)
+    readers_3b = -24 * (128 + 128 + 32 + 64)  # 3b's four 1x1 convs read 24 channels fewer
+    assert spec.params == 5_977_530 + conv1 + head + own_3a + readers_3b
+    assert tuple(model(np.zeros((2, 64, 64, 3), "float32")).shape) == (2, 5)
+
+
+def test_summary_cli_prints_stages_and_totals():
+    r = cli("summary", SEED)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    table = {ln.split()[0]: ln.split()[1] for ln in lines[2:8]}
+    assert table == {"b1": "24x24x64", "b2": "12x12x192", "b3": "6x6x480", "b4": "3x3x832", "b5": "1024",
+                     "head": "10"}
+    assert "total: 5,977,530 parameters, 0.276 G multiply-adds per image" in r.stdout
+
+
+def test_summary_blocks_and_input_shape_override():
+    r = cli("summary", SEED, "--blocks", "--input-shape", "224,224,3")
+    assert r.returncode == 0, r.stderr
+    rows = {ln.split()[0]: ln.split()[1] for ln in r.stdout.splitlines() if ln.startswith("  ")}
+    assert rows["3a"] == "28x28x256" and rows["4e"] == "14x14x832" and rows["5b"] == "7x7x1024"
+    assert "input 224x224x3" in r.stdout
+
+
+# ----------------------------------------------------------------------------- errors
+
+BASE = """\
+name: t
+input: [32, 32, 1]
+classes: 10
+stages:
+  b1:
+    - conv: {filters: 8, kernel: 3, stride: 2}
+    - inception: {name: 3a, 1x1: 4, 3x3_reduce: 4, 3x3: 4, 5x5_reduce: 2, 5x5: 4, pool_proj: 4}
+  head:
+    - global_avgpool
+    - dense: {}
+"""
+
+
+def errors_of(text: str, tmp_path) -> list[str]:
+    path = tmp_path / "net.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_arch(str(path))
+    return [str(p).replace(str(path), "net.yaml") for p in info.value.problems]
+
+
+MALFORMED = [
+    ("unknown kind", BASE.replace("- conv:", "- cnov:"),
+     ["net.yaml:6:7: stages.b1[0].cnov: unknown layer kind 'cnov'; did you mean 'conv'? (kinds: conv, maxpool, "
+      "avgpool, global_avgpool, flatten, dropout, dense, batch_norm, lrn, inception)"]),
+    ("unknown key", BASE.replace("kernel: 3,", "kernal: 3,"),
+     ["net.yaml:6:26: stages.b1[0].conv.kernal: unknown key 'kernal' in conv layer; did you mean 'kernel'? (known: "
+      "filters, kernel, stride, padding, activation, use_bias, batch_norm, initializer, name)",
+      "net.yaml:6:13: stages.b1[0].conv: conv layer is missing required key 'kernel' (kernel size (square))"]),
+    ("number as string", BASE.replace("3x3_reduce: 4", '3x3_reduce: "4"'),
+     ["net.yaml:7:49: stages.b1[1].inception.3x3_reduce: expected an integer > 0, got '4' (a string) "
+      "(remove the quotes)"]),
+    ("fractional size", BASE.replace("filters: 8", "filters: 8.5"),
+     ["net.yaml:6:23: stages.b1[0].conv.filters: expected an integer > 0, got 8.5 (sizes are whole numbers)"]),
+    ("zero size", BASE.replace("pool_proj: 4", "pool_proj: 0"),
+     ["net.yaml:7:94: stages.b1[1].inception.pool_proj: expected an integer > 0, got 0"]),
+    ("negative size", BASE.replace("stride: 2", "stride: -2"),
+     ["net.yaml:6:45: stages.b1[0].conv.stride: expected an integer > 0, got -2"]),
+    ("missing field", BASE.replace(", pool_proj: 4", ""),
+     ["net.yaml:7:18: stages.b1[1].inception: inception layer is missing required key 'pool_proj' (branch 4: 1x1 "
+      "conv after the pooling (pool proj))"]),
+    ("missing top key", BASE.replace("classes: 10\n", ""),
+     ["net.yaml:1:1: the architecture is missing required key 'classes' (number of classes: units of `dense` "
+      "layers that give no `units`)"]),
+    ("duplicate block", BASE.replace("    - global_avgpool\n", "    - inception: {name: 3a, 1x1: 4, 3x3_reduce: 4, "
+                                     "3x3: 4, 5x5_reduce: 2, 5x5: 4, pool_proj: 4}\n    - global_avgpool\n"),
+     ["net.yaml:9:25: stages.head[0].inception.name: duplicate block name '3a' (also at stages.b1[1].inception)"]),
+    ("empty stage", BASE.replace("  head:\n    - global_avgpool\n    - dense: {}\n", "  head: []\n"),
+     ["net.yaml:8:9: stages.head: empty: a stage needs at least one layer"]),
+    ("vanishing feature map", BASE.replace("kernel: 3, stride: 2}", "kernel: 3, stride: 2}\n    - avgpool: {size: 5, "
+                                           "stride: 5, padding: valid}\n    - maxpool: {size: 5, padding: valid}"),
+     ["net.yaml:8:16: stages.b1[2].maxpool: the feature map vanishes: maxpool with window 5 (valid padding) does not "
+      "fit the 3x3 feature map after b1.avgpool1 (3x3x8) at input 32x32x1; use padding: same, a smaller window, "
+      "adapt: true or a larger input"]),
+    ("dense on a feature map", BASE.replace("    - global_avgpool\n", ""),
+     ["net.yaml:9:14: stages.head[0].dense: dense needs a flat input, but gets a 16x16x16 feature map after 3a "
+      "(16x16x16); put global_avgpool or flatten before it"]),
+    ("wrong type of input", BASE.replace("[32, 32, 1]", "[32, 32]"),
+     ["net.yaml:2:8: input: expected [height, width, channels] (three integers > 0), got [32, 32]"]),
+    ("unknown choice", BASE.replace("stride: 2}", "stride: 2, activation: rleu}"),
+     ["net.yaml:6:60: stages.b1[0].conv.activation: unknown value 'rleu'; did you mean 'relu'? (one of: relu, "
+      "relu6, elu, selu, gelu, silu, swish, tanh, sigmoid, softplus, leaky_relu, linear)"]),
+    ("string for a number", BASE.replace("    - global_avgpool\n", "    - global_avgpool\n    - lrn: {alpha: "
+                                         "'1e-4'}\n"),
+     ["net.yaml:10:20: stages.head[1].lrn.alpha: expected a number > 0, got '1e-4' (a string) (remove the "
+      "quotes)"]),
+    ("layer with two kinds", BASE.replace("    - global_avgpool\n", "    - global_avgpool: {}\n      dense: {}\n"),
+     ["net.yaml:9:7: stages.head[0]: a layer is one kind with its fields (`- conv: {filters: 64, kernel: 1}`), got "
+      "keys: global_avgpool, dense (is the indentation off?)"]),
+    ("duplicate yaml key", BASE.replace("classes: 10\n", "classes: 10\nclasses: 12\n"),
+     ["net.yaml:4:1: classes: duplicate key 'classes' (first on line 3)"]),
+    ("invalid syntax", BASE.replace("{filters: 8, kernel: 3, stride: 2}", "{filters: 8, kernel: 3"),
+     ["net.yaml:7:16: invalid YAML: expected ',' or '}', but got ':' (while parsing a flow "
+      "mapping started on line 6)"]),
+    ("empty file", "", ["net.yaml: architecture file is empty"]),
+    ("not a mapping", "- conv\n", ["net.yaml:1:1: an architecture file is a mapping with keys name, input, classes, "
+                                   "stages; got a list"]),
+]
+
+
+@pytest.mark.parametrize("text,expected", [m[1:] for m in MALFORMED], ids=[m[0] for m in MALFORMED])
+def test_malformed_yaml_exact_messages(text, expected, tmp_path):
+    assert errors_of(text, tmp_path) == expected
+
+
+def test_all_errors_of_a_file_are_reported_at_once(tmp_path):
+    text = BASE.replace("filters: 8", "filters: 0").replace("pool_proj: 4", "pool_proj: x").replace(
+        "classes: 10", "classes: ten")
+    messages = errors_of(text, tmp_path)
+    assert [m.split(": ")[1] for m in messages] == ["classes", "stages.b1[0].conv.filters",
+                                                    "stages.b1[1].inception.pool_proj"]
+
+
+def test_scientific_notation_is_a_number(tmp_path):
+    path = tmp_path / "lrn.yaml"
+    path.write_text(BASE.replace("    - inception", "    - lrn: {size: 5, alpha: 1e-4}\n    - inception"))
+    spec = load_arch(str(path))
+    lrn = spec.stages[0].layers[1]
+    assert lrn.alpha == 1e-4 and lrn.depth_radius == 2 and lrn.tf_alpha == pytest.approx(2e-5)
+
+
+def test_missing_file_and_directory():
+    with pytest.raises(ConfigError, match=r"^/nonexistent\.yaml: architecture file not found$"):
+        load_arch("/nonexistent.yaml")
+    with pytest.raises(ConfigError, match="is a directory"):
+        load_arch(ROOT)
+
+
+def test_set_override_errors_name_the_override(tmp_path):
+    path = tmp_path / "net.yaml"
+    path.write_text(BASE)
+    with pytest.raises(ConfigError) as info:
+        load_arch(str(path), sets=[("stages.b1[0].conv.filters", "eight")])
+    assert str(info.value) == (f"{path}: stages.b1[0].conv.filters: expected an integer > 0, got 'eight' (a string) "
+                               f"(from --set stages.b1[0].conv.filters=eight)")
+
+
+def test_cli_exit_codes(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(BASE.replace("kernel: 3,", "kernel: three,"))
+    r = cli("summary", bad)
+    assert r.returncode == 2
+    assert "Traceback" not in r.stderr
+    assert re.search(r"bad\.yaml:6:34: stages\.b1\[0\]\.conv\.kernel: expected an integer > 0, got 'three'", r.stderr)
+    assert cli("summary", tmp_path / "missing.yaml").returncode == 2
+    assert cli("summary").returncode == 2  # argparse: missing argument
+    assert cli("summary", SEED, "--input-shape", "96,96").returncode == 2
+    good = cli("summary", SEED, "--classes", "7")
+    assert good.returncode == 0 and "total: 5,974,455 parameters" in good.stdout
+
+
+def test_python_api_load_and_build():
+    spec = ik.load_arch(SEED)
+    assert isinstance(spec, ik.ArchSpec)
+    assert [s.name for s in spec.stages] == ["b1", "b2", "b3", "b4", "b5", "head"]
+    assert [b.name for b in spec.stages[3].layers[:5]] == ["4a", "4b", "4c", "4d", "4e"]
+    assert spec.stages[2].layers[0].n3x3_reduce == 96
