@@ -12,4 +12,12 @@ def build_model(spec_or_path, aux: bool = False):
     return _build(spec_or_path, aux=aux)
 
 
-__all__ = ["ArchSpec", "ConfigError", "TrainingError", "build_model", "load_arch", "__version__"]
+def compare_runs(paths, metric: str = "val_accuracy", on_warning=None):
+    """Compare run directories (or globs, or metrics.csv files): a pandas DataFrame, one row per run, best
+    `metric` first, with the configuration keys that differ (see compare.compare_runs)."""
+    from .compare import compare_runs as _compare
+
+    return _compare(paths, metric=metric, on_warning=on_warning)
+
+
+__all__ = ["ArchSpec", "ConfigError", "TrainingError", "build_model", "compare_runs", "load_arch", "__version__"]

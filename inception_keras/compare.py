@@ -56,7 +56,8 @@ class Run:
 
 
 def lower_is_better(metric: str) -> bool:
-    return "loss" in metric
+    """Losses and durations (`epoch_seconds`) are better low; accuracies, images/s and the rest high."""
+    return "loss" in metric or metric.endswith("seconds")
 
 
 def _warn_default(file: str, message: str) -> None:
@@ -358,8 +359,8 @@ def table(run_list: list[Run], metric: str = "val_accuracy"):
     for r in run_list:
         h = r.history
         row = {"run": r.name, "path": r.path}
-        arch = ((r.config or {}).get("arch") or {}).get("name") if isinstance((r.config or {}).get("arch"), dict) \
-            else None
+        arch_cfg = (r.config or {}).get("arch")
+        arch = arch_cfg.get("name") if isinstance(arch_cfg, dict) else None
         row["arch"] = arch or (r.state or {}).get("arch") or ""
         row["epochs_done"] = int(h["epoch"].max())
         row["epochs_planned"] = _planned(r)
@@ -398,10 +399,10 @@ def compare_runs(paths: list[str], metric: str = "val_accuracy", on_warning: War
 
     paths: run directories, globs (`runs/*`) or metrics.csv files. Columns: run, path, arch, epochs_done,
     epochs_planned, best_<metric>, best_epoch (the first epoch with the best value; lower is better for a
-    metric whose name contains "loss"), val_loss, val_accuracy, accuracy (of the last epoch), epoch_seconds,
-    images_per_second (means over the epochs), params, status (finished, running, interrupted, failed,
-    unknown), then one column per configuration key (dotted, e.g. recipe.optimizer.learning_rate) whose
-    value is not the same in every run.
+    metric whose name contains "loss" or ends in "seconds"), val_loss, val_accuracy, accuracy (of the last
+    epoch), epoch_seconds, images_per_second (means over the epochs), params, status (finished, running,
+    interrupted, failed, unknown), then one column per configuration key (dotted, e.g.
+    recipe.optimizer.learning_rate) whose value is not the same in every run.
 
     Problems with a run (a cut-off line, a cell that is not a number, a directory that is not a run) are
     passed to on_warning(file, message), by default issued as `CompareWarning`s. Raises ConfigError when no
@@ -476,7 +477,7 @@ def rows_for(df, metric: str, style: str) -> tuple[list[str], list[list[str]], l
                 else:
                     text = _config_text(v)
                     if style == "table" and len(text) > _TRUNCATE:
-                        text = text[:_TRUNCATE - 1] + "…"
+                        text = text[:_TRUNCATE - 3] + "..."
                     out.append(text)
             elif _is_missing(v):
                 out.append(blank)

@@ -1,0 +1,448 @@
+"""`inception-keras compare`: the table, its order and differing keys, the plot, and real run directories'
+mess (cut-off CSVs, repeated epochs, old columns, non-runs, empty files, cells that are not numbers)."""
+from __future__ import annotations
+
+import copy
+import csv
+import io
+import json
+import math
+import os
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from conftest import TINY_ARCH, TINY_RECIPE, cli, write_bars
+
+import inception_keras
+from inception_keras import runs
+from inception_keras.compare import compare_runs, load_runs, plot_runs, render, run_colours
+from inception_keras.errors import ConfigError
+
+BASE_CONFIG = {
+    "arch": {"name": "tiny", "input": [16, 16, 1], "classes": 10,
+             "defaults": {"activation": "relu", "initializer": "glorot_uniform", "batch_norm": False},
+             "stages": {"s1": [{"conv": {"filters": 8, "kernel": 3, "stride": 2}}], "head": [{"dense": {}}]}},
+    "recipe": {"name": "tiny", "dataset": {"name": "bars", "kind": "idx", "path": "/data"}, "epochs": 3,
+               "batch_size": 32, "optimizer": {"name": "adam", "learning_rate": 0.01, "momentum": 0.0},
+               "label_smoothing": 0.0, "seed": 1},
+}
+SUMMARY = ["run", "path", "arch", "epochs_done", "epochs_planned", "best_val_accuracy", "best_epoch", "val_loss",
+           "val_accuracy", "accuracy", "epoch_seconds", "images_per_second", "params", "status"]
+
+
+def history(val_acc, loss0=2.0, seconds=(3.0, 1.0, 1.0, 1.0, 1.0)):
+    """Metric rows as the trainer's Backup callback keeps them; val_accuracy as given, the rest derived."""
+    return [{"epoch": i + 1, "loss": loss0 - 0.3 * i, "accuracy": 0.2 + 0.1 * i, "val_loss": 1.5 - va,
+             "val_accuracy": va, "learning_rate": 0.01, "epoch_seconds": seconds[i],
+             "images_per_second": 640 / seconds[i]} for i, va in enumerate(val_acc)]
+
+
+def make_run(root, name, rows, sets=None, status="finished", planned=3, params=728, drop=()):
+    """A run directory written with the trainer's own writers (runs.write_*)."""
+    run_dir = os.path.join(str(root), name)
+    os.makedirs(os.path.join(run_dir, runs.BACKUP), exist_ok=True)
+    config = copy.deepcopy(BASE_CONFIG)
+    config["recipe"]["epochs"] = planned
+    for key, value in (sets or {}).items():
+        node = config
+        *parents, last = key.split(".")
+        for p in parents:
+            node = node[p]
+        if value is _DROP:
+            del node[last]
+        else:
+            node[last] = value
+    runs.write_config(run_dir, config)
+    runs.write_metrics(run_dir, rows)
+    state = {"status": status, "epochs_done": len(rows), "epochs": planned, "arch": "tiny", "recipe": "tiny",
+             "params": params}
+    for key in drop:
+        state.pop(key)
+    runs.write_state(run_dir, **state)
+    return run_dir
+
+
+_DROP = object()
+
+
+def collect():
+    seen = []
+    return seen, lambda file, message: seen.append((file, message))
+
+
+def rounded(value):
+    """The CSV keeps 6 significant digits (runs._fmt)."""
+    return float(f"{value:.6g}")
+
+
+# ----------------------------------------------------------------------------- the table
+
+
+def test_values_order_and_differing_keys(tmp_path):
+    ha, hb, hc = history([0.5, 0.7, 0.6]), history([0.4, 0.8, 0.9]), history([0.3, 0.55])
+    a = make_run(tmp_path, "a", ha)
+    b = make_run(tmp_path, "b", hb, sets={"recipe.optimizer.learning_rate": 0.05})
+    c = make_run(tmp_path, "c", hc, sets={"arch.defaults.batch_norm": True}, status="interrupted", params=999)
+    seen, warn = collect()
+    df = compare_runs([a, b, c], on_warning=warn)
+
+    assert list(df.columns) == SUMMARY + ["arch.defaults.batch_norm", "recipe.optimizer.learning_rate"]
+    assert list(df["run"]) == ["b", "a", "c"]  # best val_accuracy 0.9, 0.7, 0.55
+    by = df.set_index("run")
+    for name, h in (("a", ha), ("b", hb), ("c", hc)):
+        best = max(h, key=lambda r: r["val_accuracy"])
+        row = by.loc[name]
+        assert row["best_val_accuracy"] == rounded(best["val_accuracy"])
+        assert row["best_epoch"] == best["epoch"]
+        assert row["epochs_done"] == len(h)
+        assert row["epochs_planned"] == 3
+        assert row["val_loss"] == rounded(h[-1]["val_loss"])
+        assert row["val_accuracy"] == rounded(h[-1]["val_accuracy"])
+        assert row["accuracy"] == rounded(h[-1]["accuracy"])
+        assert row["epoch_seconds"] == pytest.approx(np.mean([rounded(r["epoch_seconds"]) for r in h]))
+        assert row["images_per_second"] == pytest.approx(np.mean([rounded(r["images_per_second"]) for r in h]))
+        assert row["arch"] == "tiny"
+    assert by.loc["a", "best_epoch"] == 2  # not the last epoch: the best one
+    assert list(df["params"]) == [728, 728, 999]
+    assert list(df["status"]) == ["finished", "finished", "interrupted"]
+    assert list(df["recipe.optimizer.learning_rate"]) == [0.05, 0.01, 0.01]
+    assert list(df["arch.defaults.batch_norm"]) == [False, False, True]
+    assert list(df["path"]) == [b, a, c]
+    # numeric columns stay numeric
+    for col in ("best_val_accuracy", "val_loss", "epoch_seconds", "recipe.optimizer.learning_rate"):
+        assert pd.api.types.is_float_dtype(df[col]), col
+    for col in ("epochs_done", "epochs_planned", "best_epoch", "params"):
+        assert pd.api.types.is_integer_dtype(df[col]), col
+    # an interrupted run is a warning naming its state.json
+    assert seen == [(os.path.join(c, "state.json"), "the run interrupted after epoch 2 of 3")]
+
+
+def test_loss_metric_lower_is_better_and_runs_without_it_last(tmp_path):
+    a = make_run(tmp_path, "a", history([0.5, 0.6], loss0=2.0))
+    b = make_run(tmp_path, "b", history([0.5, 0.6], loss0=1.0))
+    old = make_run(tmp_path, "old", history([0.9]))
+    # an older run without the training loss column
+    rows = list(csv.DictReader(open(os.path.join(old, "metrics.csv"))))
+    with open(os.path.join(old, "metrics.csv"), "w") as f:
+        w = csv.DictWriter(f, fieldnames=[k for k in rows[0] if k != "loss"], lineterminator="\n")
+        w.writeheader()
+        w.writerows({k: v for k, v in r.items() if k != "loss"} for r in rows)
+    seen, warn = collect()
+    df = compare_runs([old, a, b], metric="loss", on_warning=warn)
+    assert list(df["run"]) == ["b", "a", "old"]
+    assert list(df["best_loss"][:2]) == [rounded(1.0 - 0.3), rounded(2.0 - 0.3)]
+    assert list(df["best_epoch"][:2]) == [2, 2]
+    assert math.isnan(df["best_loss"][2]) and pd.isna(df["best_epoch"][2])
+    assert seen == [(os.path.join(old, "metrics.csv"), "no column loss (an older run?); shown as empty")]
+
+
+def test_equal_runs_and_a_single_run_have_no_key_columns(tmp_path):
+    a = make_run(tmp_path, "a", history([0.5]))
+    b = make_run(tmp_path, "b", history([0.6]))
+    assert list(compare_runs([a, b], on_warning=lambda *_: None).columns) == SUMMARY
+    c = make_run(tmp_path, "c", history([0.7]), sets={"recipe.seed": 7})
+    assert list(compare_runs([c], on_warning=lambda *_: None).columns) == SUMMARY
+    assert list(compare_runs([a, b, c], on_warning=lambda *_: None).columns) == SUMMARY + ["recipe.seed"]
+
+
+def test_a_key_missing_in_one_run_differs_and_lists_compare_whole(tmp_path):
+    a = make_run(tmp_path, "a", history([0.5]))
+    b = make_run(tmp_path, "b", history([0.6]), sets={"recipe.label_smoothing": _DROP, "arch.input": [32, 32, 1]})
+    df = compare_runs([a, b], on_warning=lambda *_: None)
+    assert list(df.columns) == SUMMARY + ["arch.input", "recipe.label_smoothing"]
+    assert list(df["arch.input"]) == [[32, 32, 1], [16, 16, 1]]
+    assert math.isnan(df["recipe.label_smoothing"][0]) and df["recipe.label_smoothing"][1] == 0.0
+    text = render(df, style="table")
+    assert "[32, 32, 1]" in text
+
+
+def test_status_running_only_while_the_lock_is_held(tmp_path):
+    a = make_run(tmp_path, "a", history([0.5]), status="running")
+    with runs.RunLock(a):
+        seen, warn = collect()
+        assert list(compare_runs([a], on_warning=warn)["status"]) == ["running"]
+        assert seen == []
+    seen, warn = collect()
+    assert list(compare_runs([a], on_warning=warn)["status"]) == ["interrupted"]
+    assert [f for f, _ in seen] == [os.path.join(a, "state.json")] * 2
+    assert "no process holds the run's lock" in seen[0][1]
+
+
+def test_no_params_or_planned_epochs_stay_empty(tmp_path):
+    a = make_run(tmp_path, "a", history([0.5]), drop=("params", "epochs"))
+    cfg = yaml.safe_load(open(os.path.join(a, "config.yaml")))
+    del cfg["recipe"]["epochs"]
+    runs.write_config(a, cfg)
+    df = compare_runs([a], on_warning=lambda *_: None)
+    assert pd.isna(df["params"][0]) and pd.isna(df["epochs_planned"][0])
+    assert render(df).splitlines()[2].split()[2] == "1/?"
+
+
+# ----------------------------------------------------------------------------- formats
+
+
+def test_formats(tmp_path):
+    a = make_run(tmp_path, "a", history([0.5, 0.75]), params=5977530)
+    b = make_run(tmp_path, "b", history([0.25]), sets={"recipe.optimizer.name": "sgd"}, params=1234)
+    df = compare_runs([a, b], on_warning=lambda *_: None)
+    header = ["run", "arch", "epochs", "best_val_accuracy", "best_epoch", "val_loss", "val_accuracy", "accuracy",
+              "epoch_seconds", "images_per_second", "params", "status", "recipe.optimizer.name"]
+
+    table = render(df, style="table").splitlines()
+    assert table[0].split() == header
+    assert set(table[1].replace(" ", "")) == {"-"}
+    assert table[2].split() == ["a", "tiny", "2/3", "0.7500", "2", "0.7500", "0.7500", "0.3000", "2.0", "426.7",
+                                "5,977,530", "finished", "adam"]
+    assert table[3].split()[:4] == ["b", "tiny", "1/3", "0.2500"]
+    # right-aligned numbers: each value ends where its header ends
+    end = table[0].index("params") + len("params")
+    assert table[2][:end].endswith("5,977,530") and table[3][:end].endswith("1,234")
+
+    md = render(df, style="markdown").splitlines()
+    assert md[0] == "| " + " | ".join(header) + " |"
+    assert md[1].count("|") == len(header) + 1 and "---:" in md[1] and ":---" in md[1]
+    assert md[2].startswith("| a | tiny | 2/3 | 0.7500 |") and "| 5,977,530 |" in md[2]
+
+    rows = list(csv.DictReader(io.StringIO(render(df, style="csv"))))
+    assert [r["run"] for r in rows] == ["a", "b"]
+    assert rows[0]["epochs_done"] == "2" and rows[0]["epochs_planned"] == "3" and rows[0]["params"] == "5977530"
+    for col in ("best_val_accuracy", "val_loss", "accuracy", "epoch_seconds", "images_per_second"):
+        assert float(rows[0][col]) == pytest.approx(df[col][0], rel=1e-5), col
+    assert rows[1]["recipe.optimizer.name"] == "sgd"
+
+
+def test_api_is_exported_lazily(tmp_path):
+    a = make_run(tmp_path, "a", history([0.5]))
+    with pytest.warns(inception_keras.compare.CompareWarning, match="not a run directory"):
+        df = inception_keras.compare_runs([a, str(tmp_path)])
+    assert isinstance(df, pd.DataFrame) and list(df["run"]) == ["a"]
+
+
+# ----------------------------------------------------------------------------- broken inputs
+
+
+def test_cut_off_csv_keeps_the_complete_epochs(tmp_path):
+    a = make_run(tmp_path, "a", history([0.5, 0.6, 0.7]), status="interrupted", planned=5)
+    path = os.path.join(a, "metrics.csv")
+    text = open(path).read()
+    start = text.rindex("\n", 0, len(text) - 1) + 1
+    open(path, "w").write(text[:start + 7])  # the last row cut after 7 characters
+    fields = text[start:start + 7].count(",") + 1
+    seen, warn = collect()
+    df = compare_runs([a], on_warning=warn)
+    assert df["epochs_done"][0] == 2 and df["best_val_accuracy"][0] == 0.6 and df["status"][0] == "interrupted"
+    assert seen[0] == (path, f"line 4 has {fields} of 8 fields (the file is cut off); the line is ignored")
+    assert seen[1] == (os.path.join(a, "state.json"), "the run interrupted after epoch 2 of 5")
+
+
+def test_repeated_epochs_keep_the_last_row(tmp_path):
+    rows = history([0.5, 0.6, 0.7])
+    again = dict(rows[1], val_accuracy=0.65, val_loss=0.4)  # epoch 2 again, after a resume
+    a = make_run(tmp_path, "a", rows[:2] + [again, rows[2]])
+    seen, warn = collect()
+    df = compare_runs([a], metric="val_loss", on_warning=warn)
+    assert df["epochs_done"][0] == 3
+    assert df["best_val_loss"][0] == 0.4 and df["best_epoch"][0] == 2
+    run = load_runs([a], on_warning=lambda *_: None)[0]
+    assert list(run.history["epoch"]) == [1, 2, 3]
+    assert list(run.history["val_accuracy"]) == [0.5, 0.65, 0.7]
+    assert seen == [(os.path.join(a, "metrics.csv"), "epoch 2 repeated (a resumed run?); the last row of each is "
+                                                     "kept")]
+
+
+def test_columns_missing_from_an_older_run(tmp_path):
+    a = make_run(tmp_path, "a", history([0.5, 0.6]))
+    old = os.path.join(tmp_path, "old")
+    os.makedirs(old)
+    with open(os.path.join(old, "metrics.csv"), "w") as f:
+        f.write("epoch,loss,accuracy,val_loss,val_accuracy\n1,2.0,0.3,1.9,0.35\n2,1.5,0.5,1.4,0.55\n")
+    seen, warn = collect()
+    df = compare_runs([a, old], on_warning=warn)
+    assert list(df["run"]) == ["a", "old"]
+    row = df.set_index("run").loc["old"]
+    assert row["best_val_accuracy"] == 0.55 and row["val_loss"] == 1.4 and row["accuracy"] == 0.5
+    assert math.isnan(row["epoch_seconds"]) and math.isnan(row["images_per_second"])
+    assert pd.isna(row["params"]) and row["status"] == "unknown" and row["arch"] == ""
+    assert (os.path.join(old, "metrics.csv"), "no columns learning_rate, epoch_seconds, images_per_second (an "
+            "older run?); shown as empty") in seen
+    assert (os.path.join(old, "metrics.csv"), "no config.yaml beside it; its configuration is not compared") in seen
+    assert render(df).splitlines()[3].split()[:3] == ["old", "2/?", "0.5500"]
+
+
+def test_not_a_run_empty_csvs_and_bad_cells(tmp_path):
+    good = make_run(tmp_path, "good", history([0.5, 0.6]))
+    bad_cell = make_run(tmp_path, "bad_cell", history([0.5, 0.7]))
+    path = os.path.join(bad_cell, "metrics.csv")
+    lines = open(path).read().splitlines()
+    cells = lines[2].split(",")
+    cells[3] = "n/a"  # val_loss of epoch 2
+    lines[2] = ",".join(cells)
+    open(path, "w").write("\n".join(lines) + "\n")
+    empty = make_run(tmp_path, "empty", [])
+    open(os.path.join(empty, "metrics.csv"), "w").close()
+    header_only = make_run(tmp_path, "header_only", [])
+    not_a_run = tmp_path / "notes"
+    not_a_run.mkdir()
+    (not_a_run / "readme.txt").write_text("hello")
+    seen, warn = collect()
+    df = compare_runs([str(tmp_path / "*")], on_warning=warn)
+    assert list(df["run"]) == ["bad_cell", "good"]
+    row = df.set_index("run").loc["bad_cell"]
+    assert math.isnan(row["val_loss"]) and row["val_accuracy"] == 0.7 and row["best_val_accuracy"] == 0.7
+    assert sorted(seen) == sorted([
+        (path, "not a number, read as empty: val_loss='n/a' (line 3)"),
+        (os.path.join(empty, "metrics.csv"), "empty file; skipped"),
+        (os.path.join(header_only, "metrics.csv"), "no epochs recorded; skipped"),
+        (str(not_a_run), "not a run directory (no metrics.csv); skipped"),
+    ])
+
+
+def test_bare_csv_files_and_globs(tmp_path):
+    a = make_run(tmp_path, "a", history([0.5]))
+    b = make_run(tmp_path, "b", history([0.6]), sets={"recipe.seed": 2})
+    loose = tmp_path / "exported.csv"
+    shutil.copy(os.path.join(a, "metrics.csv"), loose)
+    seen, warn = collect()
+    df = compare_runs([os.path.join(a, "metrics.csv"), os.path.join(str(tmp_path), "[b]"), str(loose),
+                       str(tmp_path / "nothing*")], on_warning=warn)
+    assert list(df["run"]) == ["b", "a", "exported"]
+    assert list(df["status"]) == ["finished", "finished", "unknown"]
+    assert df["recipe.seed"][0] == 2 and df["recipe.seed"][1] == 1 and pd.isna(df["recipe.seed"][2])
+    assert (str(tmp_path / "nothing*"), "matches nothing") in seen
+    assert any(f == str(loose) and "not named metrics.csv" in m for f, m in seen)
+    # the same run named twice is shown once
+    assert list(compare_runs([a, os.path.join(a, "metrics.csv")], on_warning=warn)["run"]) == ["a"]
+
+
+def test_cli_warns_and_exits_2_only_when_nothing_can_be_read(tmp_path):
+    a = make_run(tmp_path, "a", history([0.5, 0.6]))
+    (tmp_path / "junk").mkdir()
+    r = cli("compare", a, tmp_path / "junk", "--format", "csv")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[1].startswith("a,tiny,2,3,0.6,2,")
+    assert r.stderr.splitlines() == [f"warning: {tmp_path / 'junk'}: not a run directory (no metrics.csv); skipped"]
+
+    r = cli("compare", tmp_path / "junk", tmp_path / "missing")
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr.splitlines()[-1].startswith("error: no run could be read from")
+    assert f"warning: {tmp_path / 'missing'}: no such file or directory" in r.stderr
+    assert "Traceback" not in r.stderr
+
+    r = cli("compare", a, "--metric", "val_acc")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "error: --metric val_acc: no run records it; the runs record: loss, accuracy, val_loss" in r.stderr
+
+    r = cli("compare", a, "--plot", tmp_path / "curves.pdf")
+    assert r.returncode == 2 and "name a file ending in .png" in r.stderr and r.stdout == ""
+    r = cli("compare", a, "--plot", tmp_path / "no" / "dir" / "curves.png")
+    assert r.returncode == 2 and "cannot write" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_api_raises_config_error_when_nothing_can_be_read(tmp_path):
+    with pytest.raises(ConfigError, match="no run could be read"):
+        compare_runs([str(tmp_path)], on_warning=lambda *_: None)
+
+
+# ----------------------------------------------------------------------------- real runs and the plot
+
+
+@pytest.fixture(scope="module")
+def real_runs(tmp_path_factory):
+    """Two real tiny trainings that differ in the learning rate and the batch size, and an interrupted copy."""
+    tmp = tmp_path_factory.mktemp("real")
+    data = write_bars(str(tmp / "data"))
+    (tmp / "tiny.yaml").write_text(TINY_ARCH)
+    (tmp / "recipe.yaml").write_text(TINY_RECIPE.replace("DATA", data))
+    out = {}
+    for name, sets in (("slow", ["optimizer.learning_rate=0.005"]), ("fast", ["batch_size=16"])):
+        run_dir = tmp / "runs" / name
+        r = cli("train", "--arch", tmp / "tiny.yaml", "--recipe", tmp / "recipe.yaml", "--run-dir", run_dir,
+                "--set", "epochs=2", *[x for s in sets for x in ("--set", s)])
+        assert r.returncode == 0, r.stderr
+        out[name] = str(run_dir)
+    # an interrupted run as the trainer leaves it: state "running", the lock free, one epoch in the CSV
+    cut = tmp / "runs" / "cut"
+    shutil.copytree(out["slow"], cut)
+    rows = list(csv.DictReader(open(cut / "metrics.csv")))
+    runs.write_metrics(str(cut), rows[:1])
+    runs.write_state(str(cut), status="running", epochs_done=1)
+    out["cut"] = str(cut)
+    out["root"] = str(tmp / "runs")
+    return out
+
+
+def _expected(run_dir):
+    rows = list(csv.DictReader(open(os.path.join(run_dir, "metrics.csv"))))
+    state = json.load(open(os.path.join(run_dir, "state.json")))
+    va = [float(r["val_accuracy"]) for r in rows]
+    best = int(np.argmax(va))
+    return {"best_val_accuracy": va[best], "best_epoch": int(rows[best]["epoch"]),
+            "val_loss": float(rows[-1]["val_loss"]), "val_accuracy": va[-1], "accuracy": float(rows[-1]["accuracy"]),
+            "epoch_seconds": np.mean([float(r["epoch_seconds"]) for r in rows]),
+            "images_per_second": np.mean([float(r["images_per_second"]) for r in rows]),
+            "params": state["params"], "epochs_done": len(rows), "epochs_planned": state["epochs"]}
+
+
+def test_real_runs_table_and_plot(real_runs, tmp_path):
+    png = tmp_path / "curves.png"
+    r = cli("compare", os.path.join(real_runs["root"], "*"), "--format", "csv", "--plot", png)
+    assert r.returncode == 0, r.stderr
+    table = list(csv.DictReader(io.StringIO(r.stdout)))
+    expected = {name: _expected(real_runs[name]) for name in ("slow", "fast", "cut")}
+    order = sorted(expected, key=lambda n: (-expected[n]["best_val_accuracy"], ["cut", "fast", "slow"].index(n)))
+    assert [row["run"] for row in table] == order
+    assert list(table[0]) == ["run", "arch", "epochs_done", "epochs_planned", "best_val_accuracy", "best_epoch",
+                              "val_loss", "val_accuracy", "accuracy", "epoch_seconds", "images_per_second", "params",
+                              "status", "recipe.batch_size", "recipe.optimizer.learning_rate"]
+    for row in table:
+        exp = expected[row["run"]]
+        for key, value in exp.items():
+            assert float(row[key]) == pytest.approx(value, rel=1e-5), (row["run"], key)
+        assert row["arch"] == "tiny"
+    by = {row["run"]: row for row in table}
+    assert by["slow"]["status"] == by["fast"]["status"] == "finished" and by["cut"]["status"] == "interrupted"
+    assert (by["slow"]["recipe.optimizer.learning_rate"], by["fast"]["recipe.optimizer.learning_rate"]) == \
+        ("0.005", "0.01")
+    assert (by["slow"]["recipe.batch_size"], by["fast"]["recipe.batch_size"], by["cut"]["recipe.batch_size"]) == \
+        ("32", "16", "32")
+    assert r.stderr.splitlines()[:2] == [
+        f"warning: {os.path.join(real_runs['cut'], 'state.json')}: says running, but no process holds the run's "
+        "lock: the training stopped without recording it; shown as interrupted",
+        f"warning: {os.path.join(real_runs['cut'], 'state.json')}: the run interrupted after epoch 1 of 2"]
+
+    from PIL import Image
+
+    with Image.open(png) as im:
+        assert im.format == "PNG" and im.size == (1200, 500)
+        pixels = np.asarray(im.convert("RGB")).reshape(-1, 3)
+    colours = {tuple(int(round(255 * c)) for c in rgba[:3]) for rgba in run_colours(3)}
+    present = {tuple(p) for p in np.unique(pixels, axis=0)}
+    assert colours <= present  # every run's line is drawn
+    assert (pixels == 255).all(axis=1).mean() > 0.5  # mostly white background, not a blank or black image
+
+
+def test_plot_api_from_paths(real_runs, tmp_path):
+    out = plot_runs([real_runs["slow"], real_runs["fast"]], str(tmp_path / "two.png"))
+    from PIL import Image
+
+    with Image.open(out) as im:
+        assert im.format == "PNG" and im.size == (1200, 500)
+        pixels = {tuple(p) for p in np.unique(np.asarray(im.convert("RGB")).reshape(-1, 3), axis=0)}
+    c0, c1, c2 = [tuple(int(round(255 * c)) for c in rgba[:3]) for rgba in run_colours(3)]
+    assert c0 in pixels and c1 in pixels and c2 not in pixels
+
+
+def test_seconds_are_better_low_and_long_values_are_shortened_in_the_text_table(tmp_path):
+    a = make_run(tmp_path, "a", history([0.5], seconds=(2.0,)))
+    long_stage = [{"conv": {"filters": 8 * i, "kernel": 3}} for i in range(1, 6)]
+    b = make_run(tmp_path, "b", history([0.6], seconds=(1.0,)), sets={"arch.stages.s1": long_stage})
+    df = compare_runs([a, b], metric="epoch_seconds", on_warning=lambda *_: None)
+    assert list(df["run"]) == ["b", "a"] and list(df["best_epoch_seconds"]) == [1.0, 2.0]
+    table = render(df, "epoch_seconds", "table").splitlines()
+    cell = table[2].split("  ")[-1]
+    assert len(cell) == 40 and cell.endswith("...") and cell.startswith("[{conv: {filters: 8, kernel: 3}}")
+    rows = list(csv.DictReader(io.StringIO(render(df, "epoch_seconds", "csv"))))
+    assert yaml.safe_load(rows[0]["arch.stages.s1"]) == long_stage  # CSV keeps the whole value
