@@ -52,7 +52,7 @@ def read_json(path: str) -> dict | None:
     try:
         with open(path, encoding="utf-8") as f:
             return json.load(f)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return None
     except (OSError, json.JSONDecodeError) as e:
         raise ConfigError(f"{path}: cannot read: {e}") from None
@@ -74,7 +74,7 @@ def read_config(run_dir: str) -> dict | None:
     try:
         with open(path, encoding="utf-8") as f:
             return yaml.safe_load(f)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return None
     except (OSError, yaml.YAMLError) as e:
         raise ConfigError(f"{path}: cannot read: {e}") from None
@@ -190,9 +190,13 @@ class RunLock:
 
     def __enter__(self):
         self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+        for attempt in range(20):  # `is_locked` (compare) holds a shared lock for an instant
+            try:
+                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError:
+                time.sleep(0.05)
+        else:
             os.close(self.fd)
             self.fd = None
             raise ConfigError(f"{os.path.dirname(self.path)}: another process is training in this run directory")

@@ -170,7 +170,12 @@ def describe(value: Any) -> str:
 
 
 def did_you_mean(word: str, candidates: Iterable[str]) -> str:
-    close = difflib.get_close_matches(str(word), list(candidates), n=1, cutoff=0.6)
+    """A close spelling (`kernal` -> kernel), or an abbreviation by initials (`lr` -> learning_rate)."""
+    candidates = [str(c) for c in candidates]
+    word = str(word)
+    close = difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
+    if not close:
+        close = [c for c in candidates if "_" in c and "".join(p[:1] for p in c.split("_")) == word.lower()]
     return f"; did you mean '{close[0]}'?" if close else ""
 
 
