@@ -320,6 +320,42 @@ def make_backup_callback(run_dir: str, chief: bool, worker_tmp: str, history: li
     return Backup()
 
 
+def _build_for_multi_worker(model, dataset, strategy) -> None:
+    """Keras 3's `fit` is broken under MultiWorkerMirroredStrategy (keras-team/keras#20585, two places):
+
+    1. before its first step it averages a distributed input batch with an eager cross-worker reduce, which
+       fails; that batch only serves to build the compiled state from shapes, so build it here from the
+       dataset's element spec and skip Keras' own attempt;
+    2. each step averages its (scalar) logs across workers with `strategy.reduce("MEAN", v, axis=0)`, which
+       fails on scalars; reduce scalars with axis=None instead (`_patch_keras_multi_worker_reduce`).
+    """
+    _patch_keras_multi_worker_reduce()
+    with strategy.scope():
+        model._symbolic_build(data_batch=dataset.element_spec)
+    model._maybe_symbolic_build = lambda iterator=None, data_batch=None: None
+
+
+def _patch_keras_multi_worker_reduce() -> None:
+    from keras.src import tree
+    from keras.src.backend.tensorflow import trainer as keras_tf_trainer
+
+    original = keras_tf_trainer.reduce_per_replica
+    if getattr(original, "inception_keras_patch", False):
+        return
+
+    def reduce_per_replica(values, strategy, reduction):
+        if reduction in ("auto", "mean") and keras_tf_trainer._collective_all_reduce_multi_worker(strategy):
+            def mean(v):
+                local = strategy.experimental_local_results(v)[0] if hasattr(v, "values") else v
+                return strategy.reduce("MEAN", v, axis=0 if local.shape.rank else None)
+
+            return tree.map_structure(mean, values)
+        return original(values, strategy, reduction)
+
+    reduce_per_replica.inception_keras_patch = True
+    keras_tf_trainer.reduce_per_replica = reduce_per_replica
+
+
 def _json(obj) -> str:
     import json
 
@@ -421,6 +457,8 @@ def _train_locked(p: Plan, strat, strategy_name, chief, worker_tmp, verbose, log
     with strat.scope():
         compile_model(models, recipe, steps, jit)
         models.train.optimizer.build(models.train.trainable_variables)
+    if isinstance(strat, tf.distribute.MultiWorkerMirroredStrategy):
+        _build_for_multi_worker(models.train, train_ds, strat)
     if ckpt:
         models.train.load_weights(os.path.join(run_dir, runs.BACKUP, ckpt["weights"]))
         log(f"restored epoch {start_epoch} from {run_dir}/{runs.BACKUP}/{ckpt['weights']}")
