@@ -356,6 +356,31 @@ def _patch_keras_multi_worker_reduce() -> None:
     keras_tf_trainer.reduce_per_replica = reduce_per_replica
 
 
+def make_progress_callback(epochs: int, steps: int, batch: int, log, every: float = 60.0):
+    """Progress for logs that are not terminals (nohup, docker logs, Kubernetes): a line every `every` seconds
+    with the batch, the running loss, images/s and the time left in the epoch."""
+    import keras
+
+    class Progress(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch, self.t0, self.last = epoch, time.perf_counter(), time.perf_counter()
+
+        def on_train_batch_end(self, batch_index, logs=None):
+            now = time.perf_counter()
+            if now - self.last < every:
+                return
+            self.last = now
+            done = batch_index + 1
+            rate = done * batch / (now - self.t0)
+            left = (steps - done) * batch / rate if rate else 0
+            loss = (logs or {}).get("loss")
+            log(f"  epoch {self.epoch + 1}/{epochs}: batch {done}/{steps} ({100 * done / steps:.0f}%)"
+                + (f", loss {float(loss):.4f}" if loss is not None else "")
+                + f", {rate:.1f} images/s, {left / 60:.1f} min left in the epoch")
+
+    return Progress()
+
+
 def _json(obj) -> str:
     import json
 
@@ -366,7 +391,7 @@ def _json(obj) -> str:
 
 
 def train(arch_path="arch/googlenet.yaml", recipe_path="train/fashion_mnist.yaml", run_dir=None, resume=None,
-          sets=(), limit=None, data_dir=None, strategy=None, runs_root="runs", verbose=None, log=print) -> str:
+          sets=(), limit=None, data_dir=None, strategy=None, runs_root="runs", verbose=None, log=None) -> str:
     """Train; return the run directory. Raises ConfigError (bad input) or TrainingError (a failed run).
 
     SIGTERM (docker stop, Kubernetes) and SIGINT stop the run with `Interrupted`: the last completed epoch
@@ -374,6 +399,10 @@ def train(arch_path="arch/googlenet.yaml", recipe_path="train/fashion_mnist.yaml
     """
     def on_signal(signum, frame):
         raise Interrupted(signum)
+
+    if log is None:
+        def log(*parts):
+            print(*parts, flush=True)
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
@@ -484,6 +513,8 @@ def _train_locked(p: Plan, strat, strategy_name, chief, worker_tmp, verbose, log
                  make_backup_callback(run_dir, chief, worker_tmp, history, recipe.epochs, source.train.count, log)]
     if verbose is None:
         verbose = 1 if (chief and sys.stdout.isatty()) else 0
+    if chief and verbose == 0:
+        callbacks.append(make_progress_callback(recipe.epochs, steps, recipe.batch_size, log))
 
     status = "failed"
     try:
