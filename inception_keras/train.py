@@ -254,17 +254,38 @@ def compile_model(models, recipe: Recipe, steps_per_epoch: int, jit) -> None:
 
 
 def metrics_row(epoch: int, logs: dict, lr: float, seconds: float, train_seconds: float, images: int) -> dict:
-    """Keras' logs -> one CSV row. With auxiliary heads, Keras says `logits_accuracy`, `logits_loss`,
-    `aux1_loss`: the main head's accuracy becomes `accuracy`, its own loss `main_loss`."""
-    row = {"epoch": epoch + 1}
-    for key in sorted(logs):
-        prefix = "val_" if key.startswith("val_") else ""
-        base = key[len(prefix):]
-        base = {"logits_accuracy": "accuracy", "logits_loss": "main_loss"}.get(base, base)
-        row[prefix + base] = float(logs[key])
+    """Keras' logs -> one CSV row.
+
+    The standard columns always describe the main head, so runs with and without auxiliary heads compare
+    (and `val_loss` equals what `evaluate` reports). With auxiliary heads Keras logs `loss` (the weighted
+    training objective), `logits_loss`, `logits_accuracy` and `aux1_loss`: they become `total_loss`, `loss`,
+    `accuracy` and `aux1_loss` (and the same with `val_`).
+    """
+    row: dict = {"epoch": epoch + 1}
+    aux = "logits_loss" in logs or "val_logits_loss" in logs
+    extra: dict = {}
+    for prefix in ("", "val_"):
+        for key in sorted(k[len(prefix):] for k in logs if k.startswith(prefix) and (prefix or not
+                                                                                   k.startswith("val_"))):
+            value = float(logs[prefix + key])
+            if not aux:
+                row[prefix + key] = value
+            elif key == "loss":
+                extra[prefix + "total_loss"] = value
+            elif key == "logits_loss":
+                row[prefix + "loss"] = value
+            elif key == "logits_accuracy":
+                row[prefix + "accuracy"] = value
+            else:
+                extra[prefix + key] = value
     row["learning_rate"] = lr
     row["epoch_seconds"] = round(seconds, 3)
     row["images_per_second"] = round(images / train_seconds, 2) if train_seconds > 0 else None
+    names = sorted({k.removeprefix("val_") for k in extra}, key=lambda k: (k != "total_loss", k))
+    for name in names:
+        for key in (name, "val_" + name):
+            if key in extra:
+                row[key] = extra[key]
     return row
 
 
