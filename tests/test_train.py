@@ -326,3 +326,29 @@ def test_fashion_mnist_from_debian_when_installed():
     source = D.open_source(recipe.dataset, 10)
     assert source.description.startswith("IDX files in /usr/share/datasets/fashion-mnist")
     assert source.class_names[0] == "T-shirt/top" and source.train.images.shape == (100, 28, 28, 1)
+
+
+def test_shipped_yaml_files_load():
+    from inception_keras.spec import load_arch
+
+    for name in sorted(os.listdir(os.path.join(ROOT, "arch"))):
+        assert load_arch(os.path.join(ROOT, "arch", name)).params > 5_000_000
+    names = [load_recipe(os.path.join(ROOT, "train", n)).name for n in sorted(os.listdir(os.path.join(ROOT, "train")))]
+    assert names == ["fashion_mnist", "imagenet", "imagenet_bn", "imagenette"]
+
+
+def test_learning_rate_schedules():
+    import keras
+
+    from inception_keras.train import make_optimizer
+
+    paper = load_recipe(os.path.join(ROOT, "train", "imagenet.yaml"))
+    opt = make_optimizer(paper, steps_per_epoch=10)
+    sched = opt._learning_rate
+    assert float(sched(0)) == pytest.approx(0.08) and float(sched(79)) == pytest.approx(0.08)
+    assert float(sched(80)) == pytest.approx(0.08 * 0.96) and float(sched(160)) == pytest.approx(0.08 * 0.96 ** 2)
+    assert opt.momentum == 0.9 and isinstance(opt, keras.optimizers.SGD)
+    bn = load_recipe(os.path.join(ROOT, "train", "imagenet_bn.yaml"))
+    cos = make_optimizer(bn, steps_per_epoch=10)._learning_rate
+    assert float(cos(0)) == pytest.approx(0.0) and float(cos(50)) == pytest.approx(0.2, rel=1e-4)
+    assert float(cos(1000)) == pytest.approx(0.0, abs=1e-6) and 0 < float(cos(525)) < 0.2
