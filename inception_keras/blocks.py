@@ -7,10 +7,21 @@ and checkpoints read like the paper's Table 1.
 from __future__ import annotations
 
 import keras
-import tensorflow as tf
-from keras import layers
+from keras import layers, ops
 
 from . import spec as S
+
+
+def lrn(x, depth_radius=2, bias=1.0, alpha=2e-5, beta=0.75):
+    """Across-channel LRN with keras.ops (any backend): x / (bias + alpha * sum of squares over the
+    2*depth_radius+1 neighbouring channels) ** beta, in float32."""
+    dtype = x.dtype
+    x = ops.cast(x, "float32")
+    squares = ops.pad(ops.square(x), [(0, 0)] * (len(x.shape) - 1) + [(depth_radius + 1, depth_radius)])
+    cumulative = ops.cumsum(squares, axis=-1)
+    n = 2 * depth_radius + 1
+    window = cumulative[..., n:] - cumulative[..., :-n]
+    return ops.cast(x / ops.power(bias + alpha * window, beta), dtype)
 
 
 @keras.saving.register_keras_serializable(package="inception_keras")
@@ -18,7 +29,8 @@ class LocalResponseNormalization(layers.Layer):
     """Caffe's across-channel LRN in TensorFlow's terms (`tf.nn.local_response_normalization`).
 
     Caffe's (local_size n, alpha, beta, k) is depth_radius (n-1)/2, alpha/n, beta, bias k:
-    Caffe divides alpha by the window size, TensorFlow does not.
+    Caffe divides alpha by the window size, TensorFlow does not. On the TensorFlow backend the fused
+    TensorFlow op runs; on others the same formula in keras.ops (`lrn`).
     """
 
     def __init__(self, depth_radius=2, bias=1.0, alpha=2e-5, beta=0.75, **kwargs):
@@ -26,9 +38,13 @@ class LocalResponseNormalization(layers.Layer):
         self.depth_radius, self.bias, self.alpha, self.beta = depth_radius, bias, alpha, beta
 
     def call(self, x):
-        y = tf.nn.local_response_normalization(tf.cast(x, "float32"), depth_radius=self.depth_radius,
-                                               bias=self.bias, alpha=self.alpha, beta=self.beta)
-        return tf.cast(y, x.dtype)
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+
+            y = tf.nn.local_response_normalization(tf.cast(x, "float32"), depth_radius=self.depth_radius,
+                                                   bias=self.bias, alpha=self.alpha, beta=self.beta)
+            return tf.cast(y, x.dtype)
+        return lrn(x, self.depth_radius, self.bias, self.alpha, self.beta)
 
     def compute_output_shape(self, input_shape):
         return input_shape

@@ -94,6 +94,11 @@ def test_lrn_matches_caffe():
         expected[..., c] = x[..., c] / (k + alpha / n * (x[..., lo:hi] ** 2).sum(-1)) ** beta
     np.testing.assert_allclose(got, expected, rtol=1e-5)
     assert not np.allclose(got, x)  # the scale is large enough for LRN to matter
+    # the keras.ops formula used on other backends agrees with Caffe too
+    from inception_keras.blocks import lrn
+
+    np.testing.assert_allclose(np.asarray(lrn(x, layer.depth_radius, layer.k, layer.tf_alpha, layer.beta)), expected,
+                               rtol=1e-5)
 
 
 # ----------------------------------------------------------------------------- image folders
