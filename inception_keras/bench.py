@@ -35,6 +35,11 @@ def _device() -> tuple[str, bool]:
         devices = jax.devices()
         if devices[0].platform == "gpu":
             return f"{len(devices)} GPU(s): {devices[0].device_kind}", True
+    elif backend == "torch":
+        import torch
+
+        if torch.cuda.is_available():
+            return f"{torch.cuda.device_count()} GPU(s): {torch.cuda.get_device_name()}", True
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
@@ -59,6 +64,10 @@ def _gpu_peak_bytes() -> int | None:
 
             stats = jax.devices()[0].memory_stats() or {}
             return int(stats["peak_bytes_in_use"]) if "peak_bytes_in_use" in stats else None
+        elif backend == "torch":
+            import torch
+
+            return int(torch.cuda.max_memory_allocated()) if torch.cuda.is_available() else None
     except Exception:  # noqa: BLE001 - memory statistics are best effort
         return None
     return None
