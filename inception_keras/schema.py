@@ -208,7 +208,7 @@ class Field:
             "bool": "boolean",
             "str": "string",
             "name": "name",
-            "choice": " | ".join(str(c) for c in self.choices),
+            "choice": " | ".join(str(c).lower() if isinstance(c, bool) else str(c) for c in self.choices),
             "shape3": "[height, width, channels]",
             "mapping": "mapping",
             "list": "list",

@@ -1,0 +1,35 @@
+"""The README stays true: its YAML reference is the code's own, its examples run."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from conftest import ROOT, cli
+
+
+def test_readme_yaml_reference_matches_the_code():
+    sys.path.insert(0, os.path.join(ROOT, "tools"))
+    import yaml_reference
+
+    readme = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
+    begin, end = readme.index(yaml_reference.BEGIN), readme.index(yaml_reference.END)
+    assert readme[begin + len(yaml_reference.BEGIN):end].strip() == yaml_reference.reference().strip(), \
+        "README's YAML reference is stale: run python tools/yaml_reference.py --write"
+
+
+def test_readme_summary_example_is_what_summary_prints():
+    readme = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
+    start = readme.index("$ inception-keras summary arch/googlenet.yaml\n")
+    block = readme[start:readme.index("```", start)].splitlines()[1:]
+    r = cli("summary", "arch/googlenet.yaml")
+    assert r.returncode == 0
+    assert r.stdout.splitlines() == block
+
+
+def test_ci_runs_make_test():
+    assert "make test" in open(os.path.join(ROOT, ".ci", "run")).read()
+    first = open(os.path.join(ROOT, "README.md")).read().split("```")[1]
+    assert "make test" in first and "make train" in first
+    out = subprocess.run(["make", "-n", "test"], cwd=ROOT, capture_output=True, text=True)
+    assert "pytest" in out.stdout
