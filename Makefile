@@ -8,7 +8,7 @@ FMNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 ARGS   ?=
 
-.PHONY: install test train fashion-mnist docker-check bench clean-venv
+.PHONY: install test train fashion-mnist docker-check bench bench-table clean-venv
 
 install: $(STAMP)
 
@@ -37,6 +37,16 @@ train: install fashion-mnist
 
 bench: install
 	$(BIN)/inception-keras bench $(ARGS)
+
+# Ours against the hand-written peers in one sitting (docs/performance.md); PyTorch goes into .venv-torch.
+PEERS ?= ../shared/peers
+.venv-torch/.installed:
+	@test -x .venv-torch/bin/python || $(PYTHON) -m venv .venv-torch
+	.venv-torch/bin/python -m pip install -q torch==2.13.0 numpy
+	@touch $@
+
+bench-table: install fashion-mnist .venv-torch/.installed
+	$(BIN)/python tools/bench_table.py --peers $(PEERS) --torch-python .venv-torch/bin/python $(ARGS)
 
 docker-check:
 	./docker/check.sh
