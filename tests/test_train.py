@@ -352,3 +352,32 @@ def test_learning_rate_schedules():
     cos = make_optimizer(bn, steps_per_epoch=10)._learning_rate
     assert float(cos(0)) == pytest.approx(0.0) and float(cos(50)) == pytest.approx(0.2, rel=1e-4)
     assert float(cos(1000)) == pytest.approx(0.0, abs=1e-6) and 0 < float(cos(525)) < 0.2
+
+
+def test_precision_auto(tmp_path, monkeypatch):
+    from inception_keras import train as T
+
+    amx = tmp_path / "amx"
+    amx.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f amx_bf16 amx_tile\n")
+    avx2 = tmp_path / "avx2"
+    avx2.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx avx2 fma\n")
+    assert T.cpu_has_bf16(str(amx)) and not T.cpu_has_bf16(str(avx2))
+    assert T.resolve_precision("mixed_float16") == "mixed_float16"
+    monkeypatch.setattr(T, "cpu_has_bf16", lambda: True)
+    assert T.resolve_precision("auto") == "mixed_bfloat16"  # no GPU here: the CPU decides
+    monkeypatch.setattr(T, "cpu_has_bf16", lambda: False)
+    assert T.resolve_precision("auto") == "float32"
+
+
+def test_mixed_precision_keeps_logits_and_loss_float32(tiny):
+    run = tiny["tmp"] / "bf16"
+    r = cli(*train_args(tiny, run, "--set", "precision=mixed_bfloat16", "--set", "epochs=1"))
+    assert r.returncode == 0, r.stderr
+    assert json.loads((run / "env.json").read_text())["precision"] == "mixed_bfloat16"
+    import keras
+
+    keras.mixed_precision.set_global_policy("float32")
+    model = keras.models.load_model(run / "model.keras", compile=False)
+    assert model.get_layer("head.dense1").dtype_policy.name == "float32"
+    assert model.get_layer("s1.conv1").dtype_policy.name == "mixed_bfloat16"
+    assert model.output.dtype == "float32"
