@@ -4,9 +4,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import signal
 import sys
 
-from .errors import ConfigError, InceptionKerasError
+from .errors import ConfigError, InceptionKerasError, raise_interrupted
 
 DEFAULT_ARCH = "arch/googlenet.yaml"
 DEFAULT_RECIPE = "train/fashion_mnist.yaml"
@@ -120,6 +121,8 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # First of all: as a container's PID 1 an unhandled SIGTERM would be ignored (docker stop would wait and kill).
+    signal.signal(signal.SIGTERM, raise_interrupted)
     args = parser().parse_args(argv)
     try:
         return _run(args)

@@ -52,3 +52,18 @@ class ConfigError(InceptionKerasError):
 
 class TrainingError(InceptionKerasError):
     exit_code = 1
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM (docker stop, Kubernetes) or SIGINT: stop; a training run keeps its last completed epoch."""
+
+    def __init__(self, signum: int):
+        import signal
+
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def raise_interrupted(signum, frame):
+    """A signal handler: turn SIGTERM/SIGINT into `Interrupted` (a container's PID 1 ignores unhandled SIGTERM)."""
+    raise Interrupted(signum)

@@ -7,7 +7,7 @@ import re
 import yaml
 
 from .errors import ConfigError, Problem
-from .schema import Document, _Loader
+from .schema import Document, _Loader, load_document
 
 _PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 
@@ -59,6 +59,13 @@ def apply(doc: Document, sets: "list[tuple[str, object]]") -> Document:
     if problems:
         raise ConfigError(problems)
     return Document(doc.file, data, marks, doc.key_marks, origins)
+
+
+def load(path: str, text: str | None = None, sets: "list[tuple[str, object]] | None" = None,
+         what: str = "YAML file") -> Document:
+    """Read a YAML file (or `text`) with positions, then apply the `--set` overrides."""
+    doc = load_document(str(path), text, what=what)
+    return apply(doc, sets) if sets else doc
 
 
 def _set(data, path: tuple, value) -> str | None:

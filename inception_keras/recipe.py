@@ -11,7 +11,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from .errors import ConfigError, Problem
-from .schema import Document, Field, check_mapping, describe, load_document, raise_if
+from .overrides import load
+from .schema import Document, Field, check_mapping, describe, raise_if
 from .spec import INITIALIZERS
 
 STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker_mirrored")
@@ -139,12 +140,7 @@ class Recipe:
 
 
 def load_recipe(path: str, text: str | None = None, sets: "list[tuple[str, Any]] | None" = None) -> Recipe:
-    doc = load_document(str(path), text, what="recipe file")
-    if sets:
-        from .overrides import apply
-
-        doc = apply(doc, sets)
-    return parse_recipe(doc)
+    return parse_recipe(load(path, text, sets, what="recipe file"))
 
 
 def parse_recipe(doc: Document) -> Recipe:

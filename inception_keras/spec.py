@@ -17,7 +17,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Union
 
 from .errors import ConfigError, Problem
-from .schema import Document, Field, check_mapping, check_value, describe, did_you_mean, format_path, load_document
+from .overrides import load
+from .schema import Document, Field, check_mapping, check_value, describe, did_you_mean, format_path
 
 ACTIVATIONS = ("relu", "relu6", "elu", "selu", "gelu", "silu", "swish", "tanh", "sigmoid", "softplus",
                "leaky_relu", "linear")
@@ -333,12 +334,7 @@ def load_arch(path: str, text: str | None = None, sets: "list[tuple[str, Any]] |
 
     `sets` are overrides [(dotted key, value)] applied to the file's data before it is checked.
     """
-    doc = load_document(str(path), text, what="architecture file")
-    if sets:
-        from .overrides import apply
-
-        doc = apply(doc, sets)
-    return parse_arch(doc)
+    return parse_arch(load(path, text, sets, what="architecture file"))
 
 
 def parse_arch(doc: Document) -> ArchSpec:

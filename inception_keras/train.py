@@ -12,19 +12,11 @@ import time
 from dataclasses import dataclass
 
 from . import runs
-from .errors import ConfigError, TrainingError
-from .overrides import parse_sets
+from .errors import ConfigError, Interrupted, TrainingError, raise_interrupted
+from .overrides import load, parse_sets
 from .recipe import Recipe, load_recipe, parse_recipe
-from .schema import Document, load_document
+from .schema import Document
 from .spec import ArchSpec, parse_arch
-
-
-class Interrupted(KeyboardInterrupt):
-    """SIGTERM or SIGINT: stop, keep the last completed epoch, resume later."""
-
-    def __init__(self, signum: int):
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
 
 
 @dataclass
@@ -53,13 +45,9 @@ def resolve(arch_path: str, recipe_path: str, sets=(), limit=None, data_dir=None
     if strategy is not None:
         recipe_sets.append(("strategy", strategy))
     recipe = load_recipe(recipe_path, sets=recipe_sets)
-    arch_doc = load_document(str(arch_path), what="architecture file")
     if recipe.initializer:
         arch_sets.insert(0, ("defaults.initializer", recipe.initializer))
-    if arch_sets:
-        from .overrides import apply
-
-        arch_doc = apply(arch_doc, arch_sets)
+    arch_doc = load(arch_path, sets=arch_sets, what="architecture file")
     spec = parse_arch(arch_doc)
     return spec, recipe, {"arch": arch_doc.data, "recipe": recipe.to_dict()}
 
@@ -322,15 +310,15 @@ def make_backup_callback(run_dir: str, chief: bool, worker_tmp: str, history: li
             train_seconds = (self.t_train or now) - self.t0
             lr = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
             row = metrics_row(epoch, logs or {}, lr, now - self.t0, train_seconds, train_images)
-            history.append(row)
             name = f"epoch-{epoch + 1:04d}.weights.h5"
             where = os.path.join(run_dir, runs.BACKUP) if chief else worker_tmp
             os.makedirs(where, exist_ok=True)
             tmp = os.path.join(where, f"epoch-{epoch + 1:04d}.tmp.weights.h5")
             self.model.save_weights(tmp, overwrite=True)
             os.replace(tmp, os.path.join(where, name))
-            ckpt = {"epoch": epoch + 1, "weights": name, "history": history}
-            runs.atomic_write(os.path.join(where, runs.CHECKPOINT), _json(ckpt))
+            ckpt = {"epoch": epoch + 1, "weights": name, "history": history + [row]}
+            runs.atomic_write(os.path.join(where, runs.CHECKPOINT), _json(ckpt))  # the commit point
+            history.append(row)
             for old in os.listdir(where):
                 if old.endswith(".weights.h5") and old != name:
                     os.remove(os.path.join(where, old))
@@ -419,14 +407,11 @@ def train(arch_path="arch/googlenet.yaml", recipe_path="train/fashion_mnist.yaml
     SIGTERM (docker stop, Kubernetes) and SIGINT stop the run with `Interrupted`: the last completed epoch
     is kept and the same command resumes it.
     """
-    def on_signal(signum, frame):
-        raise Interrupted(signum)
-
     if log is None:
         def log(*parts):
             print(*parts, flush=True)
 
-    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    previous = {s: signal.signal(s, raise_interrupted) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
         return _train(arch_path, recipe_path, run_dir, resume, sets, limit, data_dir, strategy, runs_root, verbose,
                       log)
@@ -440,7 +425,7 @@ def _train(arch_path, recipe_path, run_dir, resume, sets, limit, data_dir, strat
 
     p = plan(arch_path, recipe_path, run_dir, resume, sets, limit, data_dir, strategy, runs_root,
              multi_worker=bool(tf_config()) and (strategy or "auto") in ("auto", "multi_worker_mirrored"))
-    recipe, spec = p.recipe, p.spec
+    recipe = p.recipe
 
     # The strategy comes first: multi-worker collectives must be set up before TensorFlow initializes.
     from .distribute import is_chief, make_strategy, task

@@ -381,3 +381,15 @@ def test_mixed_precision_keeps_logits_and_loss_float32(tiny):
     assert model.get_layer("head.dense1").dtype_policy.name == "float32"
     assert model.get_layer("s1.conv1").dtype_policy.name == "mixed_bfloat16"
     assert model.output.dtype == "float32"
+
+
+def test_sigterm_while_starting_exits_143_without_traceback(tiny):
+    """As a container's PID 1 an unhandled SIGTERM is ignored; the CLI handles it from its first line."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=ROOT)
+    proc = subprocess.Popen([sys.executable, "-m", "inception_keras", *train_args(tiny, tiny["tmp"] / "early")],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.0)  # inside TensorFlow's import
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert "Traceback" not in err
