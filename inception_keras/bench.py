@@ -113,18 +113,36 @@ def _timed_fit(model, data, total_steps: int, batch: int, spe: int) -> list[floa
     return [stamps[i] for i in sorted(stamps)]
 
 
+def cpu_ticks() -> tuple[int, int] | None:
+    """(steal, total) jiffies from /proc/stat: on a virtual machine the host may take the CPU away (steal)."""
+    try:
+        with open("/proc/stat", encoding="utf-8") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+        return fields[7] if len(fields) > 7 else 0, sum(fields[:8])
+    except (OSError, ValueError):
+        return None
+
+
+def steal_share(before, after) -> float | None:
+    if not before or not after or after[1] == before[1]:
+        return None
+    return round((after[0] - before[0]) / (after[1] - before[1]), 4)
+
+
 def measure(model, data, batch: int, steps: int, windows: int, warmup: int, spe: int) -> dict:
     if steps % spe or warmup % spe:
         raise ConfigError(f"--steps ({steps}) and --warmup ({warmup}) must be multiples of --steps-per-execution "
                           f"({spe})")
     total = warmup + windows * steps
+    before = cpu_ticks()
     stamps = _timed_fit(model, data, total, batch, spe)
+    steal = steal_share(before, cpu_ticks())
     per_exec = steps // spe
     first = warmup // spe - 1
     durations = [stamps[first + (k + 1) * per_exec] - stamps[first + k * per_exec] for k in range(windows)]
     median = statistics.median(durations)
     return {"images_per_second": round(batch * steps / median, 2), "ms_per_step": round(1000 * median / steps, 2),
-            "window_images_per_second": [round(batch * steps / d, 2) for d in durations]}
+            "window_images_per_second": [round(batch * steps / d, 2) for d in durations], "cpu_steal": steal}
 
 
 def run(arch: str, recipe_path: str, batch: int, precision: str, data: str, steps: int, windows: int, warmup: int,
@@ -206,7 +224,11 @@ def render(out: dict) -> str:
     for r in out["results"]:
         lines.append(f"{r['data']:<10} {r['images_per_second']:>9.1f} {r['ms_per_step']:>9.1f}  "
                      + ", ".join(f"{v:.1f}" for v in r["window_images_per_second"]))
+    steals = [r["cpu_steal"] for r in out["results"] if r.get("cpu_steal") is not None]
     lines.append("")
+    if steals:
+        lines.append("CPU steal while timing (share of CPU time the host took away): "
+                     + ", ".join(f"{100 * v:.1f}%" for v in steals))
     lines.append(f"peak memory: RSS {out['peak_rss_bytes'] / gib:.2f} GiB"
                  + (f", GPU {out['gpu_peak_bytes'] / gib:.2f} GiB" if out.get("gpu_peak_bytes") else ""))
     if "real_over_synthetic" in out:

@@ -24,8 +24,13 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from inception_keras.bench import cpu_ticks, steal_share  # noqa: E402
+
+
 def run_json(cmd: list[str], env=None) -> dict:
     t = time.perf_counter()
+    before = cpu_ticks()
     out = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3",
                                                                     **(env or {})}, cwd=ROOT)
     if out.returncode:
@@ -33,6 +38,7 @@ def run_json(cmd: list[str], env=None) -> dict:
     line = [ln for ln in out.stdout.splitlines() if ln.startswith("{")][-1]
     record = json.loads(line)
     record["wall_seconds"] = round(time.perf_counter() - t, 1)
+    record["cpu_steal"] = steal_share(before, cpu_ticks())
     return record
 
 
@@ -69,6 +75,7 @@ def main():
                                    env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
                     rec = json.load(open(f.name))
                 samples[name].append((rec["results"][0]["images_per_second"], rec["results"][1]["images_per_second"]))
+                rec["cpu_steal"] = rec["results"][0]["cpu_steal"]
             elif kind == "keras":
                 rec = run_json([sys.executable, keras_peer, "--precision", arg, "--batch", str(a.batch), "--steps",
                                 str(a.steps)])
@@ -80,7 +87,8 @@ def main():
                 samples[name].append((rec["images_per_second"], None))
             rec.update(round=rnd, config=name)
             records.append(rec)
-            print(f"round {rnd + 1}: {name}: {samples[name][-1][0]:.1f} images/s", file=sys.stderr, flush=True)
+            print(f"round {rnd + 1}: {name}: {samples[name][-1][0]:.1f} images/s (CPU steal "
+                  f"{100 * (rec.get('cpu_steal') or 0):.1f}%)", file=sys.stderr, flush=True)
 
     med = {n: statistics.median(s[0] for s in v) for n, v in samples.items()}
     real = {n: statistics.median(s[1] for s in v) for n, v in samples.items() if v and v[0][1] is not None}
