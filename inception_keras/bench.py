@@ -195,6 +195,7 @@ def run(arch: str, recipe_path: str, batch: int, precision: str, data: str, step
         "arch": spec.name, "arch_file": arch, "params": models.train.count_params(), "batch": batch,
         "precision": precision, "jit_compile": bool(use_jit) if backend == "tensorflow" else "auto",
         "steps_per_execution": steps_per_execution, "backend": backend, "keras": keras.__version__,
+        "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
         "device": device, "steps": steps, "windows": windows, "warmup": warmup,
         "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
         "gpu_peak_bytes": gpu_peak, "results": results,
@@ -218,7 +219,8 @@ def render(out: dict) -> str:
     lines = [f"inception-keras bench: {out['arch']} ({out['arch_file']}), {out['params']:,} parameters, batch "
              f"{out['batch']}, {out['precision']}, XLA {_on(out['jit_compile'])}, steps/execution "
              f"{out['steps_per_execution']}",
-             f"device: {out['device']}; Keras {out['keras']} ({out['backend']})",
+             f"device: {out['device']}; Keras {out['keras']} ({out['backend']}), TF_ENABLE_ONEDNN_OPTS="
+             f"{out.get('onednn')}",
              f"median of {out['windows']} windows of {out['steps']} steps after {out['warmup']} warm-up steps",
              "", f"{'data':<10} {'images/s':>9} {'ms/step':>9}  windows (images/s)"]
     for r in out["results"]:

@@ -13,8 +13,15 @@ DEFAULT_ARCH = "arch/googlenet.yaml"
 DEFAULT_RECIPE = "train/fashion_mnist.yaml"
 
 
-def _quiet_tensorflow() -> None:
-    """TensorFlow's C++ start-up chatter (CUDA probing on machines without GPUs) is not for users."""
+def _prepare_tensorflow() -> None:
+    """Settings that must precede TensorFlow's import, then the import itself, quietly.
+
+    - oneDNN: TensorFlow enables its oneDNN CPU kernels by default only on CPUs with AVX512-VNNI/BF16 or
+      AMX; elsewhere (this project's AVX2 machines) its own kernels train the seed network about 1.4x
+      slower (docs/performance.md). Set TF_ENABLE_ONEDNN_OPTS=0 to keep TensorFlow's choice.
+    - TensorFlow's C++ start-up chatter (CUDA probing on machines without GPUs) is not for users.
+    """
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if "tensorflow" in sys.modules:
         return
@@ -157,12 +164,12 @@ def _run(args) -> int:
         from .train import train
 
         # Nothing may touch TensorFlow before the strategy exists (multi-worker); silence its start-up only.
-        _quiet_tensorflow()
+        _prepare_tensorflow()
         train(args.arch, args.recipe, run_dir=args.run_dir, resume=args.resume, sets=args.set, limit=args.limit,
               data_dir=args.data_dir, strategy=args.strategy, runs_root=args.runs_root)
         return 0
     if args.command == "evaluate":
-        _quiet_tensorflow()
+        _prepare_tensorflow()
         from .evaluate import evaluate, render
 
         print(render(evaluate(args.target, recipe_path=args.recipe, data_dir=args.data_dir, limit=args.limit,
@@ -173,7 +180,7 @@ def _run(args) -> int:
 
         return compare_main(args)
     if args.command == "bench":
-        _quiet_tensorflow()
+        _prepare_tensorflow()
         from .bench import main as bench_main
 
         return bench_main(args)

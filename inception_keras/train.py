@@ -179,6 +179,7 @@ def environment(strategy, strategy_name, precision, jit, source, data_notes) -> 
         "task": f"{task_type}:{task_id}",
         "precision": precision,
         "jit_compile": jit,
+        "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
         "data_source": source.description,
         "data_notes": data_notes,
         "train_examples": source.train.count,

@@ -53,6 +53,7 @@ def test_tiny_training_learns_and_writes_the_run_directory(tiny):
     assert env["command"][1:3] == ["train", "--arch"]
     for key in ("python", "tensorflow", "keras", "devices", "precision", "git_commit"):
         assert key in env
+    assert env["onednn"] == os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1")  # the CLI turns oneDNN on by default
     assert json.loads((run / "state.json").read_text())["status"] == "finished"
     assert (run / "model.keras").exists()
     assert "strategy: default" in r.stdout and "1 replica(s)" in r.stdout
