@@ -50,6 +50,9 @@ def main():
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--steps", type=int, default=8)
     p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--bf16-rounds", type=int, default=None,
+                   help="rounds for the PyTorch bf16 configurations (default: --rounds); on CPUs without bf16 "
+                        "hardware they are an order of magnitude slower, and one round tells")
     p.add_argument("--json", help="write every measurement here")
     a = p.parse_args()
 
@@ -65,8 +68,11 @@ def main():
                 configs.append((f"PyTorch peer, {precision}{', channels-last' if cl else ''}", "torch", (precision, cl)))
     samples: dict[str, list] = {name: [] for name, _, _ in configs}
     records = []
+    bf16_rounds = a.rounds if a.bf16_rounds is None else a.bf16_rounds
     for rnd in range(a.rounds):
         for name, kind, arg in configs:
+            if kind == "torch" and arg[0] == "bf16" and rnd >= bf16_rounds:
+                continue
             if kind == "ours":
                 with tempfile.NamedTemporaryFile(suffix=".json") as f:
                     subprocess.run([sys.executable, "-m", "inception_keras", "bench", "--precision", arg, "--data",
@@ -99,7 +105,8 @@ def main():
     except (OSError, StopIteration):
         pass
     print(f"Machine: {cpu}, {os.cpu_count()} cores; batch {a.batch}, 96x96x1, the seed network; median of "
-          f"{a.rounds} rounds, interleaved.\n")
+          f"{a.rounds} rounds, interleaved" + (f" ({bf16_rounds} for PyTorch bf16)" if bf16_rounds != a.rounds
+                                             else "") + ".\n")
     print("| configuration | images/s | real data | vs Keras peer | vs PyTorch peer's best |")
     print("|---|---|---|---|---|")
     for name, _, arg in configs:
