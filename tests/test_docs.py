@@ -33,3 +33,16 @@ def test_ci_runs_make_test():
     assert "make test" in first and "make train" in first
     out = subprocess.run(["make", "-n", "test"], cwd=ROOT, capture_output=True, text=True)
     assert "pytest" in out.stdout
+
+
+def test_readme_error_example_is_what_summary_prints(tmp_path):
+    """The README's bad.yaml, written out and checked: the errors it shows are the ones a user gets."""
+    readme = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
+    section = readme[readme.index("## Errors"):readme.index("## Runs")]
+    start = section.index("```yaml\n") + len("```yaml\n")
+    (tmp_path / "bad.yaml").write_text(section[start:section.index("```", start)])
+    shown = section[section.index("$ inception-keras summary bad.yaml"):].splitlines()
+    expected = shown[1:shown.index("exit 2")]
+    r = cli("summary", "bad.yaml", cwd=tmp_path)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.splitlines() == expected

@@ -31,8 +31,9 @@ from inception_keras.bench import cpu_ticks, steal_share  # noqa: E402
 def run_json(cmd: list[str], env=None) -> dict:
     t = time.perf_counter()
     before = cpu_ticks()
-    out = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3",
-                                                                    **(env or {})}, cwd=ROOT)
+    full_env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})}
+    full_env = {k: v for k, v in full_env.items() if v is not None}  # None: unset
+    out = subprocess.run(cmd, capture_output=True, text=True, env=full_env, cwd=ROOT)
     if out.returncode:
         raise RuntimeError(f"{' '.join(cmd)} failed: {out.stderr[-2000:]}")
     line = [ln for ln in out.stdout.splitlines() if ln.startswith("{")][-1]
@@ -61,7 +62,10 @@ def main():
     configs = []
     for precision in a.precisions.split(","):
         configs.append((f"ours, {precision}", "ours", precision))
-        configs.append((f"Keras peer, {precision}", "keras", precision))
+        # The peer as its users run it (TensorFlow's own oneDNN choice for this CPU), and with oneDNN on as
+        # `inception-keras` runs by default, so that the ratio shows what the declarative layer itself costs.
+        configs.append((f"Keras peer, {precision}", "keras", (precision, None)))
+        configs.append((f"Keras peer, {precision}, oneDNN on", "keras", (precision, "1")))
     if a.torch_python:
         for precision in ("fp32", "bf16"):
             for cl in (False, True):
@@ -83,8 +87,9 @@ def main():
                 samples[name].append((rec["results"][0]["images_per_second"], rec["results"][1]["images_per_second"]))
                 rec["cpu_steal"] = rec["results"][0]["cpu_steal"]
             elif kind == "keras":
-                rec = run_json([sys.executable, keras_peer, "--precision", arg, "--batch", str(a.batch), "--steps",
-                                str(a.steps)])
+                precision, onednn = arg
+                rec = run_json([sys.executable, keras_peer, "--precision", precision, "--batch", str(a.batch),
+                                "--steps", str(a.steps)], env={"TF_ENABLE_ONEDNN_OPTS": onednn})
                 samples[name].append((rec["images_per_second"], None))
             else:
                 precision, cl = arg
@@ -107,13 +112,16 @@ def main():
     print(f"Machine: {cpu}, {os.cpu_count()} cores; batch {a.batch}, 96x96x1, the seed network; median of "
           f"{a.rounds} rounds, interleaved" + (f" ({bf16_rounds} for PyTorch bf16)" if bf16_rounds != a.rounds
                                              else "") + ".\n")
-    print("| configuration | images/s | real data | vs Keras peer | vs PyTorch peer's best |")
-    print("|---|---|---|---|---|")
+    print("| configuration | images/s | real data | vs Keras peer | vs Keras peer, oneDNN on "
+          "| vs PyTorch peer's best |")
+    print("|---|---|---|---|---|---|")
     for name, _, arg in configs:
         keras_same = med.get(f"Keras peer, {arg}") if name.startswith("ours") else None
+        keras_onednn = med.get(f"Keras peer, {arg}, oneDNN on") if name.startswith("ours") else None
         row = [name, f"{med[name]:.1f}"]
         row.append(f"{real[name]:.1f} ({real[name] / med[name]:.3f}x)" if name in real else "")
         row.append(f"{med[name] / keras_same:.2f}x" if keras_same else "")
+        row.append(f"{med[name] / keras_onednn:.2f}x" if keras_onednn else "")
         row.append(f"{med[name] / torch_best:.2f}x" if torch_best and not name.startswith("PyTorch") else
                    ("best" if torch_best and med[name] == torch_best else ""))
         print("| " + " | ".join(row) + " |")
