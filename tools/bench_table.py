@@ -101,7 +101,8 @@ def main():
             print(f"round {rnd + 1}: {name}: {samples[name][-1][0]:.1f} images/s (CPU steal "
                   f"{100 * (rec.get('cpu_steal') or 0):.1f}%)", file=sys.stderr, flush=True)
 
-    med = {n: statistics.median(s[0] for s in v) for n, v in samples.items()}
+    configs = [c for c in configs if samples[c[0]]]  # --bf16-rounds 0 leaves some unmeasured
+    med = {n: statistics.median(s[0] for s in v) for n, v in samples.items() if v}
     real = {n: statistics.median(s[1] for s in v) for n, v in samples.items() if v and v[0][1] is not None}
     torch_best = max((v for n, v in med.items() if n.startswith("PyTorch")), default=None)
     cpu = platform.processor()
@@ -110,7 +111,8 @@ def main():
     except (OSError, StopIteration):
         pass
     print(f"Machine: {cpu}, {os.cpu_count()} cores; batch {a.batch}, 96x96x1, the seed network; median of "
-          f"{a.rounds} rounds, interleaved" + (f" ({bf16_rounds} for PyTorch bf16)" if bf16_rounds != a.rounds
+          f"{a.rounds} rounds, interleaved" + (f" ({bf16_rounds} for PyTorch bf16)" if 0 < bf16_rounds != a.rounds else
+                                             " (PyTorch bf16 not measured)" if a.torch_python and not bf16_rounds
                                              else "") + ".\n")
     print("| configuration | images/s | real data | vs Keras peer | vs Keras peer, oneDNN on "
           "| vs PyTorch peer's best |")
