@@ -309,11 +309,23 @@ def _same(a, b) -> bool:
 _MISSING = object()
 
 
+def _with_arch_defaults(section: str, value: dict) -> dict:
+    """An architecture's `defaults` with every key the YAML left out filled in, so that a run that changed
+    `defaults.bn_momentum` is compared with 0.99 in the others, not with "missing"."""
+    if section != "arch":
+        return value
+    from .spec import DEFAULT_FIELDS
+
+    given = value.get("defaults") if isinstance(value.get("defaults"), dict) else {}
+    return {**value, "defaults": {**{f.name: f.default for f in DEFAULT_FIELDS}, **given}}
+
+
 def differing(configs: list[dict | None]) -> dict[str, list]:
     """The flattened keys of `arch` and `recipe` whose values are not equal in all the runs that have a
     configuration (a key missing in one counts as different), in order of first appearance; runs without a
     configuration get None. With fewer than two configurations, nothing differs."""
-    flat = [None if c is None else flatten({k: c.get(k) for k in ("arch", "recipe") if isinstance(c.get(k), dict)})
+    flat = [None if c is None else flatten({k: _with_arch_defaults(k, c.get(k)) for k in ("arch", "recipe")
+                                            if isinstance(c.get(k), dict)})
             for c in configs]
     present = [f for f in flat if f is not None]
     if len(present) < 2:

@@ -159,6 +159,16 @@ def test_a_key_missing_in_one_run_differs_and_lists_compare_whole(tmp_path):
     assert "[32, 32, 1]" in text
 
 
+def test_an_architecture_default_set_in_one_run_is_compared_with_the_default(tmp_path):
+    """config.yaml keeps the architecture as written: a `defaults` key that only one run sets is shown
+    against the default value in the others, not as missing."""
+    a = make_run(tmp_path, "a", history([0.5]))
+    b = make_run(tmp_path, "b", history([0.6]), sets={"arch.defaults.bn_momentum": 0.9})
+    df = compare_runs([a, b], on_warning=lambda *_: None)
+    assert list(df.columns) == SUMMARY + ["arch.defaults.bn_momentum"]
+    assert list(df["arch.defaults.bn_momentum"]) == [0.9, 0.99]
+
+
 def test_status_running_only_while_the_lock_is_held(tmp_path):
     a = make_run(tmp_path, "a", history([0.5]), status="running")
     with runs.RunLock(a):
