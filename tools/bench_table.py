@@ -102,18 +102,21 @@ def main():
                   f"{100 * (rec.get('cpu_steal') or 0):.1f}%)", file=sys.stderr, flush=True)
 
     configs = [c for c in configs if samples[c[0]]]  # --bf16-rounds 0 leaves some unmeasured
-    med = {n: statistics.median(s[0] for s in v) for n, v in samples.items() if v}
-    real = {n: statistics.median(s[1] for s in v) for n, v in samples.items() if v and v[0][1] is not None}
+    med = {n: statistics.median(s[0] for s in samples[n]) for n, _, _ in configs}
+    real = {n: statistics.median(s[1] for s in samples[n]) for n, _, _ in configs if samples[n][0][1] is not None}
     torch_best = max((v for n, v in med.items() if n.startswith("PyTorch")), default=None)
     cpu = platform.processor()
     try:
         cpu = next(ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name"))
     except (OSError, StopIteration):
         pass
+    bf16_note = ""
+    if a.torch_python and not bf16_rounds:
+        bf16_note = " (PyTorch bf16 not measured)"
+    elif a.torch_python and bf16_rounds != a.rounds:
+        bf16_note = f" ({bf16_rounds} for PyTorch bf16)"
     print(f"Machine: {cpu}, {os.cpu_count()} cores; batch {a.batch}, 96x96x1, the seed network; median of "
-          f"{a.rounds} rounds, interleaved" + (f" ({bf16_rounds} for PyTorch bf16)" if 0 < bf16_rounds != a.rounds else
-                                             " (PyTorch bf16 not measured)" if a.torch_python and not bf16_rounds
-                                             else "") + ".\n")
+          f"{a.rounds} rounds, interleaved{bf16_note}.\n")
     print("| configuration | images/s | real data | vs Keras peer | vs Keras peer, oneDNN on "
           "| vs PyTorch peer's best |")
     print("|---|---|---|---|---|---|")
