@@ -54,10 +54,48 @@ class LocalResponseNormalization(layers.Layer):
                 "alpha": self.alpha, "beta": self.beta}
 
 
+@keras.saving.register_keras_serializable(package="inception_keras")
+class SymmetricPadding2D(layers.Layer):
+    """`padding` pixels on every side of height and width, filled with 0 or, for max pooling, with -inf.
+
+    The explicit padding of PyTorch and MXNet (`padding=N`): for stride 2, Keras's "same" pads
+    the bottom and right more than the top and left, which shifts the output by a pixel.
+    """
+
+    def __init__(self, padding: int, fill: str = "zero", **kwargs):
+        super().__init__(**kwargs)
+        if fill not in ("zero", "-inf"):
+            raise ValueError(f"fill must be 'zero' or '-inf', got {fill!r}")
+        self.padding, self.fill = int(padding), fill
+
+    def call(self, x):
+        p = self.padding
+        value = float("-inf") if self.fill == "-inf" else 0.0
+        return keras.ops.pad(x, [[0, 0], [p, p], [p, p], [0, 0]], constant_values=value)
+
+    def compute_output_shape(self, input_shape):
+        n, h, w, c = input_shape
+        grow = lambda d: None if d is None else d + 2 * self.padding  # noqa: E731
+        return n, grow(h), grow(w), c
+
+    def get_config(self):
+        return {**super().get_config(), "padding": self.padding, "fill": self.fill}
+
+
+def _explicit(padding, x, name: str, fill: str = "zero"):
+    """Apply an integer padding as a layer; return (x, the padding left for the Keras layer)."""
+    if isinstance(padding, str):
+        return x, padding
+    if padding > 0:
+        x = SymmetricPadding2D(padding, fill, name=f"{name}.pad")(x)
+    return x, "valid"
+
+
 def conv(c: S.Conv, x):
     """conv + activation, or conv -> BatchNorm -> activation."""
     act = None if c.activation == "linear" else c.activation
-    x = layers.Conv2D(c.filters, c.kernel, strides=c.stride, padding=c.padding, use_bias=c.use_bias,
+    x, padding = _explicit(c.padding, x, c.name)
+    x = layers.Conv2D(c.filters, c.kernel, strides=c.stride, padding=padding, use_bias=c.use_bias,
                       activation=None if c.batch_norm else act, kernel_initializer=c.initializer, name=c.name)(x)
     if c.batch_norm:
         x = layers.BatchNormalization(epsilon=c.bn_epsilon, momentum=c.bn_momentum, name=f"{c.name}.bn")(x)
@@ -68,7 +106,9 @@ def conv(c: S.Conv, x):
 
 def pool(p: S.Pool, x, stride=None, name=None):
     cls = layers.MaxPooling2D if p.kind == "max" else layers.AveragePooling2D
-    return cls(p.size, strides=stride or p.stride, padding=p.padding, name=name or p.name)(x)
+    name = name or p.name
+    x, padding = _explicit(p.padding, x, name, "-inf" if p.kind == "max" else "zero")
+    return cls(p.size, strides=stride or p.stride, padding=padding, name=name)(x)
 
 
 def inception(b: S.Inception, x):

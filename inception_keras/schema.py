@@ -209,6 +209,7 @@ class Field:
             "str": "string",
             "name": "name",
             "choice": " | ".join(str(c).lower() if isinstance(c, bool) else str(c) for c in self.choices),
+            "padding": "same | valid | integer >= 0",
             "shape3": "[height, width, channels]",
             "mapping": "mapping",
             "list": "list",
@@ -257,6 +258,18 @@ def check_value(field: Field, value: Any) -> tuple[Any, str | None]:
         if (kind == "pos_number" and value <= 0 or kind == "nonneg_number" and value < 0
                 or kind == "rate" and not 0 <= value < 1):
             return INVALID, f"expected {_expect(field)}, got {value:g}"
+        return value, None
+    if kind == "padding":
+        if isinstance(value, int) and not isinstance(value, bool):
+            if value < 0:
+                return INVALID, f"expected {_expect(field)}, got {value}"
+            return value, None
+        if not isinstance(value, str):
+            hint = " (padding is a whole number of pixels)" if isinstance(value, float) else ""
+            return INVALID, f"expected {_expect(field)}, got {describe(value)}{hint}"
+        if value not in ("same", "valid"):
+            hint = " (remove the quotes)" if value.strip().isdigit() else did_you_mean(value, ("same", "valid"))
+            return INVALID, f"unknown padding '{value}'{hint} (one of: same, valid, or an integer >= 0)"
         return value, None
     if kind == "bool":
         if not isinstance(value, bool):
@@ -314,6 +327,7 @@ def _expect(field: Field) -> str:
         "str": "a string",
         "name": "a name",
         "choice": "one of: " + ", ".join(map(str, field.choices)),
+        "padding": "same, valid or an integer >= 0",
     }.get(field.kind, field.type_text)
 
 

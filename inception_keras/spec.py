@@ -24,7 +24,6 @@ ACTIVATIONS = ("relu", "relu6", "elu", "selu", "gelu", "silu", "swish", "tanh", 
                "leaky_relu", "linear")
 INITIALIZERS = ("glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "lecun_uniform", "lecun_normal",
                 "orthogonal", "truncated_normal", "random_normal", "random_uniform")
-PADDINGS = ("same", "valid")
 
 # ----------------------------------------------------------------------------- the YAML reference
 
@@ -40,7 +39,9 @@ TOP_FIELDS = [
 
 DEFAULT_FIELDS = [
     Field("activation", "choice", "activation after every conv (and inside Inception blocks)", "relu", ACTIVATIONS),
-    Field("padding", "choice", "padding of conv and pooling layers", "same", PADDINGS),
+    Field("padding", "padding", "padding of conv and pooling layers: same, valid, or N = N zero pixels on every "
+                                "side (PyTorch/MXNet `padding=N`; max pools pad with -inf, avg pools count the "
+                                "padding like their `count_include_pad`)", "same"),
     Field("initializer", "choice", "kernel initializer of conv and dense layers (glorot_uniform = Xavier)",
           "glorot_uniform", INITIALIZERS),
     Field("use_bias", "bool", "conv layers have a bias", True),
@@ -60,7 +61,7 @@ _NAME = Field("name", "name", "layer name (default: kind and position in its sta
 _POOL = [
     Field("size", "pos_int", "window size (square)"),
     Field("stride", "pos_int", "stride (default: size)", None, nullable=True),
-    Field("padding", "choice", "overrides defaults.padding", None, PADDINGS, nullable=True),
+    Field("padding", "padding", "overrides defaults.padding", None, nullable=True),
     Field("adapt", "bool", "if the window is larger than the incoming feature map (valid padding), shrink it "
                            "to the feature map; `summary` reports it", False),
     _NAME,
@@ -71,7 +72,7 @@ LAYER_FIELDS: dict[str, list[Field]] = {
         Field("filters", "pos_int", "output channels"),
         Field("kernel", "pos_int", "kernel size (square)"),
         Field("stride", "pos_int", "stride", 1),
-        Field("padding", "choice", "overrides defaults.padding", None, PADDINGS, nullable=True),
+        Field("padding", "padding", "overrides defaults.padding", None, nullable=True),
         *_OVERRIDES,
         _NAME,
     ],
@@ -144,7 +145,7 @@ class Conv:
     filters: int
     kernel: int
     stride: int
-    padding: str
+    padding: str | int  # "same", "valid" or symmetric padding in pixels
     activation: str
     use_bias: bool
     batch_norm: bool
@@ -160,7 +161,7 @@ class Pool:
     path: tuple  # YAML path of the layer's definition
     size: int
     stride: int
-    padding: str
+    padding: str | int  # "same", "valid" or symmetric padding in pixels
     adapt: bool = False
     adapted_from: int | None = None  # the declared size, when `adapt` shrank the window
 
@@ -493,8 +494,15 @@ def _conv_cost(c: Conv, shape: tuple) -> tuple[tuple, int, int, int]:
     return (oh, ow, c.filters), params, nontrainable, oh * ow * c.kernel * c.kernel * cin * c.filters
 
 
-def _out_size(n: int, k: int, s: int, padding: str) -> int:
-    return math.ceil(n / s) if padding == "same" else (n - k) // s + 1
+def _out_size(n: int, k: int, s: int, padding: str | int) -> int:
+    if padding == "same":
+        return math.ceil(n / s)
+    pad = 0 if padding == "valid" else padding
+    return (n + 2 * pad - k) // s + 1
+
+
+def _pad_text(padding) -> str:
+    return f"padding {padding}" if isinstance(padding, int) else f"{padding} padding"
 
 
 def _analyze(spec: ArchSpec, doc: Document) -> ArchSpec:
@@ -563,7 +571,7 @@ def _analyze(spec: ArchSpec, doc: Document) -> ArchSpec:
                 what = _kind(layer)
                 size = getattr(layer, "size", getattr(layer, "kernel", None))
                 problems.append(doc.problem(where, f"the feature map vanishes: {what} with window {size} "
-                                                   f"({getattr(layer, 'padding', '')} padding) does not fit the "
+                                                   f"({_pad_text(getattr(layer, 'padding', ''))}) does not fit the "
                                                    f"{_fmt(shape[:2])} feature map after {after} at input "
                                                    f"{_fmt(inp)}; use padding: same, a smaller window, "
                                                    f"adapt: true or a larger input"))
