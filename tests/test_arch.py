@@ -115,6 +115,69 @@ def test_changed_yaml_builds_the_network_it_describes(tmp_path):
     assert tuple(model(np.zeros((2, 64, 64, 3), "float32")).shape) == (2, 5)
 
 
+def test_seed_stride2_layers_pad_symmetrically_like_d2l(seed_model):
+    """b1's 7x7/2 conv pads 3 on every side (MXNet/PyTorch padding=3), not Keras's bottom-right "same"."""
+    import keras
+    import tensorflow as tf
+
+    x = np.random.RandomState(1).rand(2, 96, 96, 1).astype("float32")
+    conv = seed_model.get_layer("b1.conv1")
+    ref = tf.nn.relu(tf.nn.conv2d(x, conv.kernel, 2, [[0, 0], [3, 3], [3, 3], [0, 0]]) + conv.bias).numpy()
+    got = np.asarray(keras.Model(seed_model.input, conv.output)(x))
+    np.testing.assert_allclose(got, ref, atol=1e-5)
+    shifted = tf.nn.relu(tf.nn.conv2d(x, conv.kernel, 2, "SAME") + conv.bias).numpy()
+    assert np.abs(shifted - ref).max() > 1e-2  # Keras "same" would differ
+
+
+PADDED = """\
+name: padded
+input: [10, 10, 2]
+classes: 3
+defaults: {padding: 2}
+stages:
+  b1:
+    - conv: {filters: 4, kernel: 3, activation: linear}
+    - maxpool: {size: 3, stride: 2, padding: 1}
+    - avgpool: {size: 3, stride: 2, padding: 1}
+  head:
+    - global_avgpool
+    - dense: {}
+"""
+
+
+def _windows(a, pad, fill, k, s):
+    """All k x k windows at stride s of `a` padded by `pad` on every side: batch, out_h, out_w, k, k, channels."""
+    a = np.pad(a, [(0, 0), (pad, pad), (pad, pad), (0, 0)], constant_values=fill)
+    n = (a.shape[1] - k) // s + 1
+    return np.stack([np.stack([a[:, i * s:i * s + k, j * s:j * s + k] for j in range(n)], 1) for i in range(n)], 1)
+
+
+def test_integer_padding_pads_every_side(tmp_path):
+    """padding: N is PyTorch's padding=N: zeros for conv and avg pools (counted), -inf for max pools."""
+    import keras
+
+    path = tmp_path / "padded.yaml"
+    path.write_text(PADDED)
+    spec = load_arch(str(path))
+    # 10 + 2*2 - 3 + 1 = 12 (no "same" gives a larger map); (12 + 2 - 3) // 2 + 1 = 6; (6 + 2 - 3) // 2 + 1 = 3
+    assert [r.shape for r in spec.rows[:3]] == [(12, 12, 4), (6, 6, 4), (3, 3, 4)]
+    model = ik.build_model(spec)
+    x = np.random.RandomState(0).randn(2, 10, 10, 2).astype("float32")
+    outs = keras.Model(model.input, [model.get_layer(n).output for n in ("b1.conv1", "b1.maxpool1", "b1.avgpool1")])
+    conv, mx, avg = (np.asarray(t) for t in outs(x))
+    kernel, bias = (np.asarray(w) for w in model.get_layer("b1.conv1").weights)
+    np.testing.assert_allclose(conv, np.einsum("bhwijc,ijcf->bhwf", _windows(x, 2, 0.0, 3, 1), kernel) + bias,
+                               atol=1e-4)
+    assert conv.min() < 0  # a linear conv: negative values, so -inf and zero padding differ for the max pool
+    np.testing.assert_allclose(mx, _windows(conv, 1, -np.inf, 3, 2).max(axis=(3, 4)), atol=1e-6)
+    assert not np.allclose(mx, _windows(conv, 1, 0.0, 3, 2).max(axis=(3, 4)))
+    np.testing.assert_allclose(avg, _windows(mx, 1, 0.0, 3, 2).mean(axis=(3, 4)), atol=1e-5)
+    # run directories keep model.keras: saved and loaded, the padding layers come back
+    model.save(tmp_path / "padded.keras")
+    again = keras.saving.load_model(tmp_path / "padded.keras")
+    np.testing.assert_allclose(np.asarray(again(x)), np.asarray(model(x)), atol=1e-6)
+
+
 def test_summary_cli_prints_stages_and_totals():
     r = cli("summary", SEED)
     assert r.returncode == 0, r.stderr
@@ -190,6 +253,14 @@ MALFORMED = [
      ["net.yaml:8:16: stages.b1[2].maxpool: the feature map vanishes: maxpool with window 5 (valid padding) does not "
       "fit the 3x3 feature map after b1.avgpool1 (3x3x8) at input 32x32x1; use padding: same, a smaller window, "
       "adapt: true or a larger input"]),
+    ("negative padding", BASE.replace("stride: 2}", "stride: 2, padding: -1}"),
+     ["net.yaml:6:57: stages.b1[0].conv.padding: expected same, valid or an integer >= 0, got -1"]),
+    ("padding as string", BASE.replace("stride: 2}", "stride: 2, padding: '1'}"),
+     ["net.yaml:6:57: stages.b1[0].conv.padding: unknown padding '1' (remove the quotes) (one of: same, valid, "
+      "or an integer >= 0)"]),
+    ("misspelt padding", BASE.replace("stride: 2}", "stride: 2, padding: smae}"),
+     ["net.yaml:6:57: stages.b1[0].conv.padding: unknown padding 'smae'; did you mean 'same'? (one of: same, "
+      "valid, or an integer >= 0)"]),
     ("dense on a feature map", BASE.replace("    - global_avgpool\n", ""),
      ["net.yaml:9:14: stages.head[0].dense: dense needs a flat input, but gets a 16x16x16 feature map after 3a "
       "(16x16x16); put global_avgpool or flatten before it"]),
