@@ -82,6 +82,28 @@ class SymmetricPadding2D(layers.Layer):
         return {**super().get_config(), "padding": self.padding, "fill": self.fill}
 
 
+BUILDERS: dict = {}
+
+
+def builds(kind: type):
+    """Register the Keras builder of a layer kind: fn(layer, x, dtype=None) -> tensor."""
+
+    def register(fn):
+        BUILDERS[kind] = fn
+        return fn
+
+    return register
+
+
+def apply(layer, x, dtype=None):
+    """Apply one spec layer to a tensor. `dtype` forces a layer's dtype (float32 logits under mixed precision)."""
+    try:
+        build = BUILDERS[type(layer)]
+    except KeyError:
+        raise TypeError(f"no Keras builder registered for layer kind {type(layer).__name__}") from None
+    return build(layer, x, dtype=dtype)
+
+
 def _explicit(padding, x, name: str, fill: str = "zero"):
     """Apply an integer padding as a layer; return (x, the padding left for the Keras layer)."""
     if isinstance(padding, str):
@@ -91,7 +113,8 @@ def _explicit(padding, x, name: str, fill: str = "zero"):
     return x, "valid"
 
 
-def conv(c: S.Conv, x):
+@builds(S.Conv)
+def conv(c: S.Conv, x, dtype=None):
     """conv + activation, or conv -> BatchNorm -> activation."""
     act = None if c.activation == "linear" else c.activation
     x, padding = _explicit(c.padding, x, c.name)
@@ -104,45 +127,54 @@ def conv(c: S.Conv, x):
     return x
 
 
-def pool(p: S.Pool, x, stride=None, name=None):
-    cls = layers.MaxPooling2D if p.kind == "max" else layers.AveragePooling2D
-    name = name or p.name
-    x, padding = _explicit(p.padding, x, name, "-inf" if p.kind == "max" else "zero")
-    return cls(p.size, strides=stride or p.stride, padding=padding, name=name)(x)
+@builds(S.MaxPool)
+@builds(S.AvgPool)
+def pool(p: S.Pool, x, dtype=None):
+    cls = layers.MaxPooling2D if isinstance(p, S.MaxPool) else layers.AveragePooling2D
+    x, padding = _explicit(p.padding, x, p.name, "-inf" if isinstance(p, S.MaxPool) else "zero")
+    return cls(p.size, strides=p.stride, padding=padding, name=p.name)(x)
 
 
-def inception(b: S.Inception, x):
+@builds(S.Inception)
+def inception(b: S.Inception, x, dtype=None):
     """The Inception block: 1x1 | 1x1 -> 3x3 | 1x1 -> 5x5 | pool -> 1x1, concatenated on channels."""
     c1x1, c3r, c3, c5r, c5, cproj = b.convs()
     branch1 = conv(c1x1, x)
     branch2 = conv(c3, conv(c3r, x))
     branch3 = conv(c5, conv(c5r, x))
-    pooled = pool(S.Pool(b.pool_type, f"{b.name}.pool", b.path, b.pool_size, 1, "same"), x)
+    kind = S.MaxPool if b.pool_type == "max" else S.AvgPool
+    pooled = pool(kind(name=f"{b.name}.pool", size=b.pool_size, stride=1, padding="same"), x)
     branch4 = conv(cproj, pooled)
     return layers.Concatenate(axis=-1, name=b.name)([branch1, branch2, branch3, branch4])
 
 
-def apply(layer, x, dtype=None):
-    """Apply one spec layer to a tensor. `dtype` forces a layer's dtype (float32 logits under mixed precision)."""
-    if isinstance(layer, S.Conv):
-        return conv(layer, x)
-    if isinstance(layer, S.Pool):
-        return pool(layer, x)
-    if isinstance(layer, S.Inception):
-        return inception(layer, x)
-    if isinstance(layer, S.GlobalAvgPool):
-        return layers.GlobalAveragePooling2D(name=layer.name)(x)
-    if isinstance(layer, S.Flatten):
-        return layers.Flatten(name=layer.name)(x)
-    if isinstance(layer, S.Dropout):
-        return layers.Dropout(layer.rate, name=layer.name)(x)
-    if isinstance(layer, S.Dense):
-        act = None if layer.activation == "linear" else layer.activation
-        return layers.Dense(layer.units, activation=act, use_bias=layer.use_bias,
-                            kernel_initializer=layer.initializer, name=layer.name, dtype=dtype)(x)
-    if isinstance(layer, S.BatchNorm):
-        return layers.BatchNormalization(epsilon=layer.epsilon, momentum=layer.momentum, name=layer.name)(x)
-    if isinstance(layer, S.LRN):
-        return LocalResponseNormalization(layer.depth_radius, layer.k, layer.tf_alpha, layer.beta,
-                                          name=layer.name)(x)
-    raise TypeError(f"unknown layer {layer!r}")
+@builds(S.GlobalAvgPool)
+def global_avgpool(layer, x, dtype=None):
+    return layers.GlobalAveragePooling2D(name=layer.name)(x)
+
+
+@builds(S.Flatten)
+def flatten(layer, x, dtype=None):
+    return layers.Flatten(name=layer.name)(x)
+
+
+@builds(S.Dropout)
+def dropout(layer, x, dtype=None):
+    return layers.Dropout(layer.rate, name=layer.name)(x)
+
+
+@builds(S.Dense)
+def dense(layer, x, dtype=None):
+    act = None if layer.activation == "linear" else layer.activation
+    return layers.Dense(layer.units, activation=act, use_bias=layer.use_bias, kernel_initializer=layer.initializer,
+                        name=layer.name, dtype=dtype)(x)
+
+
+@builds(S.BatchNorm)
+def batch_norm(layer, x, dtype=None):
+    return layers.BatchNormalization(epsilon=layer.epsilon, momentum=layer.momentum, name=layer.name)(x)
+
+
+@builds(S.LRN)
+def local_response_normalization(layer, x, dtype=None):
+    return LocalResponseNormalization(layer.depth_radius, layer.k, layer.tf_alpha, layer.beta, name=layer.name)(x)

@@ -54,7 +54,7 @@ def build_models(spec_or_path) -> Models:
         for li, layer in enumerate(stage.layers):
             last = si == n - 1 and li == len(stage.layers) - 1
             x = blocks.apply(layer, x, dtype="float32" if last and isinstance(layer, S.Dense) else None)
-            if isinstance(layer, S.Inception):
+            if layer.BLOCK:
                 block_out[layer.name] = x
     main = _logits(x, spec.stages[-1].name)
     inference = keras.Model(inp, main, name=spec.name)

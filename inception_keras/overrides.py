@@ -7,7 +7,7 @@ import re
 import yaml
 
 from .errors import ConfigError, Problem
-from .schema import Document, _Loader, load_document
+from .schema import Document, load_document, read_value
 
 _PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 
@@ -23,7 +23,7 @@ def parse_sets(items: "list[str] | None") -> list[tuple[str, object]]:
             problems.append(Problem("--set", "", None, None, f"expected key=value, got '{item}'"))
             continue
         try:
-            value = yaml.load(text, Loader=_Loader) if text.strip() else None
+            value = read_value(text) if text.strip() else None
         except yaml.YAMLError as e:
             problems.append(Problem("--set", key, None, None, f"cannot read the value '{text}': {e}"))
             continue
@@ -58,7 +58,7 @@ def apply(doc: Document, sets: "list[tuple[str, object]]") -> Document:
         origins[path] = f"--set {key}={yaml.safe_dump(value, default_flow_style=True).strip().removesuffix('...').strip()}"
     if problems:
         raise ConfigError(problems)
-    return Document(doc.file, data, marks, doc.key_marks, origins)
+    return Document(doc.file, data, marks, doc.key_marks, origins, doc.files)
 
 
 def load(path: str, text: str | None = None, sets: "list[tuple[str, object]] | None" = None,

@@ -1,13 +1,21 @@
-"""YAML with positions, and typed fields checked against it.
+"""YAML with positions, and typed options declared once, on dataclass fields.
 
-Architecture and recipe files share this: every value remembers its line and
-column, every mistake becomes a `Problem` naming the file, the YAML path
+Architecture and recipe files share this: every value remembers its file, line
+and column, every mistake becomes a `Problem` naming the file, the YAML path
 (`stages.b3[1].3x3_reduce`) and the line, and all mistakes of a file are
 collected before anything is raised.
+
+A YAML key is declared once, as a dataclass field whose metadata is an
+`Option` (type, default, meaning): `option("pos_int", "output channels")`.
+The checker (`check_mapping`, `parse_into`), the README's reference
+(tools/yaml_reference.py) and the resolved configuration (`to_plain`) all read
+those fields, so nothing is declared twice.
 """
 from __future__ import annotations
 
+import dataclasses
 import difflib
+import functools
 import math
 import re
 from dataclasses import dataclass
@@ -41,26 +49,37 @@ _Loader.add_implicit_resolver(
 )
 
 
+def read_value(text: str):
+    """One YAML value (a `--set` value): the same reading rules as the files."""
+    return yaml.load(text, Loader=_Loader)
+
+
 class Document:
-    """A loaded YAML file: plain Python data plus the position of every node."""
+    """A loaded YAML file: plain Python data plus the position of every node.
+
+    `marks` and `key_marks` map a YAML path to (line, column); `files` names the file of a path whose
+    position lies in another file than `file` (an architecture that `extends` another); `origins` names
+    the `--set` that gave a value.
+    """
 
     def __init__(self, file: str | None, data: Any, marks: dict | None = None, key_marks: dict | None = None,
-                 origins: dict | None = None):
+                 origins: dict | None = None, files: dict | None = None):
         self.file = file
         self.data = data
         self.marks = marks or {}
         self.key_marks = key_marks or {}
         self.origins = origins or {}  # path -> "--set key=value" for values that came from the command line
+        self.files = files or {}  # path -> file, where not `file`
 
-    def position(self, path: Path, key: bool = False) -> tuple[int | None, int | None]:
+    def position(self, path: Path, key: bool = False) -> tuple[int | None, int | None, str | None]:
         path = tuple(path)
         if key and path in self.key_marks:
-            return self.key_marks[path]
+            return (*self.key_marks[path], self.files.get(path, self.file))
         while True:
             if path in self.marks:
-                return self.marks[path]
+                return (*self.marks[path], self.files.get(path, self.file))
             if not path:
-                return (None, None)
+                return (None, None, self.file)
             path = path[:-1]
 
     def problem(self, path: Path, message: str, key: bool = False) -> Problem:
@@ -68,8 +87,19 @@ class Document:
         for i in range(len(path), 0, -1):
             if path[:i] in self.origins:
                 return Problem(self.file, format_path(path), None, None, f"{message} (from {self.origins[path[:i]]})")
-        line, col = self.position(path, key)
-        return Problem(self.file, format_path(path), line, col, message)
+        line, col, file = self.position(path, key)
+        return Problem(file, format_path(path), line, col, message)
+
+    def sub(self, key: str, file: str | None = None) -> "Document":
+        """The document below one top-level key (config.yaml's `arch` and `recipe`), positions kept."""
+        n = 1
+
+        def strip(d):
+            return {p[n:]: v for p, v in d.items() if p[:n] == (key,)}
+
+        files = {p[n:]: v for p, v in self.files.items() if p[:n] == (key,)}
+        data = self.data.get(key) if isinstance(self.data, dict) else None
+        return Document(file or self.file, data, strip(self.marks), strip(self.key_marks), strip(self.origins), files)
 
 
 def _mark(node) -> tuple[int, int]:
@@ -145,10 +175,119 @@ def load_document(file: str, text: str | None = None, what: str = "YAML file") -
     return Document(file, data, marks, key_marks)
 
 
-# ----------------------------------------------------------------------------- fields
+# ----------------------------------------------------------------------------- options
 
 REQUIRED = object()
 INVALID = object()
+
+#: Every value type of the YAML language: how an error message names it ("expected an integer > 0").
+#: The reference's type column is the same phrase without its article.
+TYPES = {
+    "pos_int": "an integer > 0",
+    "nonneg_int": "an integer >= 0",
+    "int": "an integer",
+    "number": "a number",
+    "pos_number": "a number > 0",
+    "nonneg_number": "a number >= 0",
+    "rate": "a number in [0, 1)",
+    "bool": "a boolean",
+    "str": "a string",
+    "name": "a name",
+    "shape3": "[height, width, channels]",
+    "mapping": "a mapping",
+    "list": "a list",
+    "padding": "same, valid or an integer >= 0",
+    "choice": "one of the choices",
+}
+PADDINGS = ("same", "valid")
+
+
+@dataclass(frozen=True)
+class Option:
+    """One YAML key: its type, default and meaning. Lives in a dataclass field's metadata (see `option`)."""
+
+    kind: str  # a key of TYPES
+    doc: str
+    default: Any = REQUIRED
+    choices: tuple = ()
+    nullable: bool = False
+    key: str = ""  # the YAML key ("1x1"); the attribute name when not given
+    attr: str = ""  # the dataclass attribute (filled by `options`)
+    inherit: str | None = None  # null takes the architecture's `defaults.<inherit>`
+    channels: bool = False  # a channel count: multiplied by the architecture's `width`
+    nested: type | None = None  # a mapping checked against this dataclass's options
+    maximum: int | None = None  # integers: the largest value the runtime can take
+
+    @property
+    def type_text(self) -> str:
+        if self.kind == "choice":
+            text = " | ".join(_choice_text(c) for c in self.choices)
+        elif self.kind == "padding":
+            text = "same | valid | integer >= 0"
+        else:
+            text = TYPES[self.kind].split(" ", 1)[1] if TYPES[self.kind].startswith(("a ", "an ")) else TYPES[self.kind]
+            if self.maximum is not None:
+                text = f"{text}, at most {self.maximum}"
+        return text + (" or null" if self.nullable else "")
+
+    @property
+    def expected(self) -> str:
+        """The phrase after "expected" in an error message."""
+        if self.kind == "choice":
+            return "one of: " + ", ".join(map(str, self.choices))
+        if self.kind == "bool":
+            return "true or false"
+        return TYPES[self.kind]
+
+    @property
+    def default_text(self) -> str:
+        if self.default is REQUIRED:
+            return "required"
+        if self.default is None:
+            return "null"
+        return _choice_text(self.default)
+
+
+def _choice_text(value) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def option(kind: str, doc: str, default: Any = REQUIRED, **more) -> Any:
+    """A dataclass field that is a YAML key: `filters: int = option("pos_int", "output channels")`."""
+    info = Option(kind, doc, default, **more)
+    if default is REQUIRED:
+        return dataclasses.field(metadata={"option": info})
+    return dataclasses.field(default=default, metadata={"option": info})
+
+
+@functools.cache
+def options(cls) -> tuple[Option, ...]:
+    """The YAML keys of a dataclass, in declaration order; keys inherited from a base class come last
+    unless the class declares them again (a layer's optional `name` is last, an Inception block's first)."""
+    own, inherited = [], []
+    declared = set(vars(cls).get("__annotations__", {}))
+    for f in dataclasses.fields(cls):
+        info = f.metadata.get("option")
+        if info is None:
+            continue
+        info = dataclasses.replace(info, attr=f.name, key=info.key or f.name)
+        base_only = any(f.name in getattr(b, "__dataclass_fields__", {}) for b in cls.__mro__[1:])
+        (inherited if base_only and f.name not in declared else own).append(info)
+    return tuple(own + inherited)
+
+
+def to_plain(obj) -> Any:
+    """A spec dataclass as plain YAML data under its YAML keys (tuples become lists), every option filled."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {o.key: to_plain(getattr(obj, o.attr)) for o in options(type(obj))}
+    if isinstance(obj, (list, tuple)):
+        return [to_plain(v) for v in obj]
+    if isinstance(obj, dict):
+        return {k: to_plain(v) for k, v in obj.items()}
+    return obj
+
+
+# ----------------------------------------------------------------------------- checking
 
 
 def describe(value: Any) -> str:
@@ -179,64 +318,16 @@ def did_you_mean(word: str, candidates: Iterable[str]) -> str:
     return f"; did you mean '{close[0]}'?" if close else ""
 
 
-@dataclass(frozen=True)
-class Field:
-    """One key of a YAML mapping: its type, default and meaning (the README's reference is made from these)."""
-
-    key: str
-    kind: str  # see KINDS
-    doc: str
-    default: Any = REQUIRED
-    choices: tuple = ()
-    nullable: bool = False
-    attr: str | None = None  # Python attribute name when the key is not an identifier (`1x1`)
-
-    @property
-    def name(self) -> str:
-        return self.attr or self.key
-
-    @property
-    def type_text(self) -> str:
-        text = {
-            "pos_int": "integer > 0",
-            "nonneg_int": "integer >= 0",
-            "int": "integer",
-            "number": "number",
-            "pos_number": "number > 0",
-            "nonneg_number": "number >= 0",
-            "rate": "number in [0, 1)",
-            "bool": "boolean",
-            "str": "string",
-            "name": "name",
-            "choice": " | ".join(str(c).lower() if isinstance(c, bool) else str(c) for c in self.choices),
-            "padding": "same | valid | integer >= 0",
-            "shape3": "[height, width, channels]",
-            "mapping": "mapping",
-            "list": "list",
-        }.get(self.kind, self.kind)
-        return text + (" or null" if self.nullable else "")
-
-    @property
-    def default_text(self) -> str:
-        if self.default is REQUIRED:
-            return "required"
-        if self.default is None:
-            return "null"
-        if isinstance(self.default, bool):
-            return str(self.default).lower()
-        return str(self.default)
-
-
 _NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 
 
-def check_value(field: Field, value: Any) -> tuple[Any, str | None]:
+def check_value(o: Option, value: Any) -> tuple[Any, str | None]:
     """Return (converted value, None) or (INVALID, message)."""
     if value is None:
-        if field.nullable:
+        if o.nullable:
             return None, None
-        return INVALID, f"expected {_expect(field)}, got nothing (null)"
-    kind = field.kind
+        return INVALID, f"expected {o.expected}, got nothing (null)"
+    kind = o.kind
     if kind in ("pos_int", "nonneg_int", "int"):
         if isinstance(value, bool) or not isinstance(value, int):
             hint = ""
@@ -244,47 +335,52 @@ def check_value(field: Field, value: Any) -> tuple[Any, str | None]:
                 hint = " (sizes are whole numbers)"
             elif isinstance(value, str) and _looks_numeric(value):
                 hint = " (remove the quotes)"
-            return INVALID, f"expected {_expect(field)}, got {describe(value)}{hint}"
+            return INVALID, f"expected {o.expected}, got {describe(value)}{hint}"
         if kind == "pos_int" and value <= 0 or kind == "nonneg_int" and value < 0:
-            return INVALID, f"expected {_expect(field)}, got {value}"
+            return INVALID, f"expected {o.expected}, got {_int_text(value)}"
+        if o.maximum is not None and value > o.maximum:
+            return INVALID, f"expected {o.expected} up to {o.maximum}, got {_int_text(value)}"
         return value, None
     if kind in ("number", "pos_number", "nonneg_number", "rate"):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             hint = " (remove the quotes)" if isinstance(value, str) and _looks_numeric(value) else ""
-            return INVALID, f"expected {_expect(field)}, got {describe(value)}{hint}"
-        value = float(value)
+            return INVALID, f"expected {o.expected}, got {describe(value)}{hint}"
+        try:
+            value = float(value)
+        except OverflowError:
+            return INVALID, f"expected {o.expected}, got a number too large to represent"
         if math.isnan(value) or math.isinf(value):
-            return INVALID, f"expected {_expect(field)}, got {value}"
+            return INVALID, f"expected {o.expected}, got {value}"
         if (kind == "pos_number" and value <= 0 or kind == "nonneg_number" and value < 0
                 or kind == "rate" and not 0 <= value < 1):
-            return INVALID, f"expected {_expect(field)}, got {value:g}"
+            return INVALID, f"expected {o.expected}, got {value:g}"
         return value, None
     if kind == "padding":
         if isinstance(value, int) and not isinstance(value, bool):
             if value < 0:
-                return INVALID, f"expected {_expect(field)}, got {value}"
+                return INVALID, f"expected {o.expected}, got {_int_text(value)}"
             return value, None
         if not isinstance(value, str):
             hint = " (padding is a whole number of pixels)" if isinstance(value, float) else ""
-            return INVALID, f"expected {_expect(field)}, got {describe(value)}{hint}"
-        if value not in ("same", "valid"):
-            hint = " (remove the quotes)" if value.strip().isdigit() else did_you_mean(value, ("same", "valid"))
+            return INVALID, f"expected {o.expected}, got {describe(value)}{hint}"
+        if value not in PADDINGS:
+            hint = " (remove the quotes)" if value.strip().isdigit() else did_you_mean(value, PADDINGS)
             return INVALID, f"unknown padding '{value}'{hint} (one of: same, valid, or an integer >= 0)"
         return value, None
     if kind == "bool":
         if not isinstance(value, bool):
             return INVALID, f"expected true or false, got {describe(value)}"
         return value, None
-    if kind == "choice" and any(type(value) is type(c) and value == c for c in field.choices):
+    if kind == "choice" and any(type(value) is type(c) and value == c for c in o.choices):
         return value, None
     if kind in ("str", "name", "choice"):
         if not isinstance(value, str):
-            return INVALID, f"expected {_expect(field)}, got {describe(value)}"
+            return INVALID, f"expected {o.expected}, got {describe(value)}"
         if kind == "name" and not _NAME_RE.match(value):
             return INVALID, f"expected a name of letters, digits, '_', '.' or '-', got '{value}'"
-        if kind == "choice" and value not in field.choices:
-            return INVALID, (f"unknown value '{value}'{did_you_mean(value, map(str, field.choices))}"
-                             f" (one of: {', '.join(map(str, field.choices))})")
+        if kind == "choice" and value not in o.choices:
+            return INVALID, (f"unknown value '{value}'{did_you_mean(value, map(str, o.choices))}"
+                             f" (one of: {', '.join(map(str, o.choices))})")
         return value, None
     if kind == "shape3":
         if (not isinstance(value, list) or len(value) != 3
@@ -302,6 +398,11 @@ def check_value(field: Field, value: Any) -> tuple[Any, str | None]:
     raise AssertionError(kind)
 
 
+def _int_text(value: int) -> str:
+    text = str(value) if abs(value) < 10 ** 30 else f"an integer of {len(str(abs(value)))} digits"
+    return text
+
+
 def _short(value: Any) -> str:
     text = repr(value) if not isinstance(value, str) else f"'{value}' (a string)"
     return text if len(text) < 60 else text[:57] + "..."
@@ -315,54 +416,68 @@ def _looks_numeric(text: str) -> bool:
         return False
 
 
-def _expect(field: Field) -> str:
-    return {
-        "pos_int": "an integer > 0",
-        "nonneg_int": "an integer >= 0",
-        "int": "an integer",
-        "number": "a number",
-        "pos_number": "a number > 0",
-        "nonneg_number": "a number >= 0",
-        "rate": "a number in [0, 1)",
-        "str": "a string",
-        "name": "a name",
-        "choice": "one of: " + ", ".join(map(str, field.choices)),
-        "padding": "same, valid or an integer >= 0",
-    }.get(field.kind, field.type_text)
+def check_mapping(doc: Document, problems: list, opts: Iterable[Option], value: Any, path: Path, what: str,
+                  defaults: dict | None = None, required: bool = True) -> dict | None:
+    """Check a mapping against options; returns {attr: value} with defaults filled, or None.
 
-
-def check_mapping(doc: Document, problems: list, fields: "list[Field]", value: Any, path: Path,
-                  what: str) -> dict | None:
-    """Check a mapping against `fields`; returns {attr: value} with defaults filled, or None.
-
-    Problems are appended; a field with a bad value is left out of the result
-    (the caller stops before using it, since `problems` is not empty).
+    `defaults` ({attr: value}) take the place of the options' own defaults (an architecture's per-kind
+    defaults); with `required=False` missing required keys are not reported (a partial mapping).
+    Problems are appended; a key with a bad value is left out of the result (the caller stops before
+    using it, since `problems` is not empty).
     """
+    opts = list(opts)
     if value is None:
         value = {}
     if not isinstance(value, dict):
         problems.append(doc.problem(path, f"{what} must be a mapping of named fields, got {describe(value)}"))
         return None
-    known = {f.key: f for f in fields}
+    known = {o.key: o for o in opts}
     out: dict = {}
     for key in value:
         if key not in known:
             problems.append(doc.problem(path + (key,), f"unknown key '{key}' in {what}{did_you_mean(key, known)}"
                                         f" (known: {', '.join(known)})", key=True))
-    for f in fields:
-        if f.key in value:
-            converted, message = check_value(f, value[f.key])
+    for o in opts:
+        if o.key in value:
+            converted, message = check_value(o, value[o.key])
             if message:
-                problems.append(doc.problem(path + (f.key,), message))
+                problems.append(doc.problem(path + (o.key,), message))
             else:
-                out[f.name] = converted
-        elif f.default is REQUIRED:
-            problems.append(doc.problem(path, f"{what} is missing required key '{f.key}' ({f.doc})"))
+                out[o.attr] = converted
+        elif defaults and o.attr in defaults:
+            out[o.attr] = defaults[o.attr]
+        elif o.default is REQUIRED:
+            if required:
+                problems.append(doc.problem(path, f"{what} is missing required key '{o.key}' ({o.doc})"))
         else:
-            out[f.name] = f.default
+            out[o.attr] = o.default
     return out
+
+
+def parse_into(doc: Document, problems: list, cls, value: Any, path: Path, what: str) -> dict | None:
+    """`check_mapping` against a dataclass's options, recursing into nested dataclasses; {attr: value}."""
+    out = check_mapping(doc, problems, options(cls), value, path, what)
+    if out is None:
+        return None
+    for o in options(cls):
+        if o.nested is not None and o.attr in out:
+            inner = parse_into(doc, problems, o.nested, out[o.attr], path + (o.key,), o.key)
+            if inner is not None:
+                out[o.attr] = inner
+    return out
+
+
+def build(cls, values: dict, **extra):
+    """The dataclass from checked values, nested dataclasses included."""
+    values = dict(values, **extra)
+    for o in options(cls):
+        if o.nested is not None and isinstance(values.get(o.attr), dict):
+            values[o.attr] = build(o.nested, values[o.attr])
+    return cls(**values)
 
 
 def raise_if(problems: list) -> None:
     if problems:
-        raise ConfigError(problems)
+        unique = list(dict.fromkeys(problems))  # a shared declaration checked for two owners: report it once
+        raise ConfigError(unique)
+

@@ -162,13 +162,15 @@ def test_integer_padding_pads_every_side(tmp_path):
     # 10 + 2*2 - 3 + 1 = 12 (no "same" gives a larger map); (12 + 2 - 3) // 2 + 1 = 6; (6 + 2 - 3) // 2 + 1 = 3
     assert [r.shape for r in spec.rows[:3]] == [(12, 12, 4), (6, 6, 4), (3, 3, 4)]
     model = ik.build_model(spec)
+    # a negative bias makes the conv's outputs negative, so -inf and zero padding give different max pools
+    model.get_layer("b1.conv1").bias.assign(np.full(4, -10.0, "float32"))
     x = np.random.RandomState(0).randn(2, 10, 10, 2).astype("float32")
     outs = keras.Model(model.input, [model.get_layer(n).output for n in ("b1.conv1", "b1.maxpool1", "b1.avgpool1")])
     conv, mx, avg = (np.asarray(t) for t in outs(x))
     kernel, bias = (np.asarray(w) for w in model.get_layer("b1.conv1").weights)
     np.testing.assert_allclose(conv, np.einsum("bhwijc,ijcf->bhwf", _windows(x, 2, 0.0, 3, 1), kernel) + bias,
                                atol=1e-4)
-    assert conv.min() < 0  # a linear conv: negative values, so -inf and zero padding differ for the max pool
+    assert conv.max() < 0  # a linear conv with a negative bias
     np.testing.assert_allclose(mx, _windows(conv, 1, -np.inf, 3, 2).max(axis=(3, 4)), atol=1e-6)
     assert not np.allclose(mx, _windows(conv, 1, 0.0, 3, 2).max(axis=(3, 4)))
     np.testing.assert_allclose(avg, _windows(mx, 1, 0.0, 3, 2).mean(axis=(3, 4)), atol=1e-5)
@@ -226,7 +228,8 @@ MALFORMED = [
       "avgpool, global_avgpool, flatten, dropout, dense, batch_norm, lrn, inception)"]),
     ("unknown key", BASE.replace("kernel: 3,", "kernal: 3,"),
      ["net.yaml:6:26: stages.b1[0].conv.kernal: unknown key 'kernal' in conv layer; did you mean 'kernel'? (known: "
-      "filters, kernel, stride, padding, activation, use_bias, batch_norm, initializer, name)",
+      "filters, kernel, stride, padding, activation, use_bias, batch_norm, initializer, bn_epsilon, bn_momentum, "
+      "name)",
       "net.yaml:6:13: stages.b1[0].conv: conv layer is missing required key 'kernel' (kernel size (square))"]),
     ("number as string", BASE.replace("3x3_reduce: 4", '3x3_reduce: "4"'),
      ["net.yaml:7:49: stages.b1[1].inception.3x3_reduce: expected an integer > 0, got '4' (a string) "
