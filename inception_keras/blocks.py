@@ -7,6 +7,7 @@ and checkpoints read like the paper's Table 1.
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import layers, ops
 
 from . import spec as S
@@ -82,6 +83,37 @@ class SymmetricPadding2D(layers.Layer):
         return {**super().get_config(), "padding": self.padding, "fill": self.fill}
 
 
+def adaptive_pooling_matrix(n: int, out: int) -> np.ndarray:
+    """[out, n]: row i averages inputs floor(i*n/out) .. ceil((i+1)*n/out) - 1 (PyTorch's adaptive windows)."""
+    m = np.zeros((out, n), dtype="float32")
+    for i in range(out):
+        start, end = (i * n) // out, -((-(i + 1) * n) // out)
+        m[i, start:end] = 1.0 / (end - start)
+    return m
+
+
+@keras.saving.register_keras_serializable(package="inception_keras")
+class AdaptiveAveragePooling2D(layers.Layer):
+    """PyTorch's AdaptiveAvgPool2d on channels-last maps: a fixed output size from any input size, with windows
+    that may differ in size and overlap when the input is not a multiple of the output."""
+
+    def __init__(self, output_size: int, **kwargs):
+        super().__init__(**kwargs)
+        self.output_size = int(output_size)
+
+    def call(self, x):
+        _, h, w, _ = x.shape
+        rows = ops.convert_to_tensor(adaptive_pooling_matrix(h, self.output_size), dtype=x.dtype)
+        cols = ops.convert_to_tensor(adaptive_pooling_matrix(w, self.output_size), dtype=x.dtype)
+        return ops.einsum("oh,nhwc,pw->nopc", rows, x, cols)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[0], self.output_size, self.output_size, input_shape[3]
+
+    def get_config(self):
+        return {**super().get_config(), "output_size": self.output_size}
+
+
 BUILDERS: dict = {}
 
 
@@ -146,6 +178,11 @@ def inception(b: S.Inception, x, dtype=None):
     pooled = pool(kind(name=f"{b.name}.pool", size=b.pool_size, stride=1, padding="same"), x)
     branch4 = conv(cproj, pooled)
     return layers.Concatenate(axis=-1, name=b.name)([branch1, branch2, branch3, branch4])
+
+
+@builds(S.AdaptiveAvgPool)
+def adaptive_avgpool(layer, x, dtype=None):
+    return AdaptiveAveragePooling2D(layer.output, name=layer.name)(x)
 
 
 @builds(S.GlobalAvgPool)

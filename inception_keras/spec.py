@@ -218,6 +218,19 @@ class AvgPool(Pool):
 
 @layer_kind
 @dataclass(frozen=True, kw_only=True)
+class AdaptiveAvgPool(Layer):
+    KIND = "adaptive_avgpool"
+    DOC = ("average pooling to a fixed output size, as PyTorch's AdaptiveAvgPool2d: output row i averages input "
+           "rows floor(i*H/output) to ceil((i+1)*H/output) - 1, and the same for columns")
+
+    output: int = option("pos_int", "output height and width")
+
+    def cost(self, shape):
+        return Cost((self.output, self.output, shape[2]))
+
+
+@layer_kind
+@dataclass(frozen=True, kw_only=True)
 class GlobalAvgPool(Layer):
     KIND = "global_avgpool"
     DOC = "average over height and width: HxWxC -> C"

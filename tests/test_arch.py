@@ -347,3 +347,54 @@ def test_python_api_load_and_build():
     assert [s.name for s in spec.stages] == ["b1", "b2", "b3", "b4", "b5", "head"]
     assert [b.name for b in spec.stages[3].layers[:5]] == ["4a", "4b", "4c", "4d", "4e"]
     assert spec.stages[2].layers[0].n3x3_reduce == 96
+
+
+# ----------------------------------------------------------------------------- adaptive average pooling
+
+ADAPTIVE = """\
+name: adaptive
+input: [SIZE, SIZE, 3]
+classes: 2
+stages:
+  s:
+    - adaptive_avgpool: {output: OUT}
+    - flatten
+    - dense: {}
+"""
+
+
+def adaptive_reference(x: np.ndarray, out: int) -> np.ndarray:
+    """PyTorch's adaptive windows written out: cell i averages rows floor(i*H/out) .. ceil((i+1)*H/out) - 1."""
+    n, h, w, c = x.shape
+    res = np.zeros((n, out, out, c))
+    for i in range(out):
+        r0, r1 = int(np.floor(i * h / out)), int(np.ceil((i + 1) * h / out))
+        for j in range(out):
+            c0, c1 = int(np.floor(j * w / out)), int(np.ceil((j + 1) * w / out))
+            res[:, i, j] = x[:, r0:r1, c0:c1].mean(axis=(1, 2))
+    return res
+
+
+@pytest.mark.parametrize("size,out", [(14, 4), (7, 4), (9, 3), (5, 1), (3, 4), (8, 4)])
+def test_adaptive_avgpool_matches_pytorchs_windows(size, out, tmp_path):
+    import keras
+
+    spec = load_arch("a.yaml", text=ADAPTIVE.replace("SIZE", str(size)).replace("OUT", str(out)))
+    assert spec.rows[0].shape == (out, out, 3) and spec.rows[1].shape == (out * out * 3,)
+    model = ik.build_model(spec)
+    pooled = keras.Model(model.input, model.get_layer("s.adaptive_avgpool1").output)
+    x = np.random.default_rng(size).normal(size=(2, size, size, 3)).astype("float32")
+    np.testing.assert_allclose(np.asarray(pooled(x)), adaptive_reference(x, out), atol=1e-5)
+    if size % out:  # windows of unequal size: no fixed-window pool gives this
+        assert not np.allclose(np.asarray(pooled(x)), adaptive_reference(x[:, :size - size % out,
+                                                                          :size - size % out], out), atol=1e-3)
+    model.save(tmp_path / "a.keras")
+    again = keras.saving.load_model(tmp_path / "a.keras")
+    np.testing.assert_allclose(np.asarray(again(x)), np.asarray(model(x)), atol=1e-6)
+
+
+def test_every_layer_kind_has_a_keras_builder():
+    from inception_keras import blocks
+    from inception_keras.spec import LAYER_KINDS
+
+    assert set(LAYER_KINDS.values()) <= set(blocks.BUILDERS)
