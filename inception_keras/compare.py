@@ -16,6 +16,7 @@ import glob
 import io
 import math
 import os
+import re
 import warnings
 from dataclasses import dataclass, field
 from typing import Callable
@@ -79,7 +80,12 @@ def expand(paths: list[str], warn: Warn) -> list[str]:
 
 
 def _read_csv(path: str, warn: Warn):
-    """metrics.csv -> (DataFrame of floats with an int `epoch` column, columns) or None with a warning."""
+    """metrics.csv -> (DataFrame of floats with an int `epoch` column, columns) or None with a warning.
+
+    pandas reads the cells (`read_csv`, as text), converts them (`to_numeric`) and keeps the last row of a
+    repeated epoch (`drop_duplicates`); what it would pass over silently (a cut-off line, extra fields, a
+    cell that is not a number) becomes a warning naming the line.
+    """
     import pandas as pd
 
     try:
@@ -94,69 +100,53 @@ def _read_csv(path: str, warn: Warn):
     if not text.strip():
         warn(path, "empty file; skipped")
         return None
+    lines = text.splitlines()
     try:
-        lines = list(csv.reader(io.StringIO(text)))
+        header = [h.strip() for h in next(csv.reader(lines[:1]))]
+        widths = {i: len(row) for i, row in enumerate(csv.reader(lines), start=1) if i > 1 and "".join(row).strip()}
     except csv.Error as e:
         warn(path, f"not a CSV file ({e}); skipped")
         return None
-    header = [h.strip() for h in lines[0]]
     if "epoch" not in header:
         warn(path, "not a metrics CSV (no 'epoch' column in the first line); skipped")
         return None
-    seen = set()
-    keep = []  # (index in the row, column name), first of each name
-    for i, name in enumerate(header):
-        if name and name not in seen:
-            seen.add(name)
-            keep.append((i, name))
-        elif name:
-            warn(path, f"column '{name}' appears twice; the first is used")
-    columns = [name for _, name in keep]
-    by_epoch: dict[int, dict] = {}
-    repeated: list[int] = []
-    bad_cells: list[str] = []
-    for lineno, row in enumerate(lines[1:], start=2):
-        if not row or not any(c.strip() for c in row):
-            continue
-        if len(row) < len(header):
+    for name in [h for i, h in enumerate(header) if h and h in header[:i]]:
+        warn(path, f"column '{name}' appears twice; the first is used")
+    n = len(header)
+    for lineno, width in widths.items():
+        if width < n:
             cut = lineno == len(lines) and not text.endswith(("\n", "\r"))
-            warn(path, f"line {lineno} has {len(row)} of {len(header)} fields"
-                       f"{' (the file is cut off)' if cut else ''}; the line is ignored")
-            continue
-        if len(row) > len(header):
-            warn(path, f"line {lineno} has {len(row)} fields, the header {len(header)}; the extra ones are ignored")
-        values = {}
-        for i, name in keep:
-            cell = row[i].strip()
-            if cell == "":
-                values[name] = math.nan
-                continue
-            try:
-                values[name] = float(cell)
-            except ValueError:
-                values[name] = math.nan
-                bad_cells.append(f"{name}='{cell}' (line {lineno})")
-        epoch = values["epoch"]
-        if math.isnan(epoch) or epoch != int(epoch) or epoch < 0:
-            warn(path, f"line {lineno}: epoch '{row[header.index('epoch')].strip()}' is not an epoch number; "
-                       "the line is ignored")
-            continue
-        epoch = int(epoch)
-        if epoch in by_epoch and epoch not in repeated:
-            repeated.append(epoch)
-        by_epoch[epoch] = values  # a resumed run's repeated epoch: the last row wins
-    if bad_cells:
-        warn(path, f"not a number, read as empty: {', '.join(bad_cells)}")
+            warn(path, f"line {lineno} has {width} of {n} fields{' (the file is cut off)' if cut else ''}; the line "
+                       "is ignored")
+        elif width > n:
+            warn(path, f"line {lineno} has {width} fields, the header {n}; the extra ones are ignored")
+    cells = pd.read_csv(io.StringIO(text), header=None, skiprows=1, names=range(n), dtype=str,
+                        keep_default_na=False, engine="python", on_bad_lines=lambda fields: fields[:n])
+    cells.index = [lineno for lineno in widths]  # one row per line with a value, in order
+    cells = cells.loc[[lineno for lineno, width in widths.items() if width >= n]]
+    keep = [i for i, name in enumerate(header) if name and name not in header[:i]]
+    cells = cells[keep].set_axis([header[i] for i in keep], axis=1).apply(lambda c: c.str.strip())
+    numbers = cells.apply(pd.to_numeric, errors="coerce")
+    bad = [f"{col}='{cells.at[line, col]}' (line {line})" for line in cells.index for col in cells.columns
+           if col != "epoch" and pd.isna(numbers.at[line, col]) and cells.at[line, col] != ""]
+    epochs = numbers["epoch"]
+    valid = epochs.notna() & (epochs >= 0) & (epochs == epochs.round())
+    for line in epochs.index[~valid]:
+        warn(path, f"line {line}: epoch '{cells.at[line, 'epoch']}' is not an epoch number; the line is ignored")
+    numbers = numbers[valid]
+    if bad:
+        warn(path, f"not a number, read as empty: {', '.join(bad)}")
+    repeated = sorted(set(numbers["epoch"][numbers["epoch"].duplicated()].astype(int)))
     if repeated:
-        warn(path, f"epoch{'s' if len(repeated) > 1 else ''} {', '.join(map(str, sorted(repeated)))} "
-                   "repeated (a resumed run?); the last row of each is kept")
-    if not by_epoch:
+        warn(path, f"epoch{'s' if len(repeated) > 1 else ''} {', '.join(map(str, repeated))} repeated (a resumed "
+                   "run?); the last row of each is kept")
+    frame = numbers.drop_duplicates("epoch", keep="last").sort_values("epoch", kind="stable")
+    if frame.empty:
         warn(path, "no epochs recorded; skipped")
         return None
-    rows = [by_epoch[e] for e in sorted(by_epoch)]
-    frame = pd.DataFrame(rows, columns=columns)
+    frame = frame.astype("float64").reset_index(drop=True)
     frame["epoch"] = frame["epoch"].astype(int)
-    frame = frame.reset_index(drop=True)
+    columns = list(frame.columns)
     missing = [c for c in R.COLUMNS if c not in columns]
     if missing:
         warn(path, f"no column{'s' if len(missing) > 1 else ''} {', '.join(missing)} (an older run?); "
@@ -282,15 +272,18 @@ def _planned(run: Run) -> int | None:
     return None
 
 
-def flatten(mapping: dict, prefix: str = "") -> dict:
-    """{'recipe': {'optimizer': {'learning_rate': 0.1}}} -> {'recipe.optimizer.learning_rate': 0.1}; lists whole."""
+def flatten(value, prefix: str = "") -> dict:
+    """{'recipe': {'optimizer': {'learning_rate': 0.1}}} -> {'recipe.optimizer.learning_rate': 0.1}; lists of
+    mappings (a stage's layers) by index, `arch.stages.b4[5].maxpool.size`; lists of plain values whole."""
     out = {}
-    for key, value in mapping.items():
-        path = f"{prefix}.{key}" if prefix else str(key)
-        if isinstance(value, dict) and value:
-            out.update(flatten(value, path))
-        else:
-            out[path] = value
+    if isinstance(value, dict) and value:
+        for key, inner in value.items():
+            out.update(flatten(inner, f"{prefix}.{key}" if prefix else str(key)))
+    elif isinstance(value, list) and any(isinstance(v, dict) for v in value):
+        for i, inner in enumerate(value):
+            out.update(flatten(inner, f"{prefix}[{i}]"))
+    else:
+        out[prefix] = value
     return out
 
 
@@ -309,23 +302,28 @@ def _same(a, b) -> bool:
 _MISSING = object()
 
 
-def _with_arch_defaults(section: str, value: dict) -> dict:
-    """An architecture's `defaults` with every key the YAML left out filled in, so that a run that changed
-    `defaults.bn_momentum` is compared with 0.99 in the others, not with "missing"."""
-    if section != "arch":
-        return value
-    from .spec import DEFAULT_FIELDS
+def resolved(config: dict) -> dict:
+    """The configuration with its architecture resolved (every key filled), as config.yaml holds it since
+    runs write the resolved architecture; an older run's architecture as written is resolved here, so both
+    compare key for key. One that does not resolve (foreign, or from another version) is compared as it is."""
+    from .schema import Document
+    from .spec import parse_arch
 
-    given = value.get("defaults") if isinstance(value.get("defaults"), dict) else {}
-    return {**value, "defaults": {**{f.name: f.default for f in DEFAULT_FIELDS}, **given}}
+    arch = config.get("arch")
+    if isinstance(arch, dict):
+        try:
+            arch = parse_arch(Document(None, arch)).config
+        except Exception:  # noqa: BLE001 - any architecture this version cannot read is compared as written
+            pass
+    return {**config, "arch": arch}
 
 
 def differing(configs: list[dict | None]) -> dict[str, list]:
     """The flattened keys of `arch` and `recipe` whose values are not equal in all the runs that have a
     configuration (a key missing in one counts as different), in order of first appearance; runs without a
     configuration get None. With fewer than two configurations, nothing differs."""
-    flat = [None if c is None else flatten({k: _with_arch_defaults(k, c.get(k)) for k in ("arch", "recipe")
-                                            if isinstance(c.get(k), dict)})
+    flat = [None if c is None else flatten({k: v for k, v in resolved(c).items() if k in ("arch", "recipe")
+                                            and isinstance(v, dict)})
             for c in configs]
     present = [f for f in flat if f is not None]
     if len(present) < 2:
@@ -339,6 +337,29 @@ def differing(configs: list[dict | None]) -> dict[str, list]:
         if all(v is not _MISSING for v in values) and all(_same(values[0], v) for v in values[1:]):
             continue
         out[key] = [None if f is None else f.get(key, _MISSING) for f in flat]
+    return _whole_layers(out, flat)
+
+
+_LAYER_KEY = re.compile(r"^(arch\.(?:stages\.[^.\[]+|aux_heads\.[^.\[]+\.layers)\[\d+\])\.([^.]+)\.")
+
+
+def _whole_layers(out: dict, flat: list) -> dict:
+    """Where runs have different layers at a position (another kind, or none), one column names the layer
+    kind of each run (`arch.stages.b5[2]`: avgpool / adaptive_avgpool) instead of a column per key."""
+    groups: dict[str, list] = {}
+    for key in out:
+        m = _LAYER_KEY.match(key)
+        if m:
+            groups.setdefault(m.group(1), []).append(key)
+    for prefix, keys in groups.items():
+        kinds = [None if f is None else next((k[len(prefix) + 1:].split(".")[0] for k in f
+                                              if k.startswith(prefix + ".")), _MISSING) for f in flat]
+        present = [k for k in kinds if k is not None]
+        if all(k is not _MISSING for k in present) and len(set(present)) == 1:
+            continue  # the same kind everywhere: the keys that differ say what differs
+        at = list(out).index(keys[0])
+        rest = [(k, v) for k, v in out.items() if k not in keys]
+        out = dict(rest[:at] + [(prefix, kinds)] + rest[at:])
     return out
 
 

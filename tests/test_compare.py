@@ -24,7 +24,8 @@ from inception_keras.errors import ConfigError
 BASE_CONFIG = {
     "arch": {"name": "tiny", "input": [16, 16, 1], "classes": 10,
              "defaults": {"activation": "relu", "initializer": "glorot_uniform", "batch_norm": False},
-             "stages": {"s1": [{"conv": {"filters": 8, "kernel": 3, "stride": 2}}], "head": [{"dense": {}}]}},
+             "stages": {"s1": [{"conv": {"filters": 8, "kernel": 3, "stride": 2}}],
+                        "head": [{"global_avgpool": {}}, {"dense": {}}]}},
     "recipe": {"name": "tiny", "dataset": {"name": "bars", "kind": "idx", "path": "/data"}, "epochs": 3,
                "batch_size": 32, "optimizer": {"name": "adam", "learning_rate": 0.01, "momentum": 0.0},
                "label_smoothing": 0.0, "seed": 1},
@@ -89,7 +90,8 @@ def test_values_order_and_differing_keys(tmp_path):
     seen, warn = collect()
     df = compare_runs([a, b, c], on_warning=warn)
 
-    assert list(df.columns) == SUMMARY + ["arch.defaults.batch_norm", "recipe.optimizer.learning_rate"]
+    assert list(df.columns) == SUMMARY + ["arch.defaults.batch_norm", "arch.stages.s1[0].conv.batch_norm",
+                                          "recipe.optimizer.learning_rate"]
     assert list(df["run"]) == ["b", "a", "c"]  # best val_accuracy 0.9, 0.7, 0.55
     by = df.set_index("run")
     for name, h in (("a", ha), ("b", hb), ("c", hc)):
@@ -159,14 +161,18 @@ def test_a_key_missing_in_one_run_differs_and_lists_compare_whole(tmp_path):
     assert "[32, 32, 1]" in text
 
 
-def test_an_architecture_default_set_in_one_run_is_compared_with_the_default(tmp_path):
-    """config.yaml keeps the architecture as written: a `defaults` key that only one run sets is shown
-    against the default value in the others, not as missing."""
+def test_architectures_are_compared_resolved(tmp_path):
+    """Architectures are compared with every default filled in: a default that one run sets shows against
+    the default value in the others (and in the layers that inherit it), and keys written out with their
+    default values are no difference."""
     a = make_run(tmp_path, "a", history([0.5]))
     b = make_run(tmp_path, "b", history([0.6]), sets={"arch.defaults.bn_momentum": 0.9})
-    df = compare_runs([a, b], on_warning=lambda *_: None)
-    assert list(df.columns) == SUMMARY + ["arch.defaults.bn_momentum"]
-    assert list(df["arch.defaults.bn_momentum"]) == [0.9, 0.99]
+    c = make_run(tmp_path, "c", history([0.4]), sets={"arch.stages.s1": [{"conv": {
+        "filters": 8, "kernel": 3, "stride": 2, "padding": "same", "activation": "relu", "name": "conv1"}}]})
+    df = compare_runs([a, b, c], on_warning=lambda *_: None)
+    assert list(df.columns) == SUMMARY + ["arch.defaults.bn_momentum", "arch.stages.s1[0].conv.bn_momentum"]
+    assert list(df["arch.defaults.bn_momentum"]) == [0.9, 0.99, 0.99]
+    assert list(df["arch.stages.s1[0].conv.bn_momentum"]) == [0.9, 0.99, 0.99]
 
 
 def test_status_running_only_while_the_lock_is_held(tmp_path):
@@ -447,12 +453,24 @@ def test_plot_api_from_paths(real_runs, tmp_path):
 
 def test_seconds_are_better_low_and_long_values_are_shortened_in_the_text_table(tmp_path):
     a = make_run(tmp_path, "a", history([0.5], seconds=(2.0,)))
-    long_stage = [{"conv": {"filters": 8 * i, "kernel": 3}} for i in range(1, 6)]
-    b = make_run(tmp_path, "b", history([0.6], seconds=(1.0,)), sets={"arch.stages.s1": long_stage})
+    long_path = "/data/" + "fashion-mnist-" * 5
+    b = make_run(tmp_path, "b", history([0.6], seconds=(1.0,)), sets={"recipe.dataset.path": long_path})
     df = compare_runs([a, b], metric="epoch_seconds", on_warning=lambda *_: None)
     assert list(df["run"]) == ["b", "a"] and list(df["best_epoch_seconds"]) == [1.0, 2.0]
     table = render(df, "epoch_seconds", "table").splitlines()
     cell = table[2].split("  ")[-1]
-    assert len(cell) == 40 and cell.endswith("...") and cell.startswith("[{conv: {filters: 8, kernel: 3}}")
+    assert len(cell) == 40 and cell.endswith("...") and cell.startswith("/data/fashion-mnist-")
     rows = list(csv.DictReader(io.StringIO(render(df, "epoch_seconds", "csv"))))
-    assert yaml.safe_load(rows[0]["arch.stages.s1"]) == long_stage  # CSV keeps the whole value
+    assert rows[0]["recipe.dataset.path"] == long_path  # CSV keeps the whole value
+
+
+def test_differing_stages_show_the_layer_and_key_that_differ(tmp_path):
+    a = make_run(tmp_path, "a", history([0.5]))
+    wider = [{"conv": {"filters": 16, "kernel": 3, "stride": 2}}, {"conv": {"filters": 8, "kernel": 1}}]
+    b = make_run(tmp_path, "b", history([0.6]), sets={"arch.stages.s1": wider})
+    df = compare_runs([a, b], on_warning=lambda *_: None)
+    keys = [c for c in df.columns if c not in SUMMARY]
+    assert keys == ["arch.stages.s1[0].conv.filters", "arch.stages.s1[1]"]  # a key, and a layer only b has
+    assert list(df[keys[0]]) == [16, 8]
+    assert df[keys[1]][0] == "conv" and pd.isna(df[keys[1]][1])
+    assert max(len(line) for line in render(df).splitlines()) < 250
