@@ -56,31 +56,58 @@ class LocalResponseNormalization(layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="inception_keras")
-class SymmetricPadding2D(layers.Layer):
-    """`padding` pixels on every side of height and width, filled with 0 or, for max pooling, with -inf.
+class Padding2D(layers.Layer):
+    """Pad height and width with 0 or, for max pooling, with -inf: `padding` pixels on every side, or
+    [[top, bottom], [left, right]].
 
-    The explicit padding of PyTorch and MXNet (`padding=N`): for stride 2, Keras's "same" pads
-    the bottom and right more than the top and left, which shifts the output by a pixel.
+    The explicit padding of PyTorch and MXNet (`padding=N`): for stride 2, Keras's "same" pads the bottom
+    and right more than the top and left, which shifts the output by a pixel. Ceil-mode pooling pads the
+    bottom and right a little more for its last, partial window.
     """
 
-    def __init__(self, padding: int, fill: str = "zero", **kwargs):
+    def __init__(self, padding, fill: str = "zero", **kwargs):
         super().__init__(**kwargs)
         if fill not in ("zero", "-inf"):
             raise ValueError(f"fill must be 'zero' or '-inf', got {fill!r}")
-        self.padding, self.fill = int(padding), fill
+        if isinstance(padding, int):
+            padding = [[padding, padding], [padding, padding]]
+        self.padding, self.fill = [[int(a), int(b)] for a, b in padding], fill
 
     def call(self, x):
-        p = self.padding
         value = float("-inf") if self.fill == "-inf" else 0.0
-        return keras.ops.pad(x, [[0, 0], [p, p], [p, p], [0, 0]], constant_values=value)
+        return keras.ops.pad(x, [[0, 0], *self.padding, [0, 0]], constant_values=value)
 
     def compute_output_shape(self, input_shape):
         n, h, w, c = input_shape
-        grow = lambda d: None if d is None else d + 2 * self.padding  # noqa: E731
-        return n, grow(h), grow(w), c
+        (top, bottom), (left, right) = self.padding
+        return (n, None if h is None else h + top + bottom, None if w is None else w + left + right, c)
 
     def get_config(self):
         return {**super().get_config(), "padding": self.padding, "fill": self.fill}
+
+
+@keras.saving.register_keras_serializable(package="inception_keras")
+class SymmetricPadding2D(Padding2D):
+    """The same padding on every side (the name model.keras files of earlier versions use)."""
+
+
+@keras.saving.register_keras_serializable(package="inception_keras")
+class Rescale2D(layers.Layer):
+    """Multiply each spatial position by its own constant: a ceil-mode average pool's window sizes (the last,
+    partial windows average over fewer values, as PyTorch and Caffe count them)."""
+
+    def __init__(self, scale, **kwargs):
+        super().__init__(**kwargs)
+        self.scale = [[float(v) for v in row] for row in scale]
+
+    def call(self, x):
+        return x * ops.convert_to_tensor(np.asarray(self.scale, "float32")[None, :, :, None], dtype=x.dtype)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "scale": self.scale}
 
 
 def adaptive_pooling_matrix(n: int, out: int) -> np.ndarray:
@@ -141,7 +168,7 @@ def _explicit(padding, x, name: str, fill: str = "zero"):
     if isinstance(padding, str):
         return x, padding
     if padding > 0:
-        x = SymmetricPadding2D(padding, fill, name=f"{name}.pad")(x)
+        x = Padding2D(padding, fill, name=f"{name}.pad")(x)
     return x, "valid"
 
 
@@ -162,9 +189,30 @@ def conv(c: S.Conv, x, dtype=None):
 @builds(S.MaxPool)
 @builds(S.AvgPool)
 def pool(p: S.Pool, x, dtype=None):
-    cls = layers.MaxPooling2D if isinstance(p, S.MaxPool) else layers.AveragePooling2D
-    x, padding = _explicit(p.padding, x, p.name, "-inf" if isinstance(p, S.MaxPool) else "zero")
+    is_max = isinstance(p, S.MaxPool)
+    cls = layers.MaxPooling2D if is_max else layers.AveragePooling2D
+    if p.ceil_mode:
+        return _ceil_pool(p, x, cls, is_max)
+    x, padding = _explicit(p.padding, x, p.name, "-inf" if is_max else "zero")
     return cls(p.size, strides=p.stride, padding=padding, name=p.name)(x)
+
+
+def _ceil_pool(p: S.Pool, x, cls, is_max: bool):
+    """Ceil-mode pooling: explicit padding, then bottom/right padding for the last window; average pools
+    then divide by each window's size within the padded input (PyTorch's count_include_pad, Caffe's AVE)."""
+    _, h, w, _ = x.shape
+    pad = 0 if p.padding == "valid" else p.padding
+    sizes = [S.pool_out(n, p.size, p.stride, p.padding, True) for n in (h, w)]
+    extra = [max(0, (out - 1) * p.stride + p.size - (n + 2 * pad)) for out, n in zip(sizes, (h, w))]
+    if pad or any(extra):
+        x = Padding2D([[pad, pad + extra[0]], [pad, pad + extra[1]]], "-inf" if is_max else "zero",
+                      name=f"{p.name}.pad")(x)
+    if is_max or not any(extra):
+        return cls(p.size, strides=p.stride, padding="valid", name=p.name)(x)
+    y = cls(p.size, strides=p.stride, padding="valid", name=f"{p.name}.window")(x)
+    counts = [np.minimum(np.arange(out) * p.stride + p.size, n + 2 * pad) - np.arange(out) * p.stride
+              for out, n in zip(sizes, (h, w))]
+    return Rescale2D(p.size * p.size / np.outer(*counts), name=p.name)(y)
 
 
 @builds(S.Inception)

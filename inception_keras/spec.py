@@ -173,6 +173,18 @@ class Conv(Layer):
                          self.batch_norm)
 
 
+def pool_out(n: int, k: int, s: int, padding: str | int, ceil_mode: bool = False) -> int:
+    """Output size of a pooling window: Keras "same", or explicit padding rounded down (floor) or up (ceil,
+    as PyTorch's ceil_mode and Caffe, where the last window must start inside the input or its left padding)."""
+    if padding == "same" or not ceil_mode:
+        return out_size(n, k, s, padding)
+    pad = 0 if padding == "valid" else padding
+    out = -(-(n + 2 * pad - k) // s) + 1
+    if (out - 1) * s >= n + pad:
+        out -= 1
+    return out
+
+
 @dataclass(frozen=True, kw_only=True)
 class Pool(Layer):
     """Max and average pooling share their keys."""
@@ -180,6 +192,10 @@ class Pool(Layer):
     size: int = option("pos_int", "window size (square)")
     stride: int | None = option("pos_int", "stride (default: size)", None, nullable=True)
     padding: Any = inherited("padding", "padding")
+    ceil_mode: bool = option("bool", "round the output size up, as PyTorch's ceil_mode and Caffe's pools (with "
+                                     "valid or integer padding): a last, partial window is kept when it starts "
+                                     "inside the input or its left padding; average pools count the padding but "
+                                     "not the part past it", False)
     adapt: bool = option("bool", "if the window is larger than the incoming feature map (valid padding), shrink "
                                  "it to the feature map; `summary` reports it", False)
     adapted_from: int | None = field(default=None, compare=False)  # the declared size, when `adapt` shrank it
@@ -187,9 +203,15 @@ class Pool(Layer):
     def resolved(self, classes):
         return self if self.stride else replace(self, stride=self.size)
 
+    def problems(self):
+        if self.ceil_mode and self.padding == "same":
+            return [("ceil_mode", "ceil_mode rounds explicit padding up; with padding: same it has no meaning "
+                                  "(use padding: valid or an integer)")]
+        return []
+
     def fit(self, shape, input_shape):
         h, w, _ = shape
-        if not (self.adapt and self.padding == "valid" and self.size > min(h, w)):
+        if not (self.adapt and self.padding in ("valid", 0) and self.size > min(h, w)):
             return self, ""
         size = min(h, w)
         note = (f"{self.name}: {self.KIND} {self.size}x{self.size}/{self.stride} does not fit the {h}x{w} feature "
@@ -198,8 +220,8 @@ class Pool(Layer):
 
     def cost(self, shape):
         h, w, c = shape
-        return Cost((out_size(h, self.size, self.stride, self.padding),
-                     out_size(w, self.size, self.stride, self.padding), c))
+        return Cost((pool_out(h, self.size, self.stride, self.padding, self.ceil_mode),
+                     pool_out(w, self.size, self.stride, self.padding, self.ceil_mode), c))
 
 
 @layer_kind

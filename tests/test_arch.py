@@ -398,3 +398,71 @@ def test_every_layer_kind_has_a_keras_builder():
     from inception_keras.spec import LAYER_KINDS
 
     assert set(LAYER_KINDS.values()) <= set(blocks.BUILDERS)
+
+
+# ----------------------------------------------------------------------------- ceil-mode pooling
+
+
+def torch_pool_reference(x: np.ndarray, k: int, s: int, pad: int, ceil: bool, kind: str) -> np.ndarray:
+    """PyTorch's CPU pooling kernels written out (max_pool2d / avg_pool2d with count_include_pad=True)."""
+    n = x.shape[1]
+    out = (n + 2 * pad - k + ((s - 1) if ceil else 0)) // s + 1
+    if ceil and (out - 1) * s >= n + pad:
+        out -= 1
+    res = np.zeros((x.shape[0], out, out, x.shape[3]))
+    for i in range(out):
+        h0 = i * s - pad
+        h1 = min(h0 + k, n + pad)
+        for j in range(out):
+            w0 = j * s - pad
+            w1 = min(w0 + k, n + pad)
+            size = (h1 - h0) * (w1 - w0)
+            window = x[:, max(h0, 0):min(h1, n), max(w0, 0):min(w1, n)]
+            res[:, i, j] = window.max(axis=(1, 2)) if kind == "max" else window.sum(axis=(1, 2)) / size
+    return res
+
+
+CEIL = """\
+name: ceil
+input: [SIZE, SIZE, 2]
+classes: 2
+stages:
+  s:
+    - KIND: {size: K, stride: S, padding: P, ceil_mode: true}
+    - global_avgpool
+    - dense: {}
+"""
+
+
+@pytest.mark.parametrize("kind", ["max", "avg"])
+@pytest.mark.parametrize("k,s,pad", [(3, 2, 0), (2, 2, 0), (3, 2, 1), (5, 3, 0), (3, 1, 1), (5, 3, 2)])
+def test_ceil_mode_pools_match_pytorchs_kernels(kind, k, s, pad):
+    import keras
+
+    for size in (7, 8, 13, 14, 19):
+        text = CEIL.replace("SIZE", str(size)).replace("KIND", f"{kind}pool").replace("K,", f"{k},")
+        spec = load_arch("c.yaml", text=text.replace("S,", f"{s},").replace("P,", f"{pad},"))
+        model = ik.build_model(spec)
+        pooled = keras.Model(model.input, model.get_layer(f"s.{kind}pool1").output)
+        x = np.random.default_rng(size).normal(size=(2, size, size, 2)).astype("float32")
+        expected = torch_pool_reference(x, k, s, pad, True, kind)
+        assert spec.rows[0].shape == expected.shape[1:], (size, k, s, pad)
+        np.testing.assert_allclose(np.asarray(pooled(x)), expected, atol=1e-5, err_msg=f"{size} {k} {s} {pad}")
+
+
+def test_ceil_mode_differs_from_floor_and_same_where_pytorch_does():
+    # 299 px: torchvision's second 3x3/2 max pool sees 75x75 -> 37x37 (ceil); Keras "same" gives 38x38
+    from inception_keras.spec import out_size, pool_out
+
+    assert pool_out(75, 3, 2, 0, True) == 37 and out_size(75, 3, 2, "same") == 38 and out_size(75, 3, 2, 0) == 37
+    assert pool_out(14, 3, 2, 0, True) == 7 and out_size(14, 3, 2, 0) == 6
+    # the last window must start inside the input or its left padding: 2/2 with padding 1 maps 5 to 3 (rounding
+    # up alone gives 4, a window starting in the right padding); 3/3 with padding 1 maps 3 to 2
+    assert pool_out(5, 2, 2, 1, True) == 3 and -(-(5 + 2 - 2) // 2) + 1 == 4 and pool_out(3, 3, 3, 1, True) == 2
+
+
+def test_ceil_mode_with_same_padding_is_an_error():
+    with pytest.raises(ConfigError, match=r"c\.yaml:6:\d+: stages\.s\[0\]\.maxpool\.ceil_mode: ceil_mode rounds "
+                                          r"explicit padding up; with padding: same"):
+        load_arch("c.yaml", text=CEIL.replace("SIZE", "8").replace("KIND", "maxpool").replace("K,", "3,").replace(
+            "S,", "2,").replace("P,", "same,"))
