@@ -38,7 +38,7 @@ def test_bn_variant_extends_the_paper_and_equals_its_full_form():
     # (ceil_mode, no padding), which at 224x224 gives the same output sizes as the full form's "same" pools
     for stage in ("b1", "b2", "b3", "b4", "b5"):
         ours, theirs = bn_stage(bn, stage), bn_stage(flat, stage)
-        assert [x for x in ours if x.KIND != "maxpool"][:5] == [x for x in theirs if x.KIND != "maxpool"][:5]
+        assert [x for x in ours if x.BLOCK or x.KIND == "conv"] == [x for x in theirs if x.BLOCK or x.KIND == "conv"]
         assert [(x.size, x.stride, x.ceil_mode) for x in ours if x.KIND == "maxpool"] == \
             [(x.size, x.stride, True) for x in theirs if x.KIND == "maxpool"]
     assert [r.shape for r in bn.rows[:-4]] == [r.shape for r in flat.rows[:-3]]
