@@ -10,6 +10,7 @@ from .errors import ConfigError, Problem
 from .schema import Document, load_document, read_value
 
 _PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+_KEY = re.compile(r"^[^.\[\]=]+(?:\.[^.\[\]=]+|\[\d+\])*$")
 
 
 def parse_sets(items: "list[str] | None") -> list[tuple[str, object]]:
@@ -22,10 +23,16 @@ def parse_sets(items: "list[str] | None") -> list[tuple[str, object]]:
         if not sep or not key:
             problems.append(Problem("--set", "", None, None, f"expected key=value, got '{item}'"))
             continue
+        if not _KEY.match(key):
+            problems.append(Problem("--set", key, None, None, "expected a dotted path of names like "
+                                                               "optimizer.learning_rate or stages.b1[0].conv.filters"))
+            continue
         try:
-            value = read_value(text) if text.strip() else None
-        except yaml.YAMLError as e:
-            problems.append(Problem("--set", key, None, None, f"cannot read the value '{text}': {e}"))
+            value = read_value(text)
+        except ConfigError as e:
+            reason = e.problems[0].message if e.problems else str(e)
+            shown = text if len(text) <= 60 else text[:57] + "..."
+            problems.append(Problem("--set", key, None, None, f"cannot read the value '{shown}': {reason}"))
             continue
         out.append((key, value))
     if problems:

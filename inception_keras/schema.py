@@ -17,7 +17,9 @@ import dataclasses
 import difflib
 import functools
 import math
+import os
 import re
+import stat
 from dataclasses import dataclass
 from typing import Any, Iterable
 
@@ -49,9 +51,16 @@ _Loader.add_implicit_resolver(
 )
 
 
-def read_value(text: str):
-    """One YAML value (a `--set` value): the same reading rules as the files."""
-    return yaml.load(text, Loader=_Loader)
+MAX_BYTES = 1 << 20  # an architecture or recipe is a few KB; anything this large is not one
+MAX_VALUES = 100_000  # values after aliases are expanded (a "billion laughs" alias bomb stops here)
+MAX_DEPTH = 100  # nesting levels
+
+
+def read_value(text: str, source: str = "--set"):
+    """One YAML value (a `--set` value): the same reading rules and bounds as the files."""
+    if text is None or not text.strip():
+        return None
+    return load_document(source, text, what="value").data
 
 
 class Document:
@@ -106,18 +115,56 @@ def _mark(node) -> tuple[int, int]:
     return (node.start_mark.line + 1, node.start_mark.column + 1)
 
 
+def read_text(file: str, what: str = "YAML file", limit: int = MAX_BYTES) -> str:
+    """A small text file, read without blocking (a FIFO or a device is refused, not waited on) and bounded."""
+    def fail(message):
+        return ConfigError([Problem(file, "", None, None, message)])
+
+    try:
+        fd = os.open(file, os.O_RDONLY | os.O_NONBLOCK)
+    except FileNotFoundError:
+        raise fail(f"{what} not found") from None
+    except IsADirectoryError:
+        raise fail(f"{what} is a directory, not a file") from None
+    except OSError as e:
+        raise fail(f"cannot read {what}: {e.strerror or e}") from None
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise fail(f"{what} is a directory, not a file")
+        if not stat.S_ISREG(info.st_mode):
+            raise fail(f"{what} is not a regular file (a pipe, device or socket)")
+        if info.st_size > limit:
+            raise fail(f"{what} is {info.st_size:,} bytes, more than the {limit:,} a YAML file here may have")
+        data = os.read(fd, limit + 1)
+        while len(data) <= limit:
+            more = os.read(fd, limit + 1 - len(data))
+            if not more:
+                break
+            data += more
+    except OSError as e:
+        raise fail(f"cannot read {what}: {e.strerror or e}") from None
+    finally:
+        os.close(fd)
+    if len(data) > limit:
+        raise fail(f"{what} is more than the {limit:,} bytes a YAML file here may have")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise fail(f"cannot read {what}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+
+
 def load_document(file: str, text: str | None = None, what: str = "YAML file") -> Document:
-    """Read and parse `file` (or `text`), keeping positions. Raises ConfigError."""
+    """Read and parse `file` (or `text`), keeping positions. Raises ConfigError.
+
+    Bounded: at most MAX_BYTES of text, MAX_DEPTH levels of nesting and MAX_VALUES values with aliases
+    expanded, so no input exhausts memory or time.
+    """
     if text is None:
-        try:
-            with open(file, encoding="utf-8") as f:
-                text = f.read()
-        except FileNotFoundError:
-            raise ConfigError([Problem(file, "", None, None, f"{what} not found")]) from None
-        except IsADirectoryError:
-            raise ConfigError([Problem(file, "", None, None, f"{what} is a directory, not a file")]) from None
-        except (OSError, UnicodeDecodeError) as e:
-            raise ConfigError([Problem(file, "", None, None, f"cannot read {what}: {e}")]) from None
+        text = read_text(file, what)
+    elif len(text) > MAX_BYTES:
+        raise ConfigError([Problem(file, "", None, None, f"{what} is more than the {MAX_BYTES:,} bytes a YAML "
+                                                         f"file here may have")])
     loader = _Loader(text)
     try:
         node = loader.get_single_node()
@@ -133,20 +180,35 @@ def load_document(file: str, text: str | None = None, what: str = "YAML file") -
         raise ConfigError([Problem(file, "", line, col, msg)]) from None
     except yaml.YAMLError as e:
         raise ConfigError([Problem(file, "", None, None, f"invalid YAML: {e}")]) from None
+    except RecursionError:
+        raise ConfigError([Problem(file, "", None, None, f"invalid YAML: nested too deeply (more than "
+                                                         f"{MAX_DEPTH} levels are refused)")]) from None
     if node is None:
         loader.dispose()
         raise ConfigError([Problem(file, "", None, None, f"{what} is empty")])
     marks: dict = {}
     key_marks: dict = {}
     problems: list[Problem] = []
+    count = [0]
+
+    def scalar(n):
+        try:
+            return loader.construct_object(n, deep=True)
+        except ValueError as e:  # e.g. an integer of more than 4,300 digits
+            raise _Refused(n, f"cannot read this value: {str(e).split('; ')[0]}") from None
 
     def convert(n, path):
+        count[0] += 1
+        if count[0] > MAX_VALUES:
+            raise _Refused(n, f"more than {MAX_VALUES:,} values with aliases expanded; refused")
+        if len(path) > MAX_DEPTH:
+            raise _Refused(n, f"nested more than {MAX_DEPTH} levels deep")
         marks[path] = _mark(n)
         if isinstance(n, yaml.MappingNode):
             loader.flatten_mapping(n)
             out = {}
             for knode, vnode in n.value:
-                key = loader.construct_object(knode, deep=True)
+                key = scalar(knode) if isinstance(knode, yaml.ScalarNode) else None
                 if not isinstance(key, (str, int, float, bool)) or key is None:
                     problems.append(Problem(file, format_path(path), *_mark(knode), "keys must be plain names"))
                     continue
@@ -160,7 +222,7 @@ def load_document(file: str, text: str | None = None, what: str = "YAML file") -
             return out
         if isinstance(n, yaml.SequenceNode):
             return [convert(v, path + (i,)) for i, v in enumerate(n.value)]
-        return loader.construct_object(n, deep=True)
+        return scalar(n)
 
     try:
         data = convert(node, ())
@@ -168,11 +230,19 @@ def load_document(file: str, text: str | None = None, what: str = "YAML file") -
         mark = e.problem_mark or e.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
         raise ConfigError([Problem(file, "", line, col, f"invalid YAML: {e.problem}")]) from None
+    except _Refused as e:
+        raise ConfigError([Problem(file, "", *_mark(e.node), e.message)]) from None
     finally:
         loader.dispose()
     if problems:
         raise ConfigError(problems)
     return Document(file, data, marks, key_marks)
+
+
+class _Refused(Exception):
+    def __init__(self, node, message: str):
+        super().__init__(message)
+        self.node, self.message = node, message
 
 
 # ----------------------------------------------------------------------------- options
