@@ -240,6 +240,8 @@ def global_avgpool(layer, x, dtype=None):
 
 @builds(S.Flatten)
 def flatten(layer, x, dtype=None):
+    if layer.order == "channels_first":
+        x = layers.Permute((3, 1, 2), name=f"{layer.name}.chw")(x)
     return layers.Flatten(name=layer.name)(x)
 
 

@@ -267,6 +267,11 @@ class Flatten(Layer):
     KIND = "flatten"
     DOC = "HxWxC -> H*W*C"
 
+    order: str = option("choice", "order of the values: channels_last (Keras: row, column, channel) or "
+                                  "channels_first (PyTorch's torch.flatten of N x C x H x W: channel, row, column; "
+                                  "what a dense layer with imported weights expects)", "channels_last",
+                        choices=("channels_last", "channels_first"))
+
     def cost(self, shape):
         return Cost((shape[0] * shape[1] * shape[2],))
 

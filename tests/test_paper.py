@@ -62,6 +62,25 @@ def test_bn_variant_parameters_and_kernels():
     assert model.get_layer("3a.5x5.bn").epsilon == pytest.approx(1e-3)
     assert model.get_layer("b4.maxpool1").pool_size == (2, 2)
     assert shapes(spec)["b4.maxpool1"] == (7, 7, 832)
+    # torchvision's aux heads: adaptive 4x4 pool, 1x1 conv 128 + BN, channels-first flatten, fc 1024, fc
+    assert sum(r.params for r in spec.rows) == 13_004_888  # torchvision's googlenet(aux_logits=True)
+    aux = [r for r in spec.rows if r.stage == "aux1"]
+    assert [(r.kind, r.shape) for r in aux] == [("adaptive_avgpool", (4, 4, 512)), ("conv", (4, 4, 128)),
+                                                ("flatten", (2048,)), ("dense", (1024,)), ("dropout", (1024,)),
+                                                ("dense", (1000,))]
+    train = build_models(spec).train
+    assert train.get_layer("aux1.conv1").use_bias is False and train.get_layer("aux1.conv1.bn")
+
+
+def test_flatten_channels_first_is_torchs_order():
+    import keras
+
+    spec = load_arch("f.yaml", text="name: f\ninput: [3, 4, 5]\nclasses: 2\nstages:\n  s:\n    - flatten: {order: "
+                                    "channels_first}\n    - dense: {}\n")
+    model = build_models(spec).inference
+    x = np.arange(2 * 3 * 4 * 5, dtype="float32").reshape(2, 3, 4, 5)
+    flat = keras.Model(model.input, model.get_layer("s.flatten1").output)(x)
+    np.testing.assert_array_equal(np.asarray(flat), x.transpose(0, 3, 1, 2).reshape(2, -1))  # N, C, H, W
 
 
 def test_summary_shows_both_totals_and_adaptations():
