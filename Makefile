@@ -53,3 +53,26 @@ docker-check:
 
 clean-venv:
 	rm -rf $(VENV)
+
+# Golden references (tests/fixtures/*.npz) from the originals' own code: the d2l seed in MXNet and
+# torchvision's googlenet, each in a venv of its own (tools/reference/*.py say what they write).
+# mxnet 1.9.1 has wheels for x86_64 only. torch/torchvision: pairs that import together here.
+.PHONY: golden
+ifeq ($(shell uname -m),aarch64)
+TORCHVISION_PINS ?= torch==2.9.1 torchvision==0.24.1
+else
+TORCHVISION_PINS ?= torch==2.14.1 torchvision==0.29.1
+endif
+.venv-mxnet/.installed:
+	@test -x .venv-mxnet/bin/python || $(PYTHON) -m venv .venv-mxnet
+	.venv-mxnet/bin/python -m pip install -q 'mxnet==1.9.1' 'numpy<1.24'
+	@touch $@
+
+.venv-torchvision/.installed:
+	@test -x .venv-torchvision/bin/python || $(PYTHON) -m venv .venv-torchvision
+	.venv-torchvision/bin/python -m pip install -q $(TORCHVISION_PINS) numpy
+	@touch $@
+
+golden: fashion-mnist .venv-mxnet/.installed .venv-torchvision/.installed
+	.venv-mxnet/bin/python tools/reference/mxnet_seed.py --data $(dir $(FMNIST))
+	.venv-torchvision/bin/python tools/reference/torchvision_googlenet.py
