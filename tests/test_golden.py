@@ -29,18 +29,10 @@ from inception_keras.errors import ConfigError  # noqa: E402
 
 SEED_ARCH = os.path.join(ROOT, "arch", "googlenet.yaml")
 BN_ARCH = os.path.join(ROOT, "arch", "googlenet_bn.yaml")
-# Fail now, for the reason given (an AssertionError on a shape or a missing head, not a bug in the test);
-# strict, so that the day googlenet_bn.yaml has them the marker must come off.
-NEEDS_CEIL = pytest.mark.xfail(strict=True, raises=AssertionError,
-                               reason="needs ceil_mode pools in googlenet_bn.yaml (torchvision: 37x37 after "
-                                      "maxpool2 at 299 px, 12x12 after maxpool3 at 200 px)")
-NEEDS_AUX = pytest.mark.xfail(strict=True, raises=AssertionError,
-                              reason="needs torchvision's aux heads (aux1 after 4a, aux2 after 4d) in googlenet_bn.yaml")
-
 # torchvision module -> our layer whose output is the same tensor
 TV_LAYERS = {"conv1": "b1.conv1.relu", "maxpool1": "b1.maxpool1", "maxpool2": "b2.maxpool1",
              "inception3b": "3b", "inception4a": "4a", "inception4d": "4d", "maxpool4": "b4.maxpool1",
-             "inception5b": "5b", "avgpool": "b5.global_avgpool1"}
+             "inception5b": "5b", "avgpool": "b5.adaptive_avgpool1"}
 SEED_STAGES = {"B1": "b1", "B2": "b2", "B3": "b3", "B4": "b4", "B5": "b5", "dense": "head"}
 
 
@@ -291,7 +283,6 @@ def test_torchvision_224_logits(fmt, state224, tmp_path):
     check_torchvision(tv_ref(224), model)
 
 
-@NEEDS_CEIL
 @pytest.mark.parametrize("size", [299, 200])
 def test_torchvision_other_sizes(size):
     ref = tv_ref(size)
@@ -300,7 +291,6 @@ def test_torchvision_other_sizes(size):
     check_torchvision(ref, model)
 
 
-@NEEDS_AUX
 def test_torchvision_aux_heads(state224):
     ref = tv_ref(224)
     model = bn_model(224, aux=True)
@@ -411,8 +401,8 @@ def test_import_torchvision_writes_weights(state224, tmp_path):
     W.write_safetensors(sd, state224)
     out = str(tmp_path / "g.weights.h5")
     report = W.import_torchvision(sd, BN_ARCH, out)
-    # 57 convs x (kernel + 4 BN tensors) + fc's 2, and 16 more once the YAML has both aux heads
-    assert len(report.mapped) == 287 + (0 if report.skipped else 16)
+    # 57 convs x (kernel + 4 BN tensors) + fc's 2, and 18 more for both aux heads (conv + 4 BN + fc1, fc2: 9 each)
+    assert len(report.mapped) == 287 + (0 if report.skipped else 18)
     assert len(report.mapped) + len(report.skipped) + len(report.ignored) == len(state224) == 364
     assert os.path.getsize(out) > 20_000_000
     with pytest.raises(ConfigError, match="weights.h5 or .keras"):
