@@ -154,7 +154,7 @@ def run(arch: str, recipe_path: str, batch: int, precision: str, data: str, step
     from .builder import build_models
     from .recipe import load_recipe
     from .spec import load_arch
-    from .train import compile_model, resolve_precision
+    from .task import compile_model, resolve_precision
 
     spec = load_arch(arch)
     recipe = load_recipe(recipe_path)

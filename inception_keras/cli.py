@@ -8,9 +8,7 @@ import signal
 import sys
 
 from .errors import ConfigError, InceptionKerasError, raise_interrupted
-
-DEFAULT_ARCH = "arch/googlenet.yaml"
-DEFAULT_RECIPE = "train/fashion_mnist.yaml"
+from .plan import DEFAULT_ARCH, DEFAULT_RECIPE, RUNS_ROOT, RUNS_ROOT_ENV, default_runs_root
 
 
 def _prepare_tensorflow() -> None:
@@ -94,8 +92,8 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--data-dir", metavar="DIR", help="IDX directory, image folder or tfds data_dir "
                    "(sets dataset.path)")
     t.add_argument("--strategy", choices=["auto", "one_device", "mirrored", "multi_worker_mirrored"])
-    t.add_argument("--runs-root", default=os.environ.get("INCEPTION_KERAS_RUNS", "runs"), metavar="DIR",
-                   help="where default run directories go (default: $INCEPTION_KERAS_RUNS or runs)")
+    t.add_argument("--runs-root", default=default_runs_root(), metavar="DIR",
+                   help=f"where default run directories go (default: ${RUNS_ROOT_ENV} or {RUNS_ROOT})")
 
     e = sub.add_parser("evaluate", help="loss, accuracy and per-class accuracy on the validation (test) split")
     e.add_argument("target", metavar="RUN_DIR_OR_MODEL")
@@ -161,12 +159,14 @@ def _run(args) -> int:
         print(render(load_arch(args.arch, sets=sets), blocks=args.blocks))
         return 0
     if args.command == "train":
+        from .plan import TrainOptions
         from .train import train
 
         # Nothing may touch TensorFlow before the strategy exists (multi-worker); silence its start-up only.
         _prepare_tensorflow()
-        train(args.arch, args.recipe, run_dir=args.run_dir, resume=args.resume, sets=args.set, limit=args.limit,
-              data_dir=args.data_dir, strategy=args.strategy, runs_root=args.runs_root)
+        train(TrainOptions(args.arch, args.recipe, run_dir=args.run_dir, resume=args.resume, sets=args.set,
+                           limit=args.limit, data_dir=args.data_dir, strategy=args.strategy,
+                           runs_root=args.runs_root))
         return 0
     if args.command == "evaluate":
         _prepare_tensorflow()

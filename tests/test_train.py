@@ -79,7 +79,7 @@ def test_arch_overrides_and_limit_are_recorded(tiny):
 
 
 def test_recipe_initializer_reaches_the_architecture(tiny):
-    from inception_keras.train import resolve
+    from inception_keras.plan import resolve
 
     spec, recipe, config = resolve(tiny["arch"], tiny["recipe"], sets=["initializer=lecun_normal"])
     assert spec.stages[0].layers[0].initializer == "lecun_normal"
@@ -341,7 +341,7 @@ def test_shipped_yaml_files_load():
 def test_learning_rate_schedules():
     import keras
 
-    from inception_keras.train import make_optimizer
+    from inception_keras.task import make_optimizer
 
     paper = load_recipe(os.path.join(ROOT, "train", "imagenet.yaml"))
     opt = make_optimizer(paper, steps_per_epoch=10)
@@ -356,7 +356,7 @@ def test_learning_rate_schedules():
 
 
 def test_precision_auto(tmp_path, monkeypatch):
-    from inception_keras import train as T
+    from inception_keras import task as T
 
     amx = tmp_path / "amx"
     amx.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f amx_bf16 amx_tile\n")
@@ -364,10 +364,26 @@ def test_precision_auto(tmp_path, monkeypatch):
     avx2.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx avx2 fma\n")
     assert T.cpu_has_bf16(str(amx)) and not T.cpu_has_bf16(str(avx2))
     assert T.resolve_precision("mixed_float16") == "mixed_float16"
+    monkeypatch.setattr(T, "gpu_compute_capability", lambda: None)  # no GPU: the CPU decides
     monkeypatch.setattr(T, "cpu_has_bf16", lambda: True)
-    assert T.resolve_precision("auto") == "mixed_bfloat16"  # no GPU here: the CPU decides
+    assert T.resolve_precision("auto") == "mixed_bfloat16"
     monkeypatch.setattr(T, "cpu_has_bf16", lambda: False)
     assert T.resolve_precision("auto") == "float32"
+    monkeypatch.setattr(T, "cpu_has_bf16", lambda: True)  # a GPU decides, whatever the CPU
+    monkeypatch.setattr(T, "gpu_compute_capability", lambda: (8, 0))
+    assert T.resolve_precision("auto") == "mixed_float16"  # tensor cores
+    monkeypatch.setattr(T, "gpu_compute_capability", lambda: (6, 1))
+    assert T.resolve_precision("auto") == "float32"
+
+
+def test_gpu_compute_capability_is_none_without_gpus(monkeypatch):
+    import tensorflow as tf
+
+    from inception_keras.task import gpu_compute_capability
+
+    real = tf.config.list_physical_devices
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [] if kind == "GPU" else real(kind))
+    assert gpu_compute_capability() is None
 
 
 def test_mixed_precision_keeps_logits_and_loss_float32(tiny):
