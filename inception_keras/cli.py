@@ -9,6 +9,7 @@ import sys
 
 from .errors import ConfigError, InceptionKerasError, raise_interrupted
 from .plan import DEFAULT_ARCH, DEFAULT_RECIPE, RUNS_ROOT, RUNS_ROOT_ENV, default_runs_root
+from .recipe import PRECISIONS, STRATEGIES
 
 
 def _prepare_tensorflow() -> None:
@@ -91,7 +92,7 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--limit", type=_positive, metavar="N", help="first N training and N validation examples")
     t.add_argument("--data-dir", metavar="DIR", help="IDX directory, image folder or tfds data_dir "
                    "(sets dataset.path)")
-    t.add_argument("--strategy", choices=["auto", "one_device", "mirrored", "multi_worker_mirrored"])
+    t.add_argument("--strategy", choices=STRATEGIES)
     t.add_argument("--runs-root", default=default_runs_root(), metavar="DIR",
                    help=f"where default run directories go (default: ${RUNS_ROOT_ENV} or {RUNS_ROOT})")
 
@@ -112,7 +113,7 @@ def parser() -> argparse.ArgumentParser:
     b = sub.add_parser("bench", help="training throughput (images/s) of an architecture")
     b.add_argument("--arch", default=DEFAULT_ARCH, metavar="ARCH.yaml")
     b.add_argument("--batch", type=_positive, default=128)
-    b.add_argument("--precision", choices=["float32", "mixed_bfloat16", "mixed_float16", "auto"], default="auto")
+    b.add_argument("--precision", choices=PRECISIONS, default="auto")
     b.add_argument("--data", choices=["synthetic", "real", "both"], default="synthetic")
     b.add_argument("--steps", type=_positive, default=10, help="steps per timed window")
     b.add_argument("--windows", type=_positive, default=3, help="timed windows (the median is reported)")
@@ -128,9 +129,8 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     # First of all: as a container's PID 1 an unhandled SIGTERM would be ignored (docker stop would wait and kill).
     signal.signal(signal.SIGTERM, raise_interrupted)
-    args = parser().parse_args(argv)
     try:
-        return _run(args)
+        return _run(parser().parse_args(argv))
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -144,14 +144,11 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args) -> int:
     if args.command == "summary":
+        from .overrides import parse_sets
         from .spec import load_arch
         from .summary import render
 
-        sets = []
-        for item in args.set:
-            from .overrides import parse_sets
-
-            sets += parse_sets([item])
+        sets = parse_sets(args.set)  # every bad --set at once
         if args.input_shape:
             sets.append(("input", args.input_shape))
         if args.classes:
