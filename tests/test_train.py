@@ -86,6 +86,24 @@ def test_recipe_initializer_reaches_the_architecture(tiny):
     assert config["arch"]["defaults"]["initializer"] == "lecun_normal"
 
 
+def test_train_takes_keyword_arguments_or_train_options(tiny):
+    """The Python API: the flags as keyword arguments, or one TrainOptions; both reach the same plan."""
+    from inception_keras.plan import TrainOptions
+    from inception_keras.train import train
+
+    run = tiny["tmp"] / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text("arch: {}\nrecipe: {}\n")
+    with pytest.raises(ConfigError, match="--resume continues a run with its own configuration"):
+        train(tiny["arch"], tiny["recipe"], resume=str(run), sets=["epochs=2"])
+    with pytest.raises(ConfigError, match="--resume continues a run with its own configuration"):
+        train(TrainOptions(resume=str(run), limit=5))
+    with pytest.raises(ConfigError, match=r"config\.yaml \(arch\):1:7: the architecture is missing required key"):
+        train(resume=str(run))
+    with pytest.raises(TypeError, match="a TrainOptions or keyword arguments, not both"):
+        train(TrainOptions(), limit=5)
+
+
 def run_until(args, run_dir, epochs_done, extra_sleep=0.0):
     """Start training in a subprocess and SIGKILL it once `epochs_done` rows are in metrics.csv."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=ROOT)
