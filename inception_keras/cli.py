@@ -71,7 +71,12 @@ def parser() -> argparse.ArgumentParser:
 
     p.add_argument("--version", action="version", version=f"inception-keras {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in (_summary_parser, _train_parser, _evaluate_parser, _compare_parser, _bench_parser):
+        add(sub)
+    return p
 
+
+def _summary_parser(sub) -> None:
     s = sub.add_parser("summary", help="each stage's output shape, parameters and multiply-adds")
     s.add_argument("arch", metavar="ARCH.yaml")
     s.add_argument("--input-shape", type=_shape, metavar="H,W,C", help="override the YAML's input size")
@@ -80,6 +85,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override any architecture key (dotted path), e.g. defaults.batch_norm=true")
 
+
+def _train_parser(sub) -> None:
     t = sub.add_parser("train", help="train and write a run directory")
     t.add_argument("--arch", default=DEFAULT_ARCH, metavar="ARCH.yaml", help=f"default: {DEFAULT_ARCH}")
     t.add_argument("--recipe", default=DEFAULT_RECIPE, metavar="RECIPE.yaml", help=f"default: {DEFAULT_RECIPE}")
@@ -96,6 +103,8 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--runs-root", default=default_runs_root(), metavar="DIR",
                    help=f"where default run directories go (default: ${RUNS_ROOT_ENV} or {RUNS_ROOT})")
 
+
+def _evaluate_parser(sub) -> None:
     e = sub.add_parser("evaluate", help="loss, accuracy and per-class accuracy on the validation (test) split")
     e.add_argument("target", metavar="RUN_DIR_OR_MODEL")
     e.add_argument("--recipe", metavar="RECIPE.yaml", help="data for a bare model file (default: "
@@ -104,12 +113,16 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--limit", type=_positive, metavar="N")
     e.add_argument("--batch", type=_positive, default=256)
 
+
+def _compare_parser(sub) -> None:
     c = sub.add_parser("compare", help="compare runs from their CSV logs")
     c.add_argument("runs", nargs="+", metavar="RUN", help="run directories, globs (runs/*) or metrics.csv files")
     c.add_argument("--metric", default="val_accuracy")
     c.add_argument("--plot", metavar="FILE.png", help="draw loss and accuracy curves of every run")
     c.add_argument("--format", choices=["table", "csv", "markdown"], default="table")
 
+
+def _bench_parser(sub) -> None:
     b = sub.add_parser("bench", help="training throughput (images/s) of an architecture")
     b.add_argument("--arch", default=DEFAULT_ARCH, metavar="ARCH.yaml")
     b.add_argument("--batch", type=_positive, default=128)
@@ -123,7 +136,6 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--jit", choices=["auto", "on", "off"], default="auto")
     b.add_argument("--steps-per-execution", type=_positive, default=1)
     b.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
-    return p
 
 
 def main(argv: list[str] | None = None) -> int:
