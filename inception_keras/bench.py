@@ -154,7 +154,7 @@ def run(arch: str, recipe_path: str, batch: int, precision: str, data: str, step
     from .builder import build_models
     from .recipe import load_recipe
     from .spec import load_arch
-    from .train import compile_model, resolve_precision
+    from .task import compile_model, resolve_precision
 
     spec = load_arch(arch)
     recipe = load_recipe(recipe_path)
@@ -175,18 +175,7 @@ def run(arch: str, recipe_path: str, batch: int, precision: str, data: str, step
     results = []
     kinds = ["synthetic", "real"] if data == "both" else [data]
     for kind in kinds:
-        if kind == "synthetic":
-            source = _synthetic(spec.input, spec.classes, batch, outputs)
-            what = "random images held in memory"
-        else:
-            from . import data as D
-
-            ds = recipe.dataset if not data_dir else dataclasses.replace(recipe.dataset, path=data_dir)
-            src = D.open_source(ds, spec.classes)
-            source = D.pipeline(src.train, spec.input, batch, training=True, seed=0, outputs=outputs,
-                                num_classes=spec.classes, resize=ds.resize, shuffle_buffer=ds.shuffle_buffer,
-                                cache=ds.cache, stored_channels=src.channels).repeat()
-            what = f"the training pipeline: {src.description}"
+        source, what = _training_data(kind, spec, recipe, batch, outputs, data_dir)
         figures = measure(models.train, source, batch, steps, windows, warmup, steps_per_execution)
         figures.update(data=kind, source=what)
         results.append(figures)
@@ -208,6 +197,22 @@ def run(arch: str, recipe_path: str, batch: int, precision: str, data: str, step
     if len(results) == 2:
         out["real_over_synthetic"] = round(results[1]["images_per_second"] / results[0]["images_per_second"], 3)
     return out
+
+
+def _training_data(kind: str, spec, recipe, batch: int, outputs: tuple, data_dir: str | None):
+    """(data for `fit`, what it is): random images in memory, or the recipe's training pipeline, repeated."""
+    import dataclasses
+
+    if kind == "synthetic":
+        return _synthetic(spec.input, spec.classes, batch, outputs), "random images held in memory"
+    from . import data as D
+
+    ds = recipe.dataset if not data_dir else dataclasses.replace(recipe.dataset, path=data_dir)
+    src = D.open_source(ds, spec.classes)
+    source = D.pipeline(src.train, spec.input, batch, training=True, seed=0, outputs=outputs,
+                        num_classes=spec.classes, resize=ds.resize, shuffle_buffer=ds.shuffle_buffer,
+                        cache=ds.cache, stored_channels=src.channels).repeat()
+    return source, f"the training pipeline: {src.description}"
 
 
 def _on(flag) -> str:

@@ -8,9 +8,8 @@ import signal
 import sys
 
 from .errors import ConfigError, InceptionKerasError, raise_interrupted
-
-DEFAULT_ARCH = "arch/googlenet.yaml"
-DEFAULT_RECIPE = "train/fashion_mnist.yaml"
+from .plan import DEFAULT_ARCH, DEFAULT_RECIPE, RUNS_ROOT, RUNS_ROOT_ENV, default_runs_root
+from .recipe import PRECISIONS, STRATEGIES
 
 
 def _prepare_tensorflow() -> None:
@@ -72,7 +71,12 @@ def parser() -> argparse.ArgumentParser:
 
     p.add_argument("--version", action="version", version=f"inception-keras {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in (_summary_parser, _train_parser, _evaluate_parser, _compare_parser, _bench_parser):
+        add(sub)
+    return p
 
+
+def _summary_parser(sub) -> None:
     s = sub.add_parser("summary", help="each stage's output shape, parameters and multiply-adds")
     s.add_argument("arch", metavar="ARCH.yaml")
     s.add_argument("--input-shape", type=_shape, metavar="H,W,C", help="override the YAML's input size")
@@ -81,6 +85,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override any architecture key (dotted path), e.g. defaults.batch_norm=true")
 
+
+def _train_parser(sub) -> None:
     t = sub.add_parser("train", help="train and write a run directory")
     t.add_argument("--arch", default=DEFAULT_ARCH, metavar="ARCH.yaml", help=f"default: {DEFAULT_ARCH}")
     t.add_argument("--recipe", default=DEFAULT_RECIPE, metavar="RECIPE.yaml", help=f"default: {DEFAULT_RECIPE}")
@@ -93,10 +99,12 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--limit", type=_positive, metavar="N", help="first N training and N validation examples")
     t.add_argument("--data-dir", metavar="DIR", help="IDX directory, image folder or tfds data_dir "
                    "(sets dataset.path)")
-    t.add_argument("--strategy", choices=["auto", "one_device", "mirrored", "multi_worker_mirrored"])
-    t.add_argument("--runs-root", default=os.environ.get("INCEPTION_KERAS_RUNS", "runs"), metavar="DIR",
-                   help="where default run directories go (default: $INCEPTION_KERAS_RUNS or runs)")
+    t.add_argument("--strategy", choices=STRATEGIES)
+    t.add_argument("--runs-root", default=default_runs_root(), metavar="DIR",
+                   help=f"where default run directories go (default: ${RUNS_ROOT_ENV} or {RUNS_ROOT})")
 
+
+def _evaluate_parser(sub) -> None:
     e = sub.add_parser("evaluate", help="loss, accuracy and per-class accuracy on the validation (test) split")
     e.add_argument("target", metavar="RUN_DIR_OR_MODEL")
     e.add_argument("--recipe", metavar="RECIPE.yaml", help="data for a bare model file (default: "
@@ -105,16 +113,20 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--limit", type=_positive, metavar="N")
     e.add_argument("--batch", type=_positive, default=256)
 
+
+def _compare_parser(sub) -> None:
     c = sub.add_parser("compare", help="compare runs from their CSV logs")
     c.add_argument("runs", nargs="+", metavar="RUN", help="run directories, globs (runs/*) or metrics.csv files")
     c.add_argument("--metric", default="val_accuracy")
     c.add_argument("--plot", metavar="FILE.png", help="draw loss and accuracy curves of every run")
     c.add_argument("--format", choices=["table", "csv", "markdown"], default="table")
 
+
+def _bench_parser(sub) -> None:
     b = sub.add_parser("bench", help="training throughput (images/s) of an architecture")
     b.add_argument("--arch", default=DEFAULT_ARCH, metavar="ARCH.yaml")
     b.add_argument("--batch", type=_positive, default=128)
-    b.add_argument("--precision", choices=["float32", "mixed_bfloat16", "mixed_float16", "auto"], default="auto")
+    b.add_argument("--precision", choices=PRECISIONS, default="auto")
     b.add_argument("--data", choices=["synthetic", "real", "both"], default="synthetic")
     b.add_argument("--steps", type=_positive, default=10, help="steps per timed window")
     b.add_argument("--windows", type=_positive, default=3, help="timed windows (the median is reported)")
@@ -124,15 +136,13 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--jit", choices=["auto", "on", "off"], default="auto")
     b.add_argument("--steps-per-execution", type=_positive, default=1)
     b.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
-    return p
 
 
 def main(argv: list[str] | None = None) -> int:
     # First of all: as a container's PID 1 an unhandled SIGTERM would be ignored (docker stop would wait and kill).
     signal.signal(signal.SIGTERM, raise_interrupted)
-    args = parser().parse_args(argv)
     try:
-        return _run(args)
+        return _run(parser().parse_args(argv))
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -146,14 +156,11 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args) -> int:
     if args.command == "summary":
+        from .overrides import parse_sets
         from .spec import load_arch
         from .summary import render
 
-        sets = []
-        for item in args.set:
-            from .overrides import parse_sets
-
-            sets += parse_sets([item])
+        sets = parse_sets(args.set)  # every bad --set at once
         if args.input_shape:
             sets.append(("input", args.input_shape))
         if args.classes:
@@ -161,12 +168,14 @@ def _run(args) -> int:
         print(render(load_arch(args.arch, sets=sets), blocks=args.blocks))
         return 0
     if args.command == "train":
+        from .plan import TrainOptions
         from .train import train
 
         # Nothing may touch TensorFlow before the strategy exists (multi-worker); silence its start-up only.
         _prepare_tensorflow()
-        train(args.arch, args.recipe, run_dir=args.run_dir, resume=args.resume, sets=args.set, limit=args.limit,
-              data_dir=args.data_dir, strategy=args.strategy, runs_root=args.runs_root)
+        train(TrainOptions(args.arch, args.recipe, run_dir=args.run_dir, resume=args.resume, sets=args.set,
+                           limit=args.limit, data_dir=args.data_dir, strategy=args.strategy,
+                           runs_root=args.runs_root))
         return 0
     if args.command == "evaluate":
         _prepare_tensorflow()

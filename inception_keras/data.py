@@ -21,7 +21,7 @@ import gzip
 import os
 import random
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -58,7 +58,6 @@ class Source:
     val: Split
     class_names: list
     channels: int | None  # channels of the stored images (None: decoded to the architecture's)
-    notes: list = field(default_factory=list)
 
     @property
     def classes(self) -> int:
@@ -354,12 +353,12 @@ def _crop_to_square(tf, x):
     return tf.image.crop_to_bounding_box(x, (h - s) // 2, (w - s) // 2, s, s)
 
 
-def pipeline(split: Split, input_shape: tuple, batch: int, training: bool, seed: int = 0, outputs=("logits",),
+def pipeline(split: Split, input_shape: tuple, batch: int, training: bool, seed: int = 0, outputs: tuple | None = None,
              num_classes: int | None = None, one_hot: bool = False, resize: str = "resize",
              shuffle_buffer: int = 10000, cache: bool = True, stored_channels: int | None = None):
     """A batched tf.data.Dataset of (float32 images in [0, 1] at `input_shape`, labels).
 
-    Labels are a dict {output: labels} when there is more than one output (auxiliary heads).
+    Labels are a dict {output: labels} when `outputs` names more than one output (auxiliary heads), else plain.
     """
     import tensorflow as tf
 
@@ -370,7 +369,7 @@ def pipeline(split: Split, input_shape: tuple, batch: int, training: bool, seed:
         y = tf.cast(y, tf.int32)
         if one_hot:
             y = tf.one_hot(y, num_classes)
-        if len(outputs) > 1:
+        if outputs and len(outputs) > 1:
             return {name: y for name in outputs}
         return y
 

@@ -9,6 +9,7 @@ import numpy as np
 
 from . import runs
 from .errors import ConfigError
+from .plan import DEFAULT_RECIPE, from_config
 
 
 def _load(target: str, recipe_path: str | None):
@@ -20,7 +21,6 @@ def _load(target: str, recipe_path: str | None):
 
     if os.path.isdir(target):
         from .builder import build_models
-        from .train import from_config
 
         spec, recipe, _ = from_config(target)
         if recipe_path:
@@ -42,8 +42,6 @@ def _load(target: str, recipe_path: str | None):
         model = keras.models.load_model(target, compile=False)
     except Exception as e:  # noqa: BLE001 - Keras raises many kinds for a bad file
         raise ConfigError(f"{target}: cannot load the model: {e}") from None
-    from .cli import DEFAULT_RECIPE
-
     return model, load_recipe(recipe_path or DEFAULT_RECIPE), target
 
 

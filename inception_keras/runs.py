@@ -27,6 +27,7 @@ import time
 import yaml
 
 from .errors import ConfigError
+from .schema import Document, load_document
 
 CONFIG = "config.yaml"
 ENV = "env.json"
@@ -46,6 +47,11 @@ def atomic_write(path: str, text: str) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+
+
+def write_json(path: str, obj) -> None:
+    """`obj` as indented JSON, atomically (checkpoint.json, env.json)."""
+    atomic_write(path, json.dumps(obj, indent=1) + "\n")
 
 
 def read_json(path: str) -> dict | None:
@@ -70,14 +76,28 @@ def write_state(run_dir: str, **fields) -> dict:
 
 
 def read_config(run_dir: str) -> dict | None:
+    """config.yaml as plain data, or None when the run directory has none (or it holds no YAML at all)."""
+    doc = load_config(run_dir)
+    return None if doc is None else doc.data
+
+
+def load_config(run_dir: str) -> Document | None:
+    """config.yaml through the project's YAML loader: its data and the line of every value, or None.
+
+    A file that cannot be read raises ConfigError ('<path>: cannot read: ...'), one that is not YAML the
+    loader's ConfigError (file, line and column).
+    """
     path = os.path.join(run_dir, CONFIG)
     try:
         with open(path, encoding="utf-8") as f:
-            return yaml.safe_load(f)
+            text = f.read()
     except (FileNotFoundError, NotADirectoryError):
         return None
-    except (OSError, yaml.YAMLError) as e:
+    except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(f"{path}: cannot read: {e}") from None
+    if not any(line.strip() and not line.lstrip().startswith("#") for line in text.splitlines()):
+        return None  # empty, or comments only: no configuration (as yaml.safe_load's None)
+    return load_document(path, text, what="run configuration")
 
 
 def dump_config(config: dict) -> str:

@@ -161,6 +161,7 @@ def test_integer_padding_pads_every_side(tmp_path):
     spec = load_arch(str(path))
     # 10 + 2*2 - 3 + 1 = 12 (no "same" gives a larger map); (12 + 2 - 3) // 2 + 1 = 6; (6 + 2 - 3) // 2 + 1 = 3
     assert [r.shape for r in spec.rows[:3]] == [(12, 12, 4), (6, 6, 4), (3, 3, 4)]
+    keras.utils.set_random_seed(1)  # weights with all-negative border windows (unseeded, about half of runs had none)
     model = ik.build_model(spec)
     # a negative bias makes the conv's outputs negative, so -inf and zero padding give different max pools
     model.get_layer("b1.conv1").bias.assign(np.full(4, -10.0, "float32"))

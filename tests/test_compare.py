@@ -9,12 +9,14 @@ import json
 import math
 import os
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import TINY_ARCH, TINY_RECIPE, cli, write_bars
+from conftest import ROOT, TINY_ARCH, TINY_RECIPE, cli, write_bars
 
 import inception_keras
 from inception_keras import runs
@@ -231,6 +233,13 @@ def test_formats(tmp_path):
 
 
 def test_api_is_exported_lazily(tmp_path):
+    """`import inception_keras` stays light: TensorFlow, Keras and pandas load when a function needs them."""
+    code = ("import sys, inception_keras; print(sorted({m.split('.')[0] for m in sys.modules} & "
+            "{'tensorflow', 'keras', 'pandas', 'matplotlib'}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=120,
+                         env=dict(os.environ, PYTHONPATH=ROOT))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
     a = make_run(tmp_path, "a", history([0.5]))
     with pytest.warns(inception_keras.compare.CompareWarning, match="not a run directory"):
         df = inception_keras.compare_runs([a, str(tmp_path)])

@@ -79,11 +79,29 @@ def test_arch_overrides_and_limit_are_recorded(tiny):
 
 
 def test_recipe_initializer_reaches_the_architecture(tiny):
-    from inception_keras.train import resolve
+    from inception_keras.plan import resolve
 
     spec, recipe, config = resolve(tiny["arch"], tiny["recipe"], sets=["initializer=lecun_normal"])
     assert spec.stages[0].layers[0].initializer == "lecun_normal"
     assert config["arch"]["defaults"]["initializer"] == "lecun_normal"
+
+
+def test_train_takes_keyword_arguments_or_train_options(tiny):
+    """The Python API: the flags as keyword arguments, or one TrainOptions; both reach the same plan."""
+    from inception_keras.plan import TrainOptions
+    from inception_keras.train import train
+
+    run = tiny["tmp"] / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text("arch: {}\nrecipe: {}\n")
+    with pytest.raises(ConfigError, match="--resume continues a run with its own configuration"):
+        train(tiny["arch"], tiny["recipe"], resume=str(run), sets=["epochs=2"])
+    with pytest.raises(ConfigError, match="--resume continues a run with its own configuration"):
+        train(TrainOptions(resume=str(run), limit=5))
+    with pytest.raises(ConfigError, match=r"config\.yaml \(arch\):1:7: the architecture is missing required key"):
+        train(resume=str(run))
+    with pytest.raises(TypeError, match="a TrainOptions or keyword arguments, not both"):
+        train(TrainOptions(), limit=5)
 
 
 def run_until(args, run_dir, epochs_done, extra_sleep=0.0):
@@ -144,13 +162,15 @@ def test_sigterm_stops_cleanly_and_resumes(tiny):
     assert "SIGTERM: stopped" in out and "Traceback" not in err
     state = json.loads((run / "state.json").read_text())
     assert state["status"] == "interrupted"
-    done = len(rows(run))
+    before = rows(run)
     r = cli("train", "--resume", run, "--set", "epochs=3")
     assert r.returncode == 2 and "drop --set" in r.stderr
     r = subprocess.run(args[:4] + ["--resume", str(run)], env=env, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
-    assert [int(m["epoch"]) for m in rows(run)] == list(range(1, 9))
-    assert done >= 1
+    assert "resuming after epoch" in r.stdout
+    after = rows(run)
+    assert [int(m["epoch"]) for m in after] == list(range(1, 9))
+    assert 1 <= len(before) < 8 and after[:len(before)] == before  # kept as they were, not trained again
 
 
 def test_default_run_directory_resumes_the_same_configuration(tiny):
@@ -341,7 +361,7 @@ def test_shipped_yaml_files_load():
 def test_learning_rate_schedules():
     import keras
 
-    from inception_keras.train import make_optimizer
+    from inception_keras.task import make_optimizer
 
     paper = load_recipe(os.path.join(ROOT, "train", "imagenet.yaml"))
     opt = make_optimizer(paper, steps_per_epoch=10)
@@ -356,7 +376,7 @@ def test_learning_rate_schedules():
 
 
 def test_precision_auto(tmp_path, monkeypatch):
-    from inception_keras import train as T
+    from inception_keras import task as T
 
     amx = tmp_path / "amx"
     amx.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f amx_bf16 amx_tile\n")
@@ -364,10 +384,26 @@ def test_precision_auto(tmp_path, monkeypatch):
     avx2.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx avx2 fma\n")
     assert T.cpu_has_bf16(str(amx)) and not T.cpu_has_bf16(str(avx2))
     assert T.resolve_precision("mixed_float16") == "mixed_float16"
+    monkeypatch.setattr(T, "gpu_compute_capability", lambda: None)  # no GPU: the CPU decides
     monkeypatch.setattr(T, "cpu_has_bf16", lambda: True)
-    assert T.resolve_precision("auto") == "mixed_bfloat16"  # no GPU here: the CPU decides
+    assert T.resolve_precision("auto") == "mixed_bfloat16"
     monkeypatch.setattr(T, "cpu_has_bf16", lambda: False)
     assert T.resolve_precision("auto") == "float32"
+    monkeypatch.setattr(T, "cpu_has_bf16", lambda: True)  # a GPU decides, whatever the CPU
+    monkeypatch.setattr(T, "gpu_compute_capability", lambda: (8, 0))
+    assert T.resolve_precision("auto") == "mixed_float16"  # tensor cores
+    monkeypatch.setattr(T, "gpu_compute_capability", lambda: (6, 1))
+    assert T.resolve_precision("auto") == "float32"
+
+
+def test_gpu_compute_capability_is_none_without_gpus(monkeypatch):
+    import tensorflow as tf
+
+    from inception_keras.task import gpu_compute_capability
+
+    real = tf.config.list_physical_devices
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [] if kind == "GPU" else real(kind))
+    assert gpu_compute_capability() is None
 
 
 def test_mixed_precision_keeps_logits_and_loss_float32(tiny):
@@ -384,12 +420,26 @@ def test_mixed_precision_keeps_logits_and_loss_float32(tiny):
     assert model.output.dtype == "float32"
 
 
+def catches(pid: int, signum: int) -> bool:
+    """Whether process `pid` has a handler for `signum` installed (the SigCgt mask of /proc/PID/status)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            mask = next(int(line.split()[1], 16) for line in f if line.startswith("SigCgt:"))
+    except (OSError, StopIteration):
+        return False
+    return bool(mask >> (signum - 1) & 1)
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs Linux' /proc")
 def test_sigterm_while_starting_exits_143_without_traceback(tiny):
     """As a container's PID 1 an unhandled SIGTERM is ignored; the CLI handles it from its first line."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=ROOT)
     proc = subprocess.Popen([sys.executable, "-m", "inception_keras", *train_args(tiny, tiny["tmp"] / "early")],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(1.0)  # inside TensorFlow's import
+    deadline = time.time() + 60
+    while not catches(proc.pid, signal.SIGTERM):  # the CLI's first line has run: all that follows is starting
+        assert proc.poll() is None and time.time() < deadline, proc.communicate()
+        time.sleep(0.001)
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 128 + signal.SIGTERM, err

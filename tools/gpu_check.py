@@ -92,7 +92,7 @@ def epoch(args):
     from inception_keras.builder import build_models
     from inception_keras.data import read_idx_split
     from inception_keras.recipe import load_recipe
-    from inception_keras.train import compile_model
+    from inception_keras.task import compile_model
 
     recipe = load_recipe(os.path.join(ROOT, "train", "fashion_mnist.yaml"))
     recipe = dataclasses.replace(recipe, precision=args.precision)

@@ -1,0 +1,160 @@
+"""What a training run will be, decided before TensorFlow starts: files + flags -> configuration -> run directory.
+
+The defaults live here and only here: the architecture and recipe `inception-keras train` uses without
+`--arch`/`--recipe`, and the root of default run directories. `TrainOptions` is what a user asks for (the
+`train` flags); `plan` turns it into a `Plan`: the checked architecture and recipe, the resolved
+configuration written to config.yaml, and the run directory (new, or an unfinished one to resume).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from . import runs
+from .errors import ConfigError
+from .overrides import load, parse_sets
+from .recipe import Recipe, load_recipe, parse_recipe
+from .schema import Document
+from .spec import ArchSpec, parse_arch
+
+DEFAULT_ARCH = "arch/googlenet.yaml"
+DEFAULT_RECIPE = "train/fashion_mnist.yaml"
+RUNS_ROOT = "runs"
+RUNS_ROOT_ENV = "INCEPTION_KERAS_RUNS"
+
+
+def default_runs_root() -> str:
+    """Where the command line puts default run directories: $INCEPTION_KERAS_RUNS, or runs."""
+    return os.environ.get(RUNS_ROOT_ENV, RUNS_ROOT)
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """What a user asks `train` for: the command line's flags, one object instead of long argument lists.
+
+    `sets` are `KEY=VALUE` strings (`arch.` prefixes an architecture key); `limit`, `data_dir` and
+    `strategy` set recipe keys as `--set`s would. `verbose` is Keras' (None: a progress bar on terminals).
+    """
+
+    arch: str = DEFAULT_ARCH
+    recipe: str = DEFAULT_RECIPE
+    run_dir: str | None = None
+    resume: str | None = None
+    sets: tuple = ()
+    limit: int | None = None
+    data_dir: str | None = None
+    strategy: str | None = None
+    runs_root: str = RUNS_ROOT
+    verbose: int | None = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "sets", tuple(self.sets or ()))
+
+    @property
+    def overrides_given(self) -> bool:
+        """True when anything beyond the two files changes the configuration."""
+        return bool(self.sets) or any(v is not None for v in (self.limit, self.data_dir, self.strategy))
+
+
+@dataclass
+class Plan:
+    """Everything decided before TensorFlow starts: the configuration and where the run goes."""
+
+    spec: ArchSpec
+    recipe: Recipe
+    config: dict
+    run_dir: str
+    resuming: bool
+
+
+# ----------------------------------------------------------------------------- configuration
+
+
+def resolve(arch_path: str, recipe_path: str, sets=(), limit=None, data_dir=None, strategy=None):
+    """Load both files, apply `--set`s and flags; return (spec, recipe, config)."""
+    pairs = parse_sets(list(sets))
+    arch_sets = [(k[len("arch."):], v) for k, v in pairs if k.startswith("arch.")]
+    recipe_sets = [(k, v) for k, v in pairs if not k.startswith("arch.")]
+    if limit is not None:
+        recipe_sets.append(("dataset.limit", limit))
+    if data_dir is not None:
+        recipe_sets.append(("dataset.path", data_dir))
+    if strategy is not None:
+        recipe_sets.append(("strategy", strategy))
+    recipe = load_recipe(recipe_path, sets=recipe_sets)
+    if recipe.initializer:
+        arch_sets.insert(0, ("defaults.initializer", recipe.initializer))
+    arch_doc = load(arch_path, sets=arch_sets, what="architecture file")
+    spec = parse_arch(arch_doc)
+    return spec, recipe, {"arch": arch_doc.data, "recipe": recipe.to_dict()}
+
+
+def sub_document(doc: Document, key: str, file: str | None = None) -> Document:
+    """The part of `doc` under the top-level `key` as a Document of its own that keeps `doc`'s positions:
+    paths lose their first part, lines and columns stay those of `doc`'s file."""
+    data = doc.data.get(key) if isinstance(doc.data, dict) else None
+
+    def under(table: dict) -> dict:
+        return {path[1:]: value for path, value in table.items() if path[:1] == (key,)}
+
+    return Document(file or doc.file, data, under(doc.marks), under(doc.key_marks), under(doc.origins))
+
+
+def from_config(run_dir: str):
+    """(spec, recipe, config) of an existing run, checked again; mistakes name config.yaml's lines."""
+    doc = runs.load_config(run_dir)
+    if doc is None:
+        raise ConfigError(f"{run_dir}: not a run directory (no {runs.CONFIG})")
+    spec = parse_arch(sub_document(doc, "arch", f"{doc.file} (arch)"))
+    recipe = parse_recipe(sub_document(doc, "recipe", f"{doc.file} (recipe)"))
+    return spec, recipe, doc.data
+
+
+def plan(options: TrainOptions, multi_worker: bool = False) -> Plan:
+    """Where the run goes: `--resume`, `--run-dir` (new, or the same unfinished configuration), or a new
+    directory under the runs root unless an unfinished run of the same configuration is there."""
+    if options.resume:
+        return _plan_resume(options)
+    o = options
+    spec, recipe, config = resolve(o.arch, o.recipe, o.sets, o.limit, o.data_dir, o.strategy)
+    if o.run_dir:
+        return _plan_run_dir(o.run_dir, spec, recipe, config)
+    if multi_worker:
+        raise ConfigError("multi-worker training needs --run-dir: every worker must name the same run directory "
+                          "(on storage they share)")
+    found = runs.find_resumable(o.runs_root, f"{spec.name}-{recipe.name}", config)
+    if found:
+        return Plan(spec, recipe, config, found, True)
+    return Plan(spec, recipe, config, runs.new_run_dir(o.runs_root, f"{spec.name}-{recipe.name}"), False)
+
+
+def _plan_resume(options: TrainOptions) -> Plan:
+    if options.overrides_given:
+        raise ConfigError("--resume continues a run with its own configuration: drop --set, --limit, --data-dir "
+                          "and --strategy (or start a new run)")
+    spec, recipe, config = from_config(options.resume)
+    if runs.is_finished(options.resume):
+        raise ConfigError(f"{options.resume}: this run is finished; it is never overwritten (start a new run)")
+    return Plan(spec, recipe, config, options.resume, True)
+
+
+def _plan_run_dir(run_dir: str, spec: ArchSpec, recipe: Recipe, config: dict) -> Plan:
+    existing = runs.read_config(run_dir) if os.path.isdir(run_dir) else None
+    if existing is None:
+        if os.path.isdir(run_dir) and os.path.exists(os.path.join(run_dir, runs.METRICS)):
+            raise ConfigError(f"{run_dir}: holds metrics.csv but no {runs.CONFIG}; not overwriting it")
+        return Plan(spec, recipe, config, run_dir, False)
+    if runs.is_finished(run_dir):
+        raise ConfigError(f"{run_dir}: holds a finished run; it is never overwritten (choose another --run-dir)")
+    if not runs.same_config(existing, config):
+        keys = ", ".join(runs.differing_keys(existing, yaml_round(config)))
+        raise ConfigError(f"{run_dir}: holds an unfinished run with a different configuration ({keys}); "
+                          f"resume it with --resume {run_dir} or choose another --run-dir")
+    return Plan(spec, recipe, config, run_dir, True)
+
+
+def yaml_round(config: dict) -> dict:
+    """`config` as config.yaml will hold it (tuples become lists)."""
+    import yaml
+
+    return yaml.safe_load(runs.dump_config(config))

@@ -1,0 +1,39 @@
+"""The command line's arguments: defaults from plan.py, choices from the recipe schema, every bad --set at once."""
+from __future__ import annotations
+
+from conftest import cli
+
+from inception_keras.cli import parser
+from inception_keras.plan import DEFAULT_ARCH, DEFAULT_RECIPE
+from inception_keras.recipe import PRECISIONS, STRATEGIES
+
+
+def test_defaults_and_choices_come_from_plan_and_the_schema(monkeypatch):
+    p = parser()
+    train, bench, evaluate = p.parse_args(["train"]), p.parse_args(["bench"]), p.parse_args(["evaluate", "run"])
+    assert train.arch == bench.arch == DEFAULT_ARCH == "arch/googlenet.yaml"
+    assert train.recipe == bench.recipe == DEFAULT_RECIPE == "train/fashion_mnist.yaml"
+    assert evaluate.recipe is None  # a run directory's own recipe, DEFAULT_RECIPE for a bare model file
+    assert [p.parse_args(["train", "--strategy", s]).strategy for s in STRATEGIES] == list(STRATEGIES)
+    assert [p.parse_args(["bench", "--precision", s]).precision for s in PRECISIONS] == list(PRECISIONS)
+    monkeypatch.delenv("INCEPTION_KERAS_RUNS", raising=False)
+    assert parser().parse_args(["train"]).runs_root == "runs"
+    monkeypatch.setenv("INCEPTION_KERAS_RUNS", "/srv/runs")
+    assert parser().parse_args(["train"]).runs_root == "/srv/runs"
+
+
+def test_summary_reports_every_bad_set():
+    r = cli("summary", "arch/googlenet.yaml", "--set", "classes", "--set", "defaults.batch_norm=true",
+            "--set", "=3")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.splitlines() == ["error: 2 errors in --set:", "--set: expected key=value, got 'classes'",
+                                     "--set: expected key=value, got '=3'"]
+
+
+def test_bad_choice_exits_2_with_the_choices():
+    r = cli("train", "--strategy", "tpu")
+    assert r.returncode == 2
+    assert "invalid choice: 'tpu' (choose from 'auto', 'one_device', 'mirrored', 'multi_worker_mirrored')" in r.stderr
+    r = cli("bench", "--precision", "fp16")
+    assert r.returncode == 2
+    assert "(choose from 'float32', 'mixed_bfloat16', 'mixed_float16', 'auto')" in r.stderr
