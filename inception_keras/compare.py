@@ -23,6 +23,7 @@ from typing import Callable
 
 from . import runs as R
 from .errors import ConfigError
+from .spec import resolved_config
 
 #: The columns of the table, before the configuration keys that differ (`best_<metric>` is named after the metric).
 SUMMARY_COLUMNS = ["run", "arch", "epochs_done", "epochs_planned", "best", "best_epoch", "val_loss", "val_accuracy",
@@ -302,27 +303,11 @@ def _same(a, b) -> bool:
 _MISSING = object()
 
 
-def resolved(config: dict) -> dict:
-    """The configuration with its architecture resolved (every key filled), as config.yaml holds it since
-    runs write the resolved architecture; an older run's architecture as written is resolved here, so both
-    compare key for key. One that does not resolve (foreign, or from another version) is compared as it is."""
-    from .schema import Document
-    from .spec import parse_arch
-
-    arch = config.get("arch")
-    if isinstance(arch, dict):
-        try:
-            arch = parse_arch(Document(None, arch)).config
-        except Exception:  # noqa: BLE001 - any architecture this version cannot read is compared as written
-            pass
-    return {**config, "arch": arch}
-
-
 def differing(configs: list[dict | None]) -> dict[str, list]:
     """The flattened keys of `arch` and `recipe` whose values are not equal in all the runs that have a
     configuration (a key missing in one counts as different), in order of first appearance; runs without a
     configuration get None. With fewer than two configurations, nothing differs."""
-    flat = [None if c is None else flatten({k: v for k, v in resolved(c).items() if k in ("arch", "recipe")
+    flat = [None if c is None else flatten({k: v for k, v in resolved_config(c).items() if k in ("arch", "recipe")
                                             and isinstance(v, dict)})
             for c in configs]
     present = [f for f in flat if f is not None]

@@ -12,10 +12,9 @@ from dataclasses import dataclass
 
 from . import runs
 from .errors import ConfigError
-from .overrides import load, parse_sets
+from .overrides import parse_sets
 from .recipe import Recipe, load_recipe, parse_recipe
-from .schema import Document
-from .spec import ArchSpec, parse_arch
+from .spec import ArchSpec, load_arch, parse_arch, resolved_config
 
 DEFAULT_ARCH = "arch/googlenet.yaml"
 DEFAULT_RECIPE = "train/fashion_mnist.yaml"
@@ -84,20 +83,8 @@ def resolve(arch_path: str, recipe_path: str, sets=(), limit=None, data_dir=None
     recipe = load_recipe(recipe_path, sets=recipe_sets)
     if recipe.initializer:
         arch_sets.insert(0, ("defaults.initializer", recipe.initializer))
-    arch_doc = load(arch_path, sets=arch_sets, what="architecture file")
-    spec = parse_arch(arch_doc)
-    return spec, recipe, {"arch": arch_doc.data, "recipe": recipe.to_dict()}
-
-
-def sub_document(doc: Document, key: str, file: str | None = None) -> Document:
-    """The part of `doc` under the top-level `key` as a Document of its own that keeps `doc`'s positions:
-    paths lose their first part, lines and columns stay those of `doc`'s file."""
-    data = doc.data.get(key) if isinstance(doc.data, dict) else None
-
-    def under(table: dict) -> dict:
-        return {path[1:]: value for path, value in table.items() if path[:1] == (key,)}
-
-    return Document(file or doc.file, data, under(doc.marks), under(doc.key_marks), under(doc.origins))
+    spec = load_arch(arch_path, sets=arch_sets)
+    return spec, recipe, {"arch": spec.config, "recipe": recipe.to_dict()}
 
 
 def from_config(run_dir: str):
@@ -105,8 +92,8 @@ def from_config(run_dir: str):
     doc = runs.load_config(run_dir)
     if doc is None:
         raise ConfigError(f"{run_dir}: not a run directory (no {runs.CONFIG})")
-    spec = parse_arch(sub_document(doc, "arch", f"{doc.file} (arch)"))
-    recipe = parse_recipe(sub_document(doc, "recipe", f"{doc.file} (recipe)"))
+    spec = parse_arch(doc.sub("arch", f"{doc.file} (arch)"))
+    recipe = parse_recipe(doc.sub("recipe", f"{doc.file} (recipe)"))
     return spec, recipe, doc.data
 
 
@@ -146,8 +133,8 @@ def _plan_run_dir(run_dir: str, spec: ArchSpec, recipe: Recipe, config: dict) ->
         return Plan(spec, recipe, config, run_dir, False)
     if runs.is_finished(run_dir):
         raise ConfigError(f"{run_dir}: holds a finished run; it is never overwritten (choose another --run-dir)")
-    if not runs.same_config(existing, config):
-        keys = ", ".join(runs.differing_keys(existing, yaml_round(config)))
+    if not runs.same_config(resolved_config(existing), config):
+        keys = ", ".join(runs.differing_keys(resolved_config(existing), yaml_round(config)))
         raise ConfigError(f"{run_dir}: holds an unfinished run with a different configuration ({keys}); "
                           f"resume it with --resume {run_dir} or choose another --run-dir")
     return Plan(spec, recipe, config, run_dir, True)

@@ -174,7 +174,9 @@ def find_resumable(root: str, prefix: str, config: dict) -> str | None:
                 continue
         except ConfigError:
             continue
-        if same_config(cfg, config):
+        from .spec import resolved_config
+
+        if same_config(resolved_config(cfg), config):
             return run_dir
     return None
 

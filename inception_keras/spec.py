@@ -493,6 +493,19 @@ def load_arch(path: str, text: str | None = None, sets: "list[tuple[str, Any]] |
     return parse_arch(load_arch_document(path, text, sets))
 
 
+def resolved_config(config: dict) -> dict:
+    """A run's configuration with its `arch` part resolved (every key filled, `extends` merged), as runs
+    write it since the architecture is stored resolved: an older run's architecture as written compares
+    key for key with a new one. An architecture this version cannot read is left as it is."""
+    arch = config.get("arch") if isinstance(config, dict) else None
+    if not isinstance(arch, dict):
+        return config
+    try:
+        return {**config, "arch": parse_arch(Document(None, arch)).config}
+    except Exception:  # noqa: BLE001 - a foreign or future architecture: compared as written
+        return config
+
+
 def local_names(items: list) -> list[str | None]:
     """The name of each layer within its stage: an Inception block's or explicit `name`, else kind and count
     (`conv1`, `conv2`, `maxpool1`); None for an item that is not a layer."""

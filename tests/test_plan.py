@@ -10,7 +10,7 @@ import yaml
 from inception_keras import runs
 from inception_keras.errors import ConfigError
 from inception_keras.plan import (DEFAULT_ARCH, DEFAULT_RECIPE, RUNS_ROOT, TrainOptions, default_runs_root,
-                                  from_config, plan, sub_document, yaml_round)
+                                  from_config, plan, yaml_round)
 from inception_keras.schema import load_document
 
 
@@ -102,11 +102,12 @@ def test_from_config_names_the_lines_of_config_yaml(tiny):
 
 def test_sub_document_keeps_positions():
     doc = load_document("c.yaml", "arch:\n  name: x\n  stages:\n    - a\nrecipe: {epochs: 2}\n")
-    arch = sub_document(doc, "arch", "c.yaml (arch)")
+    arch = doc.sub("arch", "c.yaml (arch)")
     assert arch.file == "c.yaml (arch)" and arch.data == {"name": "x", "stages": ["a"]}
-    assert arch.position(("stages", 0)) == (4, 7) and arch.position(("name",), key=True) == (2, 3)
-    assert sub_document(doc, "recipe").position(("epochs",)) == (5, 18)
-    missing = sub_document(doc, "nothing")
+    assert arch.position(("stages", 0)) == (4, 7, "c.yaml (arch)")
+    assert arch.position(("name",), key=True) == (2, 3, "c.yaml (arch)")
+    assert doc.sub("recipe").position(("epochs",)) == (5, 18, "c.yaml")
+    missing = doc.sub("nothing")
     assert missing.data is None and missing.marks == {} and missing.file == "c.yaml"
 
 
