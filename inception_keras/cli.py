@@ -64,78 +64,116 @@ def _positive(text: str) -> int:
     return value
 
 
+class _Formatter(argparse.HelpFormatter):
+    """Every option's default at the end of its help, where it has one (not for flags and empty lists)."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if action.default in (None, False, [], argparse.SUPPRESS) or "default" in text or not action.option_strings:
+            return text
+        return f"{text} (default: {action.default})"
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="inception-keras", description="GoogLeNet (Inception v1) declared in YAML, "
-                                "built with Keras, trained with tf.distribute.")
+    p = argparse.ArgumentParser(prog="inception-keras", formatter_class=_Formatter,
+                                description="GoogLeNet (Inception v1) declared in YAML, built with Keras, trained "
+                                            "with tf.distribute. `inception-keras COMMAND --help` describes a "
+                                            "command.")
     from . import __version__
 
     p.add_argument("--version", action="version", version=f"inception-keras {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_summary_parser, _train_parser, _evaluate_parser, _compare_parser, _bench_parser):
+    for add in COMMANDS:
         add(sub)
     return p
 
 
+def _command(sub, name: str, summary: str, description: str = ""):
+    return sub.add_parser(name, help=summary, description=description or summary, formatter_class=_Formatter)
+
+
 def _summary_parser(sub) -> None:
-    s = sub.add_parser("summary", help="each stage's output shape, parameters and multiply-adds")
-    s.add_argument("arch", metavar="ARCH.yaml")
-    s.add_argument("--input-shape", type=_shape, metavar="H,W,C", help="override the YAML's input size")
-    s.add_argument("--classes", type=_positive, help="override the YAML's number of classes")
+    s = _command(sub, "summary", "each stage's output shape, parameters and multiply-adds",
+                 "Check an architecture file and print each stage's output shape (channels last), parameters and "
+                 "multiply-adds, then the totals; auxiliary heads and any adaptation to the input size follow.")
+    s.add_argument("arch", metavar="ARCH.yaml", help="the architecture file")
+    s.add_argument("--input-shape", type=_shape, metavar="H,W,C", help="override the file's input size")
+    s.add_argument("--classes", type=_positive, help="override the file's number of classes")
     s.add_argument("--blocks", action="store_true", help="one row per layer and Inception block")
     s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override any architecture key (dotted path), e.g. defaults.batch_norm=true")
 
 
 def _train_parser(sub) -> None:
-    t = sub.add_parser("train", help="train and write a run directory")
-    t.add_argument("--arch", default=DEFAULT_ARCH, metavar="ARCH.yaml", help=f"default: {DEFAULT_ARCH}")
-    t.add_argument("--recipe", default=DEFAULT_RECIPE, metavar="RECIPE.yaml", help=f"default: {DEFAULT_RECIPE}")
-    t.add_argument("--run-dir", metavar="DIR", help="default: runs/<arch>-<recipe>-<timestamp>, or the newest "
-                   "unfinished run of the same configuration, which is resumed")
-    t.add_argument("--resume", metavar="DIR", help="continue this run with its own configuration")
+    t = _command(sub, "train", "train and write a run directory",
+                 "Train the architecture with the recipe and write a run directory: config.yaml, env.json, "
+                 "metrics.csv (one row per epoch), state.json, backup/ and, at the end, model.keras. Running the "
+                 "same command again resumes the newest unfinished run of the same configuration.")
+    t.add_argument("--arch", default=DEFAULT_ARCH, metavar="ARCH.yaml", help="the architecture file")
+    t.add_argument("--recipe", default=DEFAULT_RECIPE, metavar="RECIPE.yaml", help="the recipe file")
+    t.add_argument("--run-dir", metavar="DIR", help="the run directory (default: <runs root>/<arch>-<recipe>-"
+                   "<timestamp>, or the newest unfinished run of the same configuration, which is resumed)")
+    t.add_argument("--resume", metavar="DIR", help="continue this run with its own configuration; with --set "
+                   "epochs=N, a finished or interrupted run is extended to N epochs")
+    t.add_argument("--init-from", metavar="RUN_OR_WEIGHTS", help="start a new run from the weights of another "
+                   "run (its model.keras or last backup) or of a .weights.h5/.keras file (warm start, fine-tuning)")
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a recipe key (epochs=10, optimizer.learning_rate=0.05) or, with the prefix "
                         "arch., an architecture key (arch.classes=5); recorded in config.yaml")
-    t.add_argument("--limit", type=_positive, metavar="N", help="first N training and N validation examples")
+    t.add_argument("--limit", type=_positive, metavar="N", help="keep the first N training and N validation "
+                   "examples (sets dataset.limit)")
     t.add_argument("--data-dir", metavar="DIR", help="IDX directory, image folder or tfds data_dir "
                    "(sets dataset.path)")
-    t.add_argument("--strategy", choices=STRATEGIES)
+    t.add_argument("--strategy", choices=STRATEGIES, help="tf.distribute strategy (sets strategy; default: the "
+                   "recipe's)")
     t.add_argument("--runs-root", default=default_runs_root(), metavar="DIR",
-                   help=f"where default run directories go (default: ${RUNS_ROOT_ENV} or {RUNS_ROOT})")
+                   help=f"where default run directories go (${RUNS_ROOT_ENV} sets it; otherwise {RUNS_ROOT})")
 
 
 def _evaluate_parser(sub) -> None:
-    e = sub.add_parser("evaluate", help="loss, accuracy and per-class accuracy on the validation (test) split")
-    e.add_argument("target", metavar="RUN_DIR_OR_MODEL")
-    e.add_argument("--recipe", metavar="RECIPE.yaml", help="data for a bare model file (default: "
-                   f"{DEFAULT_RECIPE})")
-    e.add_argument("--data-dir", metavar="DIR")
-    e.add_argument("--limit", type=_positive, metavar="N")
-    e.add_argument("--batch", type=_positive, default=256)
+    e = _command(sub, "evaluate", "loss, accuracy and per-class accuracy on the validation (test) split",
+                 "Evaluate a run (its model.keras, or its last backup while unfinished) or a model file on the "
+                 "validation split of its data: the official test split for Fashion-MNIST.")
+    e.add_argument("target", metavar="RUN_DIR_OR_MODEL", help="a run directory or a .keras file")
+    e.add_argument("--recipe", metavar="RECIPE.yaml", help=f"the data for a bare model file (default: "
+                   f"{DEFAULT_RECIPE}; a run directory uses its own)")
+    e.add_argument("--data-dir", metavar="DIR", help="where the data is (sets dataset.path)")
+    e.add_argument("--limit", type=_positive, metavar="N", help="evaluate the first N examples only")
+    e.add_argument("--batch", type=_positive, default=256, help="images per batch")
 
 
 def _compare_parser(sub) -> None:
-    c = sub.add_parser("compare", help="compare runs from their CSV logs")
+    c = _command(sub, "compare", "compare runs from their CSV logs",
+                 "One row per run, best first, with the configuration keys that differ between the runs; "
+                 "broken or partial run directories are warnings, not errors.")
     c.add_argument("runs", nargs="+", metavar="RUN", help="run directories, globs (runs/*) or metrics.csv files")
-    c.add_argument("--metric", default="val_accuracy")
+    c.add_argument("--metric", default="val_accuracy", help="the metrics.csv column that ranks the runs (losses "
+                   "and seconds: lower is better)")
     c.add_argument("--plot", metavar="FILE.png", help="draw loss and accuracy curves of every run")
-    c.add_argument("--format", choices=["table", "csv", "markdown"], default="table")
+    c.add_argument("--format", choices=["table", "csv", "markdown"], default="table", help="how to print the table")
 
 
 def _bench_parser(sub) -> None:
-    b = sub.add_parser("bench", help="training throughput (images/s) of an architecture")
-    b.add_argument("--arch", default=DEFAULT_ARCH, metavar="ARCH.yaml")
-    b.add_argument("--batch", type=_positive, default=128)
-    b.add_argument("--precision", choices=PRECISIONS, default="auto")
-    b.add_argument("--data", choices=["synthetic", "real", "both"], default="synthetic")
+    b = _command(sub, "bench", "training throughput (images/s) of an architecture",
+                 "Time training steps: warm-up steps, then timed windows; the median window gives images/s and "
+                 "ms per step (docs/performance.md).")
+    b.add_argument("--arch", default=DEFAULT_ARCH, metavar="ARCH.yaml", help="the architecture file")
+    b.add_argument("--batch", type=_positive, default=128, help="images per step")
+    b.add_argument("--precision", choices=PRECISIONS, default="auto", help="float32 or mixed precision; auto: "
+                   "bf16 on CPUs with AMX/AVX512-BF16, float16 on GPUs with tensor cores")
+    b.add_argument("--data", choices=["synthetic", "real", "both"], default="synthetic",
+                   help="random images in memory, the recipe's input pipeline, or both")
     b.add_argument("--steps", type=_positive, default=10, help="steps per timed window")
     b.add_argument("--windows", type=_positive, default=3, help="timed windows (the median is reported)")
     b.add_argument("--warmup", type=_positive, default=3, help="untimed steps first")
-    b.add_argument("--recipe", default=DEFAULT_RECIPE, metavar="RECIPE.yaml", help="data for --data real")
-    b.add_argument("--data-dir", metavar="DIR")
-    b.add_argument("--jit", choices=["auto", "on", "off"], default="auto")
-    b.add_argument("--steps-per-execution", type=_positive, default=1)
+    b.add_argument("--recipe", default=DEFAULT_RECIPE, metavar="RECIPE.yaml", help="the data for --data real")
+    b.add_argument("--data-dir", metavar="DIR", help="where the data is (sets dataset.path)")
+    b.add_argument("--jit", choices=["auto", "on", "off"], default="auto", help="XLA compilation (auto: on GPUs)")
+    b.add_argument("--steps-per-execution", type=_positive, default=1, help="training steps per tf.function call")
     b.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
+
+
+COMMANDS = (_summary_parser, _train_parser, _evaluate_parser, _compare_parser, _bench_parser)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -143,6 +181,9 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, raise_interrupted)
     try:
         return _run(parser().parse_args(argv))
+    except BrokenPipeError:  # `inception-keras summary ... | head -2`: the reader has all it wants
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

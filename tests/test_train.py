@@ -355,7 +355,7 @@ def test_shipped_yaml_files_load():
     for name in sorted(os.listdir(os.path.join(ROOT, "arch"))):
         assert load_arch(os.path.join(ROOT, "arch", name)).params > 5_000_000
     names = [load_recipe(os.path.join(ROOT, "train", n)).name for n in sorted(os.listdir(os.path.join(ROOT, "train")))]
-    assert names == ["fashion_mnist", "imagenet", "imagenet_bn", "imagenette"]
+    assert names == ["fashion_mnist", "imagenet", "imagenet_bn", "imagenette", "quick"]
 
 
 def test_learning_rate_schedules():
