@@ -98,17 +98,25 @@ class Backup:
         if self.chief:
             runs.write_metrics(self.run_dir, self.history)
             runs.write_state(self.run_dir, status="running", epochs_done=epoch + 1, epochs=self.epochs)
+            write_scalars(self.run_dir, row)
             self.log(format_row(row, self.epochs))
 
     def commit(self, epoch: int, row: dict) -> None:
-        """Weights first, then checkpoint.json naming them (atomically: the commit point), then old weights go."""
+        """Weights first, then checkpoint.json naming them (atomically: the commit point), then old weights go.
+        The commit also carries the layers' random state (dropout's seed generators), which weights files do
+        not hold, so a resumed run draws the same numbers as the uninterrupted one."""
         name = f"epoch-{epoch + 1:04d}.weights.h5"
         where = os.path.join(self.run_dir, runs.BACKUP) if self.chief else self.worker_tmp
         os.makedirs(where, exist_ok=True)
         tmp = os.path.join(where, f"epoch-{epoch + 1:04d}.tmp.weights.h5")
-        self.model.save_weights(tmp, overwrite=True)
-        os.replace(tmp, os.path.join(where, name))
-        ckpt = {"epoch": epoch + 1, "weights": name, "history": self.history + [row]}
+        try:
+            self.model.save_weights(tmp, overwrite=True)
+            os.replace(tmp, os.path.join(where, name))
+        except BaseException:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+            raise
+        ckpt = {"epoch": epoch + 1, "weights": name, "history": self.history + [row], "rng": rng_state(self.model)}
         runs.write_json(os.path.join(where, runs.CHECKPOINT), ckpt)  # the commit point
         self.history.append(row)
         for old in os.listdir(where):
@@ -116,29 +124,129 @@ class Backup:
                 os.remove(os.path.join(where, old))
 
 
-class Progress:
-    """Progress for logs that are not terminals (nohup, docker logs, Kubernetes): a line every `every` seconds
-    with the batch, the running loss, images/s and the time left in the epoch."""
+def rng_state(model) -> dict:
+    """{variable path: [ints]} of every seed generator in the model (Keras does not save them with weights)."""
+    import keras
 
-    def __init__(self, epochs: int, steps: int, batch: int, log, every: float = 60.0):
+    return {v.path: [int(x) for x in keras.ops.convert_to_numpy(v).ravel()] for v in model.variables
+            if v.path.endswith("seed_generator_state")}
+
+
+def set_rng_state(model, state: dict | None) -> None:
+    import numpy as np
+
+    if not state:
+        return
+    for v in model.variables:
+        if v.path in state:
+            v.assign(np.asarray(state[v.path], dtype=v.dtype).reshape(v.shape))
+
+
+TENSORBOARD = "tensorboard"
+
+
+def write_scalars(run_dir: str, row: dict) -> None:
+    """One epoch's row as TensorBoard scalars under run_dir/tensorboard/{train,validation}, step = epoch."""
+    import tensorflow as tf
+
+    step = int(row["epoch"])
+    groups = {"train": {k: v for k, v in row.items() if not k.startswith("val_") and k != "epoch"},
+              "validation": {k[len("val_"):]: v for k, v in row.items() if k.startswith("val_")}}
+    for group, values in groups.items():
+        writer = _writer(os.path.join(run_dir, TENSORBOARD, group))
+        with writer.as_default():
+            for key, value in values.items():
+                if isinstance(value, (int, float)):
+                    tf.summary.scalar(f"epoch_{key}", value, step=step)
+        writer.flush()
+
+
+@functools.cache
+def _writer(logdir: str):
+    import tensorflow as tf
+
+    return tf.summary.create_file_writer(logdir)
+
+
+class Progress:
+    """Progress and time estimates. On a terminal one status line redraws itself (batch, loss, images/s, time
+    left in the epoch and in the run); in logs (nohup, docker logs, Kubernetes) a line every `every` seconds.
+    After the first steps it says once how long an epoch and the run should take."""
+
+    def __init__(self, epochs: int, steps: int, batch: int, log, every: float = 60.0, tty: bool = False,
+                 start_epoch: int = 0, stream=None):
         super().__init__()
         self.epochs, self.steps, self.batch, self.log, self.every = epochs, steps, batch, log, every
+        self.tty, self.stream, self.start_epoch = tty, stream, start_epoch
+        self.epoch_seconds = None  # the last whole epoch, validation included
+        self.estimated = False
+        self.shown = 0  # width of the status line on the terminal
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch, self.t0, self.last = epoch, time.perf_counter(), time.perf_counter()
+        self.t1 = None  # end of the first step (compilation excluded from the rate)
 
     def on_train_batch_end(self, batch_index, logs=None):
         now = time.perf_counter()
-        if now - self.last < self.every:
+        done = batch_index + 1
+        if self.t1 is None:
+            self.t1, self.first = now, done
+            return
+        rate = (done - self.first) * self.batch / (now - self.t1) if now > self.t1 else 0.0
+        if not rate:
+            return
+        epoch_left = (self.steps - done) * self.batch / rate
+        if not self.estimated and done - self.first >= 3:
+            self.estimated = True
+            per_epoch = self.steps * self.batch / rate
+            left = self.epochs - self.epoch
+            self._say(f"expected: {_duration(per_epoch)} per epoch of training ({rate:.1f} images/s), about "
+                      f"{_duration(epoch_left + per_epoch * (left - 1))} for the {left} epoch{'s' if left > 1 else ''}"
+                      f" left, plus validation")
+        if now - self.last < (0.5 if self.tty else self.every):
             return
         self.last = now
-        done = batch_index + 1
-        rate = done * self.batch / (now - self.t0)
-        left = (self.steps - done) * self.batch / rate if rate else 0
+        per_epoch = self.epoch_seconds or self.steps * self.batch / rate
+        run_left = epoch_left + per_epoch * (self.epochs - self.epoch - 1)
         loss = (logs or {}).get("loss")
-        self.log(f"  epoch {self.epoch + 1}/{self.epochs}: batch {done}/{self.steps} ({100 * done / self.steps:.0f}%)"
-                 + (f", loss {float(loss):.4f}" if loss is not None else "")
-                 + f", {rate:.1f} images/s, {left / 60:.1f} min left in the epoch")
+        line = (f"epoch {self.epoch + 1}/{self.epochs}: batch {done}/{self.steps} ({100 * done / self.steps:.0f}%)"
+                + (f", loss {float(loss):.4f}" if loss is not None else "")
+                + f", {rate:.1f} images/s, {_duration(epoch_left)} left in the epoch, {_duration(run_left)} in the "
+                  f"run")
+        if self.tty:
+            self._draw(line)
+        else:
+            self.log("  " + line)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epoch_seconds = time.perf_counter() - self.t0
+        self._draw("")
+
+    def on_train_end(self, logs=None):
+        self._draw("")
+
+    def _say(self, text: str) -> None:
+        self._draw("")
+        self.log(text)
+
+    def _draw(self, line: str) -> None:
+        """Replace the status line (an empty line clears it) on the terminal; nothing in logs."""
+        if not self.tty or (not line and not self.shown):
+            return
+        import sys
+
+        stream = self.stream or sys.stdout
+        stream.write("\r" + line.ljust(self.shown) + ("" if line else "\r"))
+        stream.flush()
+        self.shown = len(line)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 @functools.cache
@@ -154,5 +262,6 @@ def make_backup_callback(run_dir: str, chief: bool, worker_tmp: str, history: li
     return keras_callback(Backup)(run_dir, chief, worker_tmp, history, epochs, train_images, log)
 
 
-def make_progress_callback(epochs: int, steps: int, batch: int, log, every: float = 60.0):
-    return keras_callback(Progress)(epochs, steps, batch, log, every)
+def make_progress_callback(epochs: int, steps: int, batch: int, log, every: float = 60.0, tty: bool = False,
+                           start_epoch: int = 0, stream=None):
+    return keras_callback(Progress)(epochs, steps, batch, log, every, tty, start_epoch, stream)

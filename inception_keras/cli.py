@@ -115,6 +115,9 @@ def _train_parser(sub) -> None:
                    "<timestamp>, or the newest unfinished run of the same configuration, which is resumed)")
     t.add_argument("--resume", metavar="DIR", help="continue this run with its own configuration; with --set "
                    "epochs=N, a finished or interrupted run is extended to N epochs")
+    t.add_argument("--recover", action="store_true", help="with --resume: when the commit record "
+                   "(backup/checkpoint.json) is lost or damaged, continue from the newest intact weights whose epochs "
+                   "metrics.csv holds")
     t.add_argument("--init-from", metavar="RUN_OR_WEIGHTS", help="start a new run from the weights of another "
                    "run (its model.keras or last backup) or of a .weights.h5/.keras file (warm start, fine-tuning)")
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -216,7 +219,7 @@ def _run(args) -> int:
         _prepare_tensorflow()
         train(TrainOptions(args.arch, args.recipe, run_dir=args.run_dir, resume=args.resume, sets=args.set,
                            limit=args.limit, data_dir=args.data_dir, strategy=args.strategy,
-                           runs_root=args.runs_root))
+                           runs_root=args.runs_root, init_from=args.init_from, recover=args.recover))
         return 0
     if args.command == "evaluate":
         _prepare_tensorflow()

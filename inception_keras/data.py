@@ -21,6 +21,7 @@ import gzip
 import os
 import random
 import struct
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -67,30 +68,44 @@ class Source:
 # ----------------------------------------------------------------------------- IDX
 
 
+MAX_IDX_BYTES = 16 << 30  # an IDX header that promises more is not a data set this tool can hold
+
+
 def read_idx(path: str, ndim: int) -> np.ndarray:
-    """Read one IDX file (gzipped or not); check its magic number, shape and length."""
+    """Read one IDX file (gzipped or not); check its magic number, shape and length. The header is read
+    first and only the bytes it promises after it, so a wrong header or a gzip bomb cannot exhaust memory."""
     try:
         opener = gzip.open if path.endswith(".gz") else open
         with opener(path, "rb") as f:
-            data = f.read()
-    except (OSError, EOFError) as e:
+            magic = f.read(4)
+            if len(magic) < 4 or magic[0] != 0 or magic[1] != 0:
+                raise ConfigError(f"{path}: not an IDX file (bad magic number {magic.hex() or 'empty'})")
+            if magic[2] != 0x08:
+                raise ConfigError(f"{path}: IDX element type 0x{magic[2]:02x} is not unsigned bytes (0x08)")
+            if magic[3] != ndim:
+                raise ConfigError(f"{path}: expected an IDX file of {ndim} dimension(s), found {magic[3]} "
+                                  f"(magic number {struct.unpack('>I', magic)[0]})")
+            head = f.read(4 * ndim)
+            if len(head) < 4 * ndim:
+                raise ConfigError(f"{path}: truncated IDX header")
+            dims = struct.unpack(f">{ndim}I", head)
+            expected = 1
+            for d in dims:
+                expected *= d  # Python integers: no overflow
+            shape = "x".join(map(str, dims))
+            if expected == 0:
+                raise ConfigError(f"{path}: the IDX header says {shape}: no examples")
+            if expected > MAX_IDX_BYTES:
+                raise ConfigError(f"{path}: the IDX header says {shape} = {expected:,} bytes, more than "
+                                  f"{MAX_IDX_BYTES:,}: not a data set this tool can hold (corrupt header?)")
+            data = f.read(expected + 1)
+    except (OSError, EOFError, zlib.error) as e:
         raise ConfigError(f"{path}: cannot read IDX file: {e}") from None
-    if len(data) < 4 or data[0] != 0 or data[1] != 0:
-        raise ConfigError(f"{path}: not an IDX file (bad magic number {data[:4].hex() or 'empty'})")
-    if data[2] != 0x08:
-        raise ConfigError(f"{path}: IDX element type 0x{data[2]:02x} is not unsigned bytes (0x08)")
-    if data[3] != ndim:
-        raise ConfigError(f"{path}: expected an IDX file of {ndim} dimension(s), found {data[3]} "
-                          f"(magic number {struct.unpack('>I', data[:4])[0]})")
-    header = 4 + 4 * ndim
-    if len(data) < header:
-        raise ConfigError(f"{path}: truncated IDX header")
-    dims = struct.unpack(f">{ndim}I", data[4:header])
-    expected = int(np.prod(dims))
-    if len(data) - header != expected:
-        raise ConfigError(f"{path}: IDX header says {'x'.join(map(str, dims))} = {expected:,} bytes of data, "
-                          f"file has {len(data) - header:,} (truncated or corrupt)")
-    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(dims)
+    if len(data) != expected:
+        more = len(data) > expected
+        raise ConfigError(f"{path}: IDX header says {shape} = {expected:,} bytes of data, file has "
+                          f"{'more' if more else f'{len(data):,}'} (truncated or corrupt)")
+    return np.frombuffer(data, dtype=np.uint8).reshape(dims)
 
 
 def _idx_file(directory: str, stem: str) -> str | None:
@@ -296,6 +311,21 @@ def _open_image_folder(ds) -> Source:
                   names, None)
 
 
+def find_unreadable(source, limit: int = 100_000) -> str | None:
+    """After the input pipeline failed: the first image of an image folder that does not decode, named (at
+    most `limit` files are opened; in-memory data sets have no files)."""
+    from PIL import Image
+
+    for split in (source.train, source.val):
+        for path in getattr(split.stream, "files", [])[:limit]:
+            try:
+                with Image.open(path) as image:
+                    image.load()
+            except Exception as e:  # noqa: BLE001 - PIL raises many kinds for a broken file
+                return f"{path}: the image does not decode ({str(e).splitlines()[0] if str(e) else type(e).__name__})"
+    return None
+
+
 def _interleave(files):
     """Round-robin over classes, so a --limit keeps every class."""
     by_class: dict = {}
@@ -322,6 +352,7 @@ def _folder_stream(files):
 
         return tf.data.Dataset.from_tensor_slices((paths, labels)).map(decode, num_parallel_calls=tf.data.AUTOTUNE)
 
+    stream.files = [f for f, _ in files]
     return stream
 
 
@@ -353,58 +384,90 @@ def _crop_to_square(tf, x):
     return tf.image.crop_to_bounding_box(x, (h - s) // 2, (w - s) // 2, s, s)
 
 
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The shuffling seed of one epoch: a resumed run shuffles epoch k as the uninterrupted run did."""
+    return seed * 1_000_003 + epoch
+
+
 def pipeline(split: Split, input_shape: tuple, batch: int, training: bool, seed: int = 0, outputs: tuple | None = None,
              num_classes: int | None = None, one_hot: bool = False, resize: str = "resize",
              shuffle_buffer: int = 10000, cache: bool = True, stored_channels: int | None = None):
     """A batched tf.data.Dataset of (float32 images in [0, 1] at `input_shape`, labels).
 
     Labels are a dict {output: labels} when `outputs` names more than one output (auxiliary heads), else plain.
+    Training data is shuffled again at every iteration; `Pipeline.epoch(e)` gives one epoch's dataset instead,
+    shuffled by the epoch's own seed (what training uses, so that a resumed run sees what the uninterrupted
+    one saw).
     """
-    import tensorflow as tf
+    p = Pipeline(split, input_shape, batch, seed, outputs, num_classes, one_hot, resize, shuffle_buffer, cache,
+                 stored_channels)
+    return p.epoch(None) if training else p.validation()
 
-    height, width, channels = input_shape
-    AUTOTUNE = tf.data.AUTOTUNE
 
-    def finish_labels(y):
-        y = tf.cast(y, tf.int32)
-        if one_hot:
-            y = tf.one_hot(y, num_classes)
-        if outputs and len(outputs) > 1:
-            return {name: y for name in outputs}
-        return y
+class Pipeline:
+    """The decoded (and, for streams, cached) examples of one split, made once; datasets over them per epoch."""
 
-    if split.images is not None:
-        ds = tf.data.Dataset.from_tensor_slices((split.images, split.labels))
-        if training:
-            ds = ds.shuffle(len(split.images), seed=seed, reshuffle_each_iteration=True)
-        ds = ds.batch(batch)
+    def __init__(self, split: Split, input_shape: tuple, batch: int, seed: int = 0, outputs: tuple | None = None,
+                 num_classes: int | None = None, one_hot: bool = False, resize: str = "resize",
+                 shuffle_buffer: int = 10000, cache: bool = True, stored_channels: int | None = None):
+        import tensorflow as tf
+
+        self.split, self.input_shape, self.batch, self.seed = split, tuple(input_shape), batch, seed
+        self.outputs, self.num_classes, self.one_hot, self.resize = outputs, num_classes, one_hot, resize
+        self.shuffle_buffer, self.stored_channels = shuffle_buffer, stored_channels
+        height, width, channels = self.input_shape
+        if split.images is not None:
+            self.base = tf.data.Dataset.from_tensor_slices((split.images, split.labels))
+            self.buffer = len(split.images)
+        else:
+            ds = split.stream() if stored_channels is not None else split.stream(channels=channels)
+
+            def prep_one(x, y):
+                x = _to_channels(tf, x, channels)
+                if resize == "crop":
+                    x = _crop_to_square(tf, x)
+                x = tf.image.resize(x, (height, width), method="bilinear")
+                return tf.cast(tf.clip_by_value(tf.round(x), 0, 255), tf.uint8), y
+
+            ds = ds.map(prep_one, num_parallel_calls=tf.data.AUTOTUNE)
+            self.base = ds.cache() if cache else ds  # one cache, shared by every epoch's dataset
+            self.buffer = min(shuffle_buffer, split.count)
+
+    def epoch(self, epoch: int | None):
+        """Training data of one epoch (shuffled by `epoch_seed`); None: reshuffled at every iteration."""
+        if epoch is None:
+            ds = self.base.shuffle(self.buffer, seed=self.seed, reshuffle_each_iteration=True)
+        else:
+            ds = self.base.shuffle(self.buffer, seed=epoch_seed(self.seed, epoch), reshuffle_each_iteration=False)
+        return self._finish(ds)
+
+    def validation(self):
+        return self._finish(self.base)
+
+    def _finish(self, ds):
+        import tensorflow as tf
+
+        height, width, channels = self.input_shape
+        in_memory = self.split.images is not None
+        stored = tuple(self.split.images.shape[1:3]) if in_memory else None
+
+        def finish_labels(y):
+            y = tf.cast(y, tf.int32)
+            if self.one_hot:
+                y = tf.one_hot(y, self.num_classes)
+            if self.outputs and len(self.outputs) > 1:
+                return {name: y for name in self.outputs}
+            return y
 
         def prep(x, y):
-            x = tf.cast(_to_channels(tf, x, channels), tf.float32)
-            if resize == "crop":
+            x = tf.cast(_to_channels(tf, x, channels), tf.float32) if in_memory else tf.cast(x, tf.float32)
+            if in_memory and self.resize == "crop":
                 x = _crop_to_square(tf, x)
-            if tuple(split.images.shape[1:3]) != (height, width):
+            if in_memory and stored != (height, width):
                 x = tf.image.resize(x, (height, width), method="bilinear")
             return x / 255.0, finish_labels(y)
 
-        ds = ds.map(prep, num_parallel_calls=AUTOTUNE)
-    else:
-        ds = split.stream() if stored_channels is not None else split.stream(channels=channels)
-
-        def prep_one(x, y):
-            x = _to_channels(tf, x, channels)
-            if resize == "crop":
-                x = _crop_to_square(tf, x)
-            x = tf.image.resize(x, (height, width), method="bilinear")
-            return tf.cast(tf.clip_by_value(tf.round(x), 0, 255), tf.uint8), y
-
-        ds = ds.map(prep_one, num_parallel_calls=AUTOTUNE)
-        if cache:
-            ds = ds.cache()
-        if training:
-            ds = ds.shuffle(min(shuffle_buffer, split.count), seed=seed, reshuffle_each_iteration=True)
-        ds = ds.batch(batch)
-        ds = ds.map(lambda x, y: (tf.cast(x, tf.float32) / 255.0, finish_labels(y)), num_parallel_calls=AUTOTUNE)
-    options = tf.data.Options()
-    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    return ds.prefetch(AUTOTUNE).with_options(options)
+        ds = ds.batch(self.batch).map(prep, num_parallel_calls=tf.data.AUTOTUNE)
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+        return ds.prefetch(tf.data.AUTOTUNE).with_options(options)

@@ -15,19 +15,22 @@ exactly once.
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import fcntl
 import glob
 import io
 import json
 import os
+import re
 import socket
 import time
+from dataclasses import dataclass, field
 
 import yaml
 
 from .errors import ConfigError
-from .schema import Document, load_document
+from .schema import Document, load_document, read_text
 
 CONFIG = "config.yaml"
 ENV = "env.json"
@@ -36,17 +39,25 @@ STATE = "state.json"
 MODEL = "model.keras"
 BACKUP = "backup"
 CHECKPOINT = "checkpoint.json"
+MAX_JSON = 64 << 20
 COLUMNS = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "epoch_seconds",
            "images_per_second"]
 
 
 def atomic_write(path: str, text: str) -> None:
+    """Write a file whole or not at all: a temporary file, synced, then renamed over `path`. On a failure
+    (a full disk) the temporary file is removed and `path` is as it was."""
     tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise
 
 
 def write_json(path: str, obj) -> None:
@@ -54,14 +65,25 @@ def write_json(path: str, obj) -> None:
     atomic_write(path, json.dumps(obj, indent=1) + "\n")
 
 
-def read_json(path: str) -> dict | None:
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except (FileNotFoundError, NotADirectoryError):
+def read_json(path: str, mapping: bool = True) -> dict | None:
+    """A small JSON file (read bounded, without blocking on a pipe), or None when it does not exist; with
+    `mapping`, anything but a JSON object is an error naming the file."""
+    if not os.path.lexists(path):
         return None
-    except (OSError, json.JSONDecodeError) as e:
+    try:
+        value = json.loads(read_text(path, what=os.path.basename(path), limit=MAX_JSON))
+    except ConfigError as e:
+        raise ConfigError(f"{path}: cannot read: {e.problems[0].message if e.problems else e}") from None
+    except (ValueError, RecursionError) as e:
         raise ConfigError(f"{path}: cannot read: {e}") from None
+    if mapping and not isinstance(value, dict):
+        raise ConfigError(f"{path}: expected a JSON object, found {type(value).__name__} {_short_json(value)}")
+    return value
+
+
+def _short_json(value) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def read_state(run_dir: str) -> dict | None:
@@ -97,7 +119,11 @@ def load_config(run_dir: str) -> Document | None:
         raise ConfigError(f"{path}: cannot read: {e}") from None
     if not any(line.strip() and not line.lstrip().startswith("#") for line in text.splitlines()):
         return None  # empty, or comments only: no configuration (as yaml.safe_load's None)
-    return load_document(path, text, what="run configuration")
+    doc = load_document(path, text, what="run configuration")
+    if not isinstance(doc.data, dict):
+        raise ConfigError(f"{path}: expected a mapping with keys arch and recipe, found a "
+                          f"{type(doc.data).__name__}")
+    return doc
 
 
 def dump_config(config: dict) -> str:
@@ -152,33 +178,199 @@ def write_metrics(run_dir: str, history: list[dict]) -> None:
 
 
 def read_checkpoint(run_dir: str) -> dict | None:
-    """The last committed epoch: {"epoch": n, "weights": file, "history": [rows]}, or None."""
-    ckpt = read_json(os.path.join(run_dir, BACKUP, CHECKPOINT))
-    if ckpt and not os.path.exists(os.path.join(run_dir, BACKUP, ckpt["weights"])):
+    """The last committed epoch: {"epoch": n, "weights": file, "history": [rows]}, or None when there is no
+    checkpoint.json. A checkpoint.json that is not such a record, or names weights that are missing, is an
+    error naming it."""
+    path = os.path.join(run_dir, BACKUP, CHECKPOINT)
+    ckpt = read_json(path, mapping=False)
+    if ckpt is None:
+        return None
+    problem = checkpoint_problem(ckpt)
+    if problem:
+        raise ConfigError(f"{path}: {problem}")
+    if not os.path.exists(os.path.join(run_dir, BACKUP, ckpt["weights"])):
         raise ConfigError(f"{run_dir}/{BACKUP}: {CHECKPOINT} names {ckpt['weights']}, which is missing")
     return ckpt
 
 
+def checkpoint_problem(ckpt) -> str | None:
+    """Why a checkpoint.json's content is not a commit record, or None."""
+    if not isinstance(ckpt, dict):
+        return f"not a commit record (a JSON object with epoch, weights and history), found {_short_json(ckpt)}"
+    missing = [k for k in ("epoch", "weights", "history") if k not in ckpt]
+    if missing:
+        return f"not a commit record: missing {', '.join(missing)}"
+    epoch, weights, history = ckpt["epoch"], ckpt["weights"], ckpt["history"]
+    if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 1:
+        return f"not a commit record: epoch is {_short_json(epoch)}"
+    if not isinstance(weights, str) or os.path.basename(weights) != weights or not weights.endswith(".weights.h5"):
+        return f"not a commit record: weights is {_short_json(weights)}"
+    if not isinstance(history, list) or len(history) < epoch or not all(isinstance(r, dict) for r in history):
+        return f"not a commit record: history does not hold {epoch} epoch rows"
+    return None
+
+
+WEIGHTS_RE = re.compile(r"^epoch-(\d{4,})\.weights\.h5$")
+
+
+@dataclass
+class Evidence:
+    """What a run directory holds, read from every file that could say it: the decision to resume, extend,
+    refuse or start rests on all of it, never on one file."""
+
+    run_dir: str
+    config: dict | None = None
+    state: dict | None = None
+    checkpoint: dict | None = None
+    checkpoint_error: str | None = None  # why backup/checkpoint.json cannot be used
+    metric_rows: int = 0
+    weights: list = field(default_factory=list)  # backup/epoch-NNNN.weights.h5, oldest first
+    model: bool = False  # model.keras
+
+    @property
+    def finished(self) -> bool:
+        """state.json says so; or, when state.json is lost, model.keras (written only when a run finishes)."""
+        if self.state is not None:
+            return self.state.get("status") == "finished"
+        return self.model
+
+    @property
+    def history(self) -> list[str]:
+        """What says epochs were done here, as phrases for a message (empty: nothing)."""
+        out = []
+        if self.metric_rows:
+            out.append(f"{METRICS} with {self.metric_rows} epoch row(s)")
+        if self.weights:
+            out.append(", ".join(f"{BACKUP}/{w}" for w in self.weights))
+        done = (self.state or {}).get("epochs_done")
+        if isinstance(done, int) and done > 0:
+            out.append(f"{STATE} saying {done} epoch(s) done")
+        if self.model:
+            out.append(MODEL)
+        return out
+
+
+def inspect(run_dir: str) -> Evidence:
+    """Read what `run_dir` holds (config, state, the commit, the CSV's rows, weight files, the model)."""
+    ev = Evidence(run_dir)
+    if not os.path.isdir(run_dir):
+        return ev
+    ev.config = read_config(run_dir)
+    ev.state = read_state(run_dir)
+    try:
+        ev.checkpoint = read_checkpoint(run_dir)
+    except ConfigError as e:
+        ev.checkpoint_error = str(e)
+    ev.metric_rows = _count_rows(os.path.join(run_dir, METRICS))
+    backup = os.path.join(run_dir, BACKUP)
+    if os.path.isdir(backup):
+        ev.weights = sorted((f for f in os.listdir(backup) if WEIGHTS_RE.match(f)),
+                            key=lambda f: int(WEIGHTS_RE.match(f).group(1)))
+    ev.model = os.path.exists(os.path.join(run_dir, MODEL))
+    return ev
+
+
+def _count_rows(path: str) -> int:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return max(0, sum(1 for line in f if line.strip()) - 1)
+    except OSError:
+        return 0
+
+
+def require_commit(ev: Evidence) -> None:
+    """Refuse to restart a run directory from scratch when it holds evidence of earlier epochs but no usable
+    commit record: nothing is changed, and the message says what is there and how to go on."""
+    if ev.checkpoint is not None or not ev.history:
+        return
+    why = ev.checkpoint_error or f"{ev.run_dir}/{BACKUP}/{CHECKPOINT} is missing"
+    raise ConfigError(f"{why}; but {ev.run_dir} holds {'; '.join(ev.history)}. Nothing was changed. To continue "
+                      f"from the newest intact weights: inception-keras train --resume {ev.run_dir} --recover; "
+                      f"to start over, train into a new --run-dir.")
+
+
+def recover(run_dir: str) -> dict:
+    """Write a new commit record from the newest weights file that opens and the CSV's rows up to its epoch
+    (`train --resume DIR --recover`); the old checkpoint.json, if any, is kept as checkpoint.json.broken."""
+    import h5py
+
+    ev = inspect(run_dir)
+    rows = read_metric_rows(os.path.join(run_dir, METRICS))
+    for name in reversed(ev.weights):
+        epoch = int(WEIGHTS_RE.match(name).group(1))
+        try:
+            with h5py.File(os.path.join(run_dir, BACKUP, name), "r"):
+                pass
+        except OSError:
+            continue  # truncated or not HDF5: try the one before
+        history = [r for r in rows if r.get("epoch") is not None and r["epoch"] <= epoch]
+        if [r["epoch"] for r in history] != list(range(1, epoch + 1)):
+            continue  # the CSV does not hold every epoch up to this one
+        path = os.path.join(run_dir, BACKUP, CHECKPOINT)
+        if os.path.exists(path):
+            os.replace(path, path + ".broken")
+        ckpt = {"epoch": epoch, "weights": name, "history": history, "recovered": True}
+        write_json(path, ckpt)
+        return ckpt
+    raise ConfigError(f"{run_dir}: no weights file in {BACKUP}/ opens and has every epoch up to it in {METRICS}; "
+                      f"nothing to continue from (start a new run)")
+
+
+def read_metric_rows(path: str) -> list[dict]:
+    """metrics.csv as the trainer's rows (numbers as floats, `epoch` as int), last row of an epoch kept."""
+    try:
+        with open(path, encoding="utf-8", newline="") as f:
+            raw = list(csv.DictReader(f))
+    except OSError:
+        return []
+    by_epoch: dict = {}
+    for row in raw:
+        try:
+            epoch = int(row.get("epoch") or "")
+        except ValueError:
+            continue
+        by_epoch[epoch] = {k: _number(v) for k, v in row.items() if k}
+        by_epoch[epoch]["epoch"] = epoch
+    return [by_epoch[e] for e in sorted(by_epoch)]
+
+
+def _number(text):
+    if text in (None, ""):
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
 def is_finished(run_dir: str) -> bool:
-    state = read_state(run_dir)
-    return bool(state) and state.get("status") == "finished"
+    return inspect(run_dir).finished
+
+
+def _same_runs(root: str, prefix: str, config: dict) -> list[tuple[str, Evidence]]:
+    """Run directories under `root` named `prefix-*` with exactly this configuration, newest first; those that
+    cannot be read are passed over."""
+    from .spec import resolved_config
+
+    out = []
+    for run_dir in sorted(glob.glob(os.path.join(root, f"{glob.escape(prefix)}-*")), reverse=True):
+        try:
+            ev = inspect(run_dir)
+        except ConfigError:
+            continue
+        if ev.config is not None and same_config(resolved_config(ev.config), config):
+            out.append((run_dir, ev))
+    return out
 
 
 def find_resumable(root: str, prefix: str, config: dict) -> str | None:
     """The newest unfinished run under `root` named `prefix-*` with exactly this configuration."""
-    candidates = sorted(glob.glob(os.path.join(root, f"{glob.escape(prefix)}-*")), reverse=True)
-    for run_dir in candidates:
-        try:
-            cfg = read_config(run_dir)
-            if cfg is None or is_finished(run_dir):
-                continue
-        except ConfigError:
-            continue
-        from .spec import resolved_config
+    return next((d for d, ev in _same_runs(root, prefix, config) if not ev.finished), None)
 
-        if same_config(resolved_config(cfg), config):
-            return run_dir
-    return None
+
+def find_finished(root: str, prefix: str, config: dict) -> str | None:
+    """The newest finished run under `root` named `prefix-*` with exactly this configuration."""
+    return next((d for d, ev in _same_runs(root, prefix, config) if ev.finished), None)
 
 
 def new_run_dir(root: str, prefix: str) -> str:
@@ -193,14 +385,72 @@ def new_run_dir(root: str, prefix: str) -> str:
 
 def check_writable(run_dir: str) -> None:
     """Fail before any training when the run directory cannot be written."""
+    probe = os.path.join(run_dir, f".write-test-{os.getpid()}")
     try:
         os.makedirs(os.path.join(run_dir, BACKUP), exist_ok=True)
-        probe = os.path.join(run_dir, f".write-test-{os.getpid()}")
         with open(probe, "w") as f:
             f.write("ok")
         os.remove(probe)
     except OSError as e:
+        with contextlib.suppress(OSError):
+            os.remove(probe)
         raise ConfigError(f"run directory {run_dir} is not writable: {e.strerror or e}") from None
+
+
+def save_model(model, run_dir: str) -> str:
+    """model.keras, whole or not at all: saved under a temporary name, then renamed."""
+    path = os.path.join(run_dir, MODEL)
+    tmp = os.path.join(run_dir, f".model.tmp-{os.getpid()}.keras")
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise
+    return path
+
+
+_TEMPORARY = re.compile(r"(\.tmp-\d+$|^\.write-test-\d+$|\.tmp\.weights\.h5$|^\.model\.tmp-\d+\.keras$)")
+
+
+def remove_temporaries(run_dir: str) -> list[str]:
+    """Remove the temporary files an interrupted write leaves (`*.tmp-PID`, `.write-test-PID`, a weights file
+    not yet renamed, a model not yet renamed); committed files are never touched."""
+    removed = []
+    for where in (run_dir, os.path.join(run_dir, BACKUP)):
+        try:
+            names = os.listdir(where)
+        except OSError:
+            continue
+        for name in names:
+            if _TEMPORARY.search(name):
+                with contextlib.suppress(OSError):
+                    os.remove(os.path.join(where, name))
+                    removed.append(os.path.join(where, name))
+    return removed
+
+
+def remove_unstarted(run_dir: str) -> None:
+    """A run directory this process created and that never committed an epoch goes again (a failed start
+    leaves no skeleton); anything that holds an epoch is kept."""
+    with contextlib.suppress(ConfigError, OSError):
+        ev = inspect(run_dir)
+        if ev.checkpoint is not None or ev.history:
+            return
+        remove_temporaries(run_dir)
+        for name in (CONFIG, ENV, STATE, METRICS, ".lock"):
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(os.path.join(run_dir, name))
+        for where in (os.path.join(run_dir, BACKUP), run_dir):
+            with contextlib.suppress(OSError):
+                os.rmdir(where)  # only when empty
+
+
+def remove_lock(run_dir: str) -> None:
+    """A finished run keeps no lock file (it is only there while a process trains)."""
+    with contextlib.suppress(OSError):
+        os.remove(os.path.join(run_dir, ".lock"))
 
 
 class RunLock:

@@ -72,7 +72,7 @@ class Session:
     source: Any = None  # data.Source
     notes: list = field(default_factory=list)
     models: Any = None  # builder.Models
-    train_ds: Any = None
+    train_data: Any = None  # data.Pipeline: one dataset per epoch
     val_ds: Any = None
     steps: int = 0  # per epoch
 
@@ -101,17 +101,25 @@ def _train(options: TrainOptions, log) -> str:
     strat, strategy_name = make_strategy(p.recipe.strategy, p.recipe.cpu_devices)
     chief = is_chief(strat)
     task_type, task_id = task(strat)
+    new_dir = not os.path.exists(p.run_dir)
     if chief:
-        if runs.is_finished(p.run_dir):
+        if runs.is_finished(p.run_dir) and not p.rewrite_config:
             raise ConfigError(f"{p.run_dir}: holds a finished run; it is never overwritten")
         runs.check_writable(p.run_dir)
     worker_tmp = os.path.join(p.run_dir, runs.BACKUP, f".{task_type}-{task_id}-tmp")
     if not chief:
         os.makedirs(worker_tmp, exist_ok=True)
         log = _quiet  # workers other than the chief stay quiet
+    for note in p.notes:
+        log(note)
     session = Session(p, strat, strategy_name, chief, worker_tmp, log, options.verbose)
-    with runs.RunLock(p.run_dir if chief else worker_tmp):
-        return _train_locked(session)
+    try:
+        with runs.RunLock(p.run_dir if chief else worker_tmp):
+            return _train_locked(session)
+    except BaseException:
+        if chief and new_dir and not session.history:
+            runs.remove_unstarted(p.run_dir)  # a start that failed leaves no skeleton behind
+        raise
 
 
 def _quiet(*parts, **kwargs) -> None:
@@ -182,26 +190,98 @@ def _build(s: Session) -> None:
 
     recipe, spec, strat, source = s.recipe, s.spec, s.strategy, s.source
     with strat.scope():
-        s.models = build_models(spec)
+        try:
+            s.models = build_models(spec)
+        except (MemoryError, tf.errors.ResourceExhaustedError) as e:
+            raise TrainingError(f"out of memory while building {spec.name} ({spec.params_with_aux:,} parameters, "
+                                f"{spec.params_with_aux * 4 / 2 ** 30:.1f} GiB of float32 weights): "
+                                f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
     kw = dict(input_shape=spec.input, batch=recipe.batch_size, seed=recipe.seed, outputs=tuple(s.models.loss_weights),
               num_classes=spec.classes, one_hot=recipe.label_smoothing > 0, resize=recipe.dataset.resize,
               shuffle_buffer=recipe.dataset.shuffle_buffer, cache=recipe.dataset.cache,
               stored_channels=source.channels)
-    s.train_ds = D.pipeline(source.train, training=True, **kw)
-    s.val_ds = D.pipeline(source.val, training=False, **kw)
+    s.train_data = D.Pipeline(source.train, **kw)
+    s.val_ds = D.Pipeline(source.val, **kw).validation()
     s.steps = math.ceil(source.train.count / recipe.batch_size)
     with strat.scope():
         compile_model(s.models, recipe, s.steps, s.jit)
         s.models.train.optimizer.build(s.models.train.trainable_variables)
     if isinstance(strat, tf.distribute.MultiWorkerMirroredStrategy):
-        build_for_multi_worker(s.models.train, s.train_ds, strat)
+        build_for_multi_worker(s.models.train, s.train_data.epoch(0), strat)
 
 
 def _restore(s: Session) -> None:
-    """Weights and optimizer state of the last committed epoch, when there is one."""
+    """Weights, optimizer and random state of the last committed epoch; or, for a new run with `init_from`,
+    the weights it starts from."""
+    from .callbacks import set_rng_state
+
     if s.checkpoint:
-        s.models.train.load_weights(os.path.join(s.run_dir, runs.BACKUP, s.checkpoint["weights"]))
-        s.log(f"restored epoch {s.start_epoch} from {s.run_dir}/{runs.BACKUP}/{s.checkpoint['weights']}")
+        path = os.path.join(s.run_dir, runs.BACKUP, s.checkpoint["weights"])
+        load_weights(s.models.train, path)
+        set_rng_state(s.models.train, s.checkpoint.get("rng"))
+        s.log(f"restored epoch {s.start_epoch} from {path}")
+    elif s.plan.config.get("init_from"):
+        s.log(warm_start(s.models.train, s.plan.config["init_from"]))
+
+
+def warm_start(model, source: str) -> str:
+    """Copy weights into `model` from another run (its model.keras, else its last backup), a .keras file or a
+    .weights.h5 file: every layer whose name and weight shapes match; the others keep their fresh
+    initialization (a new head for other classes). Returns what it did, for the log."""
+    import keras
+
+    from . import blocks  # noqa: F401 - the project's layers, for load_model
+
+    path = source
+    try:
+        if os.path.isdir(source) and not os.path.exists(os.path.join(source, runs.MODEL)):
+            from .builder import build_models
+            from .plan import from_config
+
+            path = os.path.join(source, runs.BACKUP, runs.read_checkpoint(source)["weights"])
+            donor = build_models(from_config(source)[0]).train
+            donor.load_weights(path)
+        elif os.path.isdir(source) or source.endswith(".keras"):
+            path = os.path.join(source, runs.MODEL) if os.path.isdir(source) else source
+            donor = keras.models.load_model(path, compile=False)
+        else:  # a bare .weights.h5 names no layers: it fits a network of the same structure only
+            model.load_weights(path, skip_mismatch=True)
+            return f"initialized from {path} (the same structure; layers of other shapes start fresh)"
+    except ConfigError:
+        raise
+    except Exception as e:  # noqa: BLE001 - Keras and h5py raise many kinds for a bad file
+        raise ConfigError(f"--init-from {path}: cannot load it ({str(e).splitlines()[0] if str(e) else e})") \
+            from None
+    return _copy_weights(model, {layer.name: layer.get_weights() for layer in donor.layers}, path)
+
+
+def _copy_weights(model, donor: dict, path: str) -> str:
+    copied, skipped = 0, []
+    for layer in model.layers:
+        arrays = donor.get(layer.name)
+        if not layer.weights or not arrays:
+            continue
+        if [tuple(a.shape) for a in arrays] == [tuple(w.shape) for w in layer.weights]:
+            layer.set_weights(arrays)
+            copied += 1
+        else:
+            skipped.append(layer.name)
+    if not copied:
+        raise ConfigError(f"--init-from {path}: no layer of this network matches one there by name and shape")
+    return (f"initialized {copied} layer(s) from {path}"
+            + (f"; {len(skipped)} with other shapes start fresh: {', '.join(skipped[:6])}"
+               + ("..." if len(skipped) > 6 else "") if skipped else ""))
+
+
+def load_weights(model, path: str) -> None:
+    """model.load_weights, with a damaged file (truncated, not HDF5, another network's) an error naming it."""
+    try:
+        model.load_weights(path)
+    except Exception as e:  # noqa: BLE001 - h5py and Keras raise many kinds for a bad file
+        text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ConfigError(f"{path}: cannot load these weights ({text}); the file is damaged or belongs to "
+                          f"another network. Run --resume with --recover to continue from an earlier intact "
+                          f"epoch, or start a new run") from None
 
 
 def _write_run_files(s: Session) -> None:
@@ -209,7 +289,7 @@ def _write_run_files(s: Session) -> None:
     from .env import environment
 
     run_dir = s.run_dir
-    if runs.read_config(run_dir) is None:
+    if s.plan.rewrite_config or runs.read_config(run_dir) is None:
         runs.write_config(run_dir, s.plan.config)
     env = environment(s.strategy, s.strategy_name, s.precision, s.jit, s.source, s.notes)
     old = runs.read_json(os.path.join(run_dir, runs.ENV))
@@ -223,58 +303,82 @@ def _write_run_files(s: Session) -> None:
                      pid=os.getpid(), host=socket.gethostname())
 
 
-def _callbacks(s: Session) -> tuple[int, list]:
-    """(Keras' verbose, the callbacks): a progress bar on terminals, else a progress line now and then."""
+def _callbacks(s: Session) -> list:
+    """The epoch's commit (and TensorBoard scalars), a progress line, NaN detection."""
     import keras
 
     from .callbacks import make_backup_callback, make_progress_callback
 
-    callbacks = [keras.callbacks.TerminateOnNaN(raise_error=True),
-                 make_backup_callback(s.run_dir, s.chief, s.worker_tmp, s.history, s.recipe.epochs,
-                                      s.source.train.count, s.log)]
-    verbose = s.verbose
-    if verbose is None:
-        verbose = 1 if (s.chief and sys.stdout.isatty()) else 0
-    if s.chief and verbose == 0:
-        callbacks.append(make_progress_callback(s.recipe.epochs, s.steps, s.recipe.batch_size, s.log))
-    return verbose, callbacks
+    backup = make_backup_callback(s.run_dir, s.chief, s.worker_tmp, s.history, s.recipe.epochs,
+                                  s.source.train.count, s.log)
+    callbacks = [keras.callbacks.TerminateOnNaN(raise_error=True)]
+    if s.chief and s.verbose != 0:  # before the backup: its status line is cleared before the epoch's line
+        tty = s.verbose == 1 or (s.verbose is None and sys.stdout.isatty())
+        callbacks.append(make_progress_callback(s.recipe.epochs, s.steps, s.recipe.batch_size, s.log, tty=tty,
+                                                start_epoch=s.start_epoch))
+    return callbacks + [backup]
 
 
 def _fit(s: Session) -> None:
-    """`fit` from the first epoch not done, then model.keras; state.json says how it ended."""
+    """One `fit` per epoch from the first epoch not done, each on that epoch's data order; then model.keras.
+    state.json says how it ended; a full disk or an unreadable image ends the run with a clear error and the
+    last committed epoch kept."""
     import tensorflow as tf
 
     run_dir, epochs, history = s.run_dir, s.recipe.epochs, s.history
-    verbose, callbacks = _callbacks(s)
-    status = "failed"
+    callbacks = _callbacks(s)
+    status, error = "failed", None
     try:
-        if s.start_epoch < epochs:
-            s.models.train.fit(s.train_ds, validation_data=s.val_ds, epochs=epochs, initial_epoch=s.start_epoch,
-                               callbacks=callbacks, verbose=verbose, shuffle=False)
+        for epoch in range(s.start_epoch, epochs):
+            s.models.train.fit(s.train_data.epoch(epoch), validation_data=s.val_ds, epochs=epoch + 1,
+                               initial_epoch=epoch, callbacks=callbacks, verbose=0, shuffle=False)
         if s.chief:
-            s.models.inference.save(os.path.join(run_dir, runs.MODEL))
+            runs.save_model(s.models.inference, run_dir)
         status = "finished"
     except Interrupted as e:
         status = "interrupted"
         s.log(f"{e}: stopped; {len(history)} epoch(s) kept; run the same command again (or --resume {run_dir}) "
               f"to continue")
         raise
+    except OSError as e:
+        error = f"{e.strerror or e}" + (f": {e.filename}" if e.filename else "")
+        runs.remove_temporaries(run_dir)
+        raise TrainingError(f"cannot write the run directory ({error}) in epoch {len(history) + 1}; the last "
+                            f"committed epoch ({len(history)}) is kept in {run_dir}/{runs.BACKUP}. Free space (or "
+                            f"fix the directory), then run the same command again to resume.") from None
     except RuntimeError as e:
         if "nan" in str(e).lower() or "inf" in str(e).lower():
-            if s.chief:
-                runs.write_state(run_dir, status="failed", error=str(e))
+            error = str(e)
             raise TrainingError(f"the loss became NaN or infinite in epoch {len(history) + 1}; training stopped. The "
                                 f"last good backup (epoch {len(history)}) is kept in {run_dir}/{runs.BACKUP}. "
                                 f"Lower the learning rate or check the data, then start a new run.") from None
         raise
     except tf.errors.InvalidArgumentError as e:
-        raise TrainingError(f"training failed on the input data: {e.message.splitlines()[0]}") from None
+        from . import data as D
+
+        error = e.message.splitlines()[0]
+        culprit = D.find_unreadable(s.source)
+        raise TrainingError(f"training failed on the input data: {culprit or error}") from None
     finally:
         if s.chief:
-            runs.write_state(run_dir, status=status, **({"epochs_done": epochs} if status == "finished" else {}))
+            _record_end(run_dir, status, epochs, error)
+
+
+def _record_end(run_dir: str, status: str, epochs: int, error: str | None) -> None:
+    """state.json's last word (where the disk allows it), and no lock file left in a finished run."""
+    fields = {"status": status}
+    if status == "finished":
+        fields["epochs_done"] = epochs
+    if error:
+        fields["error"] = error
+    try:
+        runs.write_state(run_dir, **fields)
+    except OSError:
+        runs.remove_temporaries(run_dir)  # the disk is still full: state.json keeps its last good content
 
 
 def _finish(s: Session) -> None:
     if s.chief:
         last = s.history[-1] if s.history else {}
         s.log(f"finished: {s.run_dir} (val_accuracy {last.get('val_accuracy', float('nan')):.4f})")
+        runs.remove_lock(s.run_dir)

@@ -95,7 +95,7 @@ def test_train_takes_keyword_arguments_or_train_options(tiny):
     run.mkdir()
     (run / "config.yaml").write_text("arch: {}\nrecipe: {}\n")
     with pytest.raises(ConfigError, match="--resume continues a run with its own configuration"):
-        train(tiny["arch"], tiny["recipe"], resume=str(run), sets=["epochs=2"])
+        train(tiny["arch"], tiny["recipe"], resume=str(run), sets=["seed=2"])
     with pytest.raises(ConfigError, match="--resume continues a run with its own configuration"):
         train(TrainOptions(resume=str(run), limit=5))
     with pytest.raises(ConfigError, match=r"config\.yaml \(arch\):1:7: the architecture is missing required key"):
@@ -163,7 +163,7 @@ def test_sigterm_stops_cleanly_and_resumes(tiny):
     state = json.loads((run / "state.json").read_text())
     assert state["status"] == "interrupted"
     before = rows(run)
-    r = cli("train", "--resume", run, "--set", "epochs=3")
+    r = cli("train", "--resume", run, "--set", "seed=3")  # a resumed run keeps its configuration
     assert r.returncode == 2 and "drop --set" in r.stderr
     r = subprocess.run(args[:4] + ["--resume", str(run)], env=env, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
