@@ -47,25 +47,39 @@ def split_key(key: str) -> tuple:
     return tuple(parts)
 
 
-def apply(doc: Document, sets: "list[tuple[str, object]]") -> Document:
-    """A copy of `doc` with the overrides set; problems at overridden paths cite the `--set`."""
+def apply(doc: Document, sets: "list[tuple]") -> Document:
+    """A copy of `doc` with the overrides set; problems at overridden paths cite the `--set` (or the flag that
+    set the key: an item may be (key, value, label), e.g. ("dataset.limit", 64, "--limit 64")).
+
+    A document that is not a mapping is returned as it is: its parser says what is wrong with the file itself.
+    """
+    if not isinstance(doc.data, dict):
+        return doc
     data = copy.deepcopy(doc.data)
     marks = dict(doc.marks)
     origins = dict(doc.origins)
     problems = []
-    for key, value in sets:
+    for item in sets:
+        key, value = item[0], item[1]
+        label = item[2] if len(item) > 2 else f"--set {key}={set_text(value)}"
         path = split_key(key)
-        message = _set(data, path, value)
+        created: list = []
+        message = _set(data, path, value, created)
         if message:
-            problems.append(Problem("--set", key, None, None, message))
+            problems.append(Problem(label.split("=", 1)[0] if len(item) > 2 else "--set", key, None, None, message))
             continue
         for p in list(marks):
             if p[:len(path)] == path:
                 del marks[p]
-        origins[path] = f"--set {key}={yaml.safe_dump(value, default_flow_style=True).strip().removesuffix('...').strip()}"
+        for p in created + [path]:  # keys the override made are the override's too
+            origins[p] = label
     if problems:
         raise ConfigError(problems)
     return Document(doc.file, data, marks, doc.key_marks, origins, doc.files)
+
+
+def set_text(value) -> str:
+    return yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()
 
 
 def load(path: str, text: str | None = None, sets: "list[tuple[str, object]] | None" = None,
@@ -75,7 +89,7 @@ def load(path: str, text: str | None = None, sets: "list[tuple[str, object]] | N
     return apply(doc, sets) if sets else doc
 
 
-def _set(data, path: tuple, value) -> str | None:
+def _set(data, path: tuple, value, created: list) -> str | None:
     if not path:
         return "empty key"
     node = data
@@ -89,6 +103,7 @@ def _set(data, path: tuple, value) -> str | None:
                 return f"'{part}' is inside a value that is not a mapping"
             if node.get(part) is None:
                 node[part] = {}
+                created.append(path[:i + 1])
             node = node[part]
     last = path[-1]
     if isinstance(last, int):

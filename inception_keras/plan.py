@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from . import runs
 from .errors import ConfigError
-from .overrides import parse_sets
+from .overrides import parse_sets, set_text
 from .recipe import Recipe, load_recipe, parse_recipe
 from .spec import ArchSpec, load_arch, parse_arch, resolved_config
 
@@ -78,14 +78,14 @@ class Plan:
 def resolve(arch_path: str, recipe_path: str, sets=(), limit=None, data_dir=None, strategy=None):
     """Load both files, apply `--set`s and flags; return (spec, recipe, config)."""
     pairs = parse_sets(list(sets))
-    arch_sets = [(k[len("arch."):], v) for k, v in pairs if k.startswith("arch.")]
+    arch_sets = [(k[len("arch."):], v, f"--set {k}={set_text(v)}") for k, v in pairs if k.startswith("arch.")]
     recipe_sets = [(k, v) for k, v in pairs if not k.startswith("arch.")]
     if limit is not None:
-        recipe_sets.append(("dataset.limit", limit))
+        recipe_sets.append(("dataset.limit", limit, f"--limit {limit}"))
     if data_dir is not None:
-        recipe_sets.append(("dataset.path", data_dir))
+        recipe_sets.append(("dataset.path", data_dir, f"--data-dir {data_dir}"))
     if strategy is not None:
-        recipe_sets.append(("strategy", strategy))
+        recipe_sets.append(("strategy", strategy, f"--strategy {strategy}"))
     recipe = load_recipe(recipe_path, sets=recipe_sets)
     if recipe.initializer:
         arch_sets.insert(0, ("defaults.initializer", recipe.initializer))
