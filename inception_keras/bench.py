@@ -215,6 +215,10 @@ def _training_data(kind: str, spec, recipe, batch: int, outputs: tuple, data_dir
     return source, f"the training pipeline: {src.description}"
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 def _on(flag) -> str:
     return {True: "on", False: "off"}.get(flag, str(flag))
 
@@ -226,7 +230,8 @@ def render(out: dict) -> str:
              f"{out['steps_per_execution']}",
              f"device: {out['device']}; Keras {out['keras']} ({out['backend']}), TF_ENABLE_ONEDNN_OPTS="
              f"{out.get('onednn')}",
-             f"median of {out['windows']} windows of {out['steps']} steps after {out['warmup']} warm-up steps",
+             f"median of {_count(out['windows'], 'window')} of {_count(out['steps'], 'step')} after "
+             f"{_count(out['warmup'], 'warm-up step')}",
              "", f"{'data':<10} {'images/s':>9} {'ms/step':>9}  windows (images/s)"]
     for r in out["results"]:
         lines.append(f"{r['data']:<10} {r['images_per_second']:>9.1f} {r['ms_per_step']:>9.1f}  "

@@ -14,9 +14,6 @@ from .plan import DEFAULT_RECIPE, from_config
 
 def _load(target: str, recipe_path: str | None):
     """(inference model, recipe, where the weights came from)."""
-    import keras
-
-    from . import blocks  # noqa: F401 - registers LocalResponseNormalization for load_model
     from .recipe import load_recipe
 
     if os.path.isdir(target):
@@ -27,7 +24,7 @@ def _load(target: str, recipe_path: str | None):
             recipe = load_recipe(recipe_path)
         model_path = os.path.join(target, runs.MODEL)
         if os.path.exists(model_path):
-            return keras.models.load_model(model_path, compile=False), recipe, model_path
+            return load_model(model_path), recipe, model_path
         ckpt = runs.read_checkpoint(target)
         if not ckpt:
             raise ConfigError(f"{target}: no {runs.MODEL} and no backup to evaluate (the run has not finished an "
@@ -38,20 +35,34 @@ def _load(target: str, recipe_path: str | None):
         return models.inference, recipe, f"{weights} (epoch {ckpt['epoch']}; the run has not finished)"
     if not os.path.exists(target):
         raise ConfigError(f"{target}: no such run directory or model file")
+    return load_model(target), load_recipe(recipe_path or DEFAULT_RECIPE), target
+
+
+def load_model(path: str):
+    """A .keras file, or an error naming it when it is damaged (Keras says "File not found" for a zip it cannot
+    read; the file is there, it is broken)."""
+    import keras
+
+    from . import blocks  # noqa: F401 - the project's layers
+
     try:
-        model = keras.models.load_model(target, compile=False)
+        return keras.models.load_model(path, compile=False)
     except Exception as e:  # noqa: BLE001 - Keras raises many kinds for a bad file
-        raise ConfigError(f"{target}: cannot load the model: {e}") from None
-    return model, load_recipe(recipe_path or DEFAULT_RECIPE), target
+        text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        if "not found" in text.lower() or "zip" in text.lower():
+            text = "not a readable .keras file (a zip archive of the model); truncated or corrupt?"
+        raise ConfigError(f"{path}: cannot load the model: {text}") from None
 
 
 def _load_weights(model, path):
     """Weights only: the optimizer in the backup is not needed (and not built) for evaluation."""
     import warnings
 
+    from .train import load_weights
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model.load_weights(path)
+        load_weights(model, path)
 
 
 def evaluate(target: str, recipe_path: str | None = None, data_dir: str | None = None, limit: int | None = None,

@@ -132,7 +132,8 @@ def _train_locked(s: Session) -> str:
     _build(s)
     _restore(s)
     s.log(f"model: {s.spec.name}, {s.models.train.count_params():,} parameters; precision {s.precision}; "
-          f"XLA {'on' if s.jit else 'off'}; batch {s.recipe.batch_size} global; {s.recipe.epochs} epochs")
+          f"XLA {'on' if s.jit else 'off'}; batch {s.recipe.batch_size} global; {s.recipe.epochs} "
+          f"epoch{'s' if s.recipe.epochs != 1 else ''}")
     if s.chief:
         _write_run_files(s)
     _fit(s)
@@ -341,7 +342,7 @@ def _fit(s: Session) -> None:
               f"to continue")
         raise
     except OSError as e:
-        error = f"{e.strerror or e}" + (f": {e.filename}" if e.filename else "")
+        error = os_reason(e)
         runs.remove_temporaries(run_dir)
         raise TrainingError(f"cannot write the run directory ({error}) in epoch {len(history) + 1}; the last "
                             f"committed epoch ({len(history)}) is kept in {run_dir}/{runs.BACKUP}. Free space (or "
@@ -362,6 +363,19 @@ def _fit(s: Session) -> None:
     finally:
         if s.chief:
             _record_end(run_dir, status, epochs, error)
+
+
+def os_reason(e: OSError) -> str:
+    """An OSError in a few words: the system's text for its errno (h5py wraps it in a long message), and the
+    file when it is known."""
+    import re
+
+    code = e.errno
+    if code is None:
+        found = re.search(r"errno = (\d+)", str(e))
+        code = int(found.group(1)) if found else None
+    text = os.strerror(code) if code else (e.strerror or str(e)).splitlines()[0]
+    return text + (f": {e.filename}" if e.filename else "")
 
 
 def _record_end(run_dir: str, status: str, epochs: int, error: str | None) -> None:
