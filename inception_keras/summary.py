@@ -1,6 +1,8 @@
 """The `summary` table: each stage's (or block's) output shape, parameters and multiply-adds."""
 from __future__ import annotations
 
+import os
+
 from .spec import ArchSpec, Row
 
 
@@ -16,6 +18,13 @@ def _macs(n: int) -> str:
     if n >= 1e3:
         return f"{n / 1e3:.1f} K"
     return str(n)
+
+
+def physical_memory() -> int | None:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
 
 
 def stage_table(spec: ArchSpec, blocks: bool = False) -> list[tuple[str, str, str, str, bool]]:
@@ -60,4 +69,9 @@ def render(spec: ArchSpec, blocks: bool = False) -> str:
                     + (f" ({trainable_all:,} trainable, {nontrain_all:,} non-trainable)" if nontrain_all else ""))
     if spec.adaptations:
         text += ["", "adapted to this input size:"] + [f"  {note}" for note in spec.adaptations]
+    weights, memory = spec.params_with_aux * 4, physical_memory()
+    if memory and weights > memory:
+        text += ["", f"note: {spec.params_with_aux:,} parameters are {weights / 2 ** 30:,.1f} GiB of float32 weights: "
+                     f"more than this machine's {memory / 2 ** 30:,.1f} GiB of memory (training needs several times "
+                     f"the weights)"]
     return "\n".join(text)

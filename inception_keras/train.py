@@ -359,7 +359,10 @@ def _fit(s: Session) -> None:
 
         error = e.message.splitlines()[0]
         culprit = D.find_unreadable(s.source)
-        raise TrainingError(f"training failed on the input data: {culprit or error}") from None
+        if culprit:  # bad input, named: exit 2 like every other input mistake
+            raise ConfigError(f"training stopped in epoch {len(history) + 1} on a broken image: {culprit}; the last "
+                              f"committed epoch ({len(history)}) is kept in {run_dir}") from None
+        raise TrainingError(f"training failed on the input data: {error}") from None
     finally:
         if s.chief:
             _record_end(run_dir, status, epochs, error)

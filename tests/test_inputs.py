@@ -75,3 +75,27 @@ def test_every_bad_set_is_reported_at_once():
     with pytest.raises(ConfigError) as info:
         parse_sets(["a..b=1", "epochs=2", "=3"])
     assert [p.path for p in info.value.problems] == ["a..b", ""]
+
+
+@pytest.mark.parametrize("item,expected", [
+    ("seed=-1", "seed: expected an integer >= 0, got -1"),
+    ("seed=4294967296", "seed: expected an integer >= 0 up to 4294967295, got 4294967296"),
+    ("cpu_devices=100000", "cpu_devices: expected an integer >= 0 up to 64, got 100000"),
+    ("arch.stages.b1[0].conv.filters=1000000000000", "stages.b1[0].conv.filters: expected an integer > 0 up to "
+                                                     "65536, got 1000000000000"),
+])
+def test_values_the_runtime_cannot_take_exit_2(item, expected, tmp_path):
+    r = cli("train", "--set", item, "--run-dir", tmp_path / "run")
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert expected in r.stderr and f"(from --set {item})" in r.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_summary_says_when_the_weights_outgrow_this_machine(tmp_path):
+    path = tmp_path / "huge.yaml"
+    text = open(SEED).read().replace("{filters: 192, kernel: 3}", "{filters: 65536, kernel: 3}")
+    path.write_text(text.replace("- conv: {filters: 64, kernel: 1}", "- conv: {filters: 65536, kernel: 1}"))
+    r = cli("summary", path)
+    assert r.returncode == 0, r.stderr
+    assert "GiB of float32 weights: more than this machine's" in r.stdout
+    assert "more than this machine's" not in cli("summary", SEED).stdout

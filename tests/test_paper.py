@@ -286,3 +286,18 @@ def test_unknown_aux_block_and_tfds_without_data(tmp_path):
         "name: shapes,", "name: no_such_dataset,"))
     with pytest.raises(ConfigError, match="tfds could not provide 'no_such_dataset'"):
         D.open_source(recipe.dataset, 10)
+
+
+def test_a_broken_image_is_named(tmp_path):
+    """A file that looks like a PNG (its magic number) but does not decode stops training with its name."""
+    folder = make_image_folder(tmp_path / "shapes", per_class=6)
+    victim = os.path.join(folder, "square", "square1.png")
+    data = open(victim, "rb").read()
+    open(victim, "wb").write(data[:40])  # the PNG signature and header survive, the pixels do not
+    arch = tmp_path / "aux.yaml"
+    arch.write_text(AUX_ARCH)
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(FOLDER_RECIPE.replace("FOLDER", folder).replace("epochs: 8", "epochs: 1"))
+    r = cli("train", "--arch", arch, "--recipe", recipe, "--run-dir", tmp_path / "run")
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert r.stderr.count("error:") == 1 and f"on a broken image: {victim}: the image does not decode" in r.stderr

@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import time
@@ -302,6 +303,11 @@ CORRUPT = [
      "test labels range 12..12, expected 0..9"),
     ("missing file", lambda d: os.remove(f"{d}/t10k-labels-idx1-ubyte.gz"),
      "missing IDX file(s) t10k-labels-idx1-ubyte[.gz]"),
+    ("zero examples", lambda d: write_idx(f"{d}/t10k-images-idx3-ubyte.gz", np.zeros((0, 28, 28), np.uint8)),
+     "the IDX header says 0x28x28: no examples"),
+    ("huge header", lambda d: open(f"{d}/train-images-idx3-ubyte.gz", "wb").write(gzip.compress(
+        b"\x00\x00\x08\x03" + struct.pack(">3I", 4_000_000_000, 4_000_000_000, 28))),
+     "the IDX header says 4000000000x4000000000x28 = 448,000,000,000,000,000,000 bytes, more than 17,179,869,184"),
 ]
 
 
