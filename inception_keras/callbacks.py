@@ -174,9 +174,10 @@ class Progress:
     After the first steps it says once how long an epoch and the run should take."""
 
     def __init__(self, epochs: int, steps: int, batch: int, log, every: float = 60.0, tty: bool = False,
-                 start_epoch: int = 0, stream=None):
+                 start_epoch: int = 0, stream=None, redraw: float = 0.5):
         super().__init__()
         self.epochs, self.steps, self.batch, self.log, self.every = epochs, steps, batch, log, every
+        self.redraw = redraw  # seconds between two drawings of the terminal's status line
         self.tty, self.stream, self.start_epoch = tty, stream, start_epoch
         self.epoch_seconds = None  # the last whole epoch, validation included
         self.estimated = False
@@ -203,7 +204,7 @@ class Progress:
             self._say(f"expected: {_duration(per_epoch)} per epoch of training ({rate:.1f} images/s), about "
                       f"{_duration(epoch_left + per_epoch * (left - 1))} for the {left} epoch{'s' if left > 1 else ''}"
                       f" left, plus validation")
-        if now - self.last < (0.5 if self.tty else self.every):
+        if now - self.last < (self.redraw if self.tty else self.every):
             return
         self.last = now
         per_epoch = self.epoch_seconds or self.steps * self.batch / rate

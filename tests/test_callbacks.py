@@ -110,6 +110,8 @@ def test_backup_of_a_worker_writes_only_its_own_directory(tmp_path):
 
 
 def test_progress_lines(monkeypatch):
+    """In logs: once the time an epoch and the run should take (the first step, which compiles, left out of
+    the rate), then a line every `every` seconds with the time left in the epoch and in the run."""
     import keras
 
     from inception_keras import callbacks
@@ -117,9 +119,33 @@ def test_progress_lines(monkeypatch):
     lines = []
     progress = make_progress_callback(epochs=3, steps=10, batch=4, log=lines.append, every=30.0)
     assert isinstance(progress, keras.callbacks.Callback)
-    clock = iter([100.0, 100.0, 110.0, 140.0])
+    clock = iter([100.0, 100.0, 101.0, 109.0, 141.0])
     monkeypatch.setattr(callbacks.time, "perf_counter", lambda: next(clock))
     progress.on_epoch_begin(1)  # two readings: the epoch's start and the last line's
-    progress.on_train_batch_end(4, {"loss": 0.5})  # 110 s: 10 s after the last line, too soon
-    progress.on_train_batch_end(4, {"loss": 0.5})  # 140 s: 5 batches of 4 images in 40 s
-    assert lines == ["  epoch 2/3: batch 5/10 (50%), loss 0.5000, 0.5 images/s, 0.7 min left in the epoch"]
+    progress.on_train_batch_end(0, {"loss": 0.9})  # 101 s: the first step ends (compilation)
+    progress.on_train_batch_end(4, {"loss": 0.5})  # 109 s: 4 steps of 4 images in 8 s; too soon for a line
+    progress.on_train_batch_end(8, {"loss": 0.5})  # 141 s: 8 steps in 40 s
+    assert lines == ["expected: 20 s per epoch of training (2.0 images/s), about 30 s for the 2 epochs left, plus "
+                     "validation",
+                     "  epoch 2/3: batch 9/10 (90%), loss 0.5000, 0.8 images/s, 5 s left in the epoch, 55 s in the "
+                     "run"]
+
+
+def test_progress_on_a_terminal_redraws_one_status_line_and_clears_it():
+    import io
+
+    from inception_keras.callbacks import Progress
+
+    lines, screen = [], io.StringIO()
+    p = Progress(epochs=2, steps=10, batch=4, log=lines.append, tty=True, stream=screen, redraw=0.0)
+    p.on_epoch_begin(0)
+    for i in range(10):
+        p.on_train_batch_end(i, {"loss": 1.0 / (i + 1)})
+    p.on_epoch_end(0)
+    out = screen.getvalue()
+    status = [part for part in out.split("\r") if part.strip()]
+    assert status and all(s.strip().startswith("epoch 1/2: batch ") for s in status)
+    assert "left in the epoch" in status[-1] and "in the run" in status[-1]
+    assert out.endswith("\r") and out.rstrip("\r").endswith(" ")  # cleared before the epoch's own line
+    assert len(lines) == 1 and lines[0].startswith("expected: ")  # said once, as a line of its own
+    assert "for the 2 epochs left" in lines[0]
