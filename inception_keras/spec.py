@@ -72,6 +72,11 @@ class Defaults:
                                         "0.1)", 0.99)
 
 
+def channel_count(doc: str, **more) -> Any:
+    """A number of channels: an integer > 0, scaled by the architecture's `width`."""
+    return option("pos_int", doc, channels=True, maximum=MAX_CHANNELS, **more)
+
+
 def inherited(key: str, kind: str, choices: tuple = ()) -> Any:
     """A layer key that is null unless given: null takes `defaults.<key>`."""
     return option(kind, f"overrides defaults.{key}", None, choices=choices, nullable=True, inherit=key)
@@ -156,7 +161,7 @@ class Conv(Layer):
     KIND = "conv"
     DOC = "convolution + activation (with batch_norm: convolution, BatchNorm, activation)"
 
-    filters: int = option("pos_int", "output channels", channels=True, maximum=MAX_CHANNELS)
+    filters: int = channel_count("output channels")
     kernel: int = option("pos_int", "kernel size (square)")
     stride: int = option("pos_int", "stride", 1)
     padding: Any = inherited("padding", "padding")
@@ -363,18 +368,12 @@ class Inception(Layer):
 
     name: str = option("name", "block name, as in the paper's Table 1 (`3a`); prefixes its layers "
                                "(`3a.3x3_reduce`)")
-    n1x1: int = option("pos_int", "branch 1: 1x1 conv filters (Table 1: #1x1)", key="1x1", channels=True,
-                       maximum=MAX_CHANNELS)
-    n3x3_reduce: int = option("pos_int", "branch 2: 1x1 reduction before the 3x3 (#3x3 reduce)", key="3x3_reduce",
-                              channels=True, maximum=MAX_CHANNELS)
-    n3x3: int = option("pos_int", "branch 2: 3x3 conv filters (#3x3)", key="3x3", channels=True,
-                       maximum=MAX_CHANNELS)
-    n5x5_reduce: int = option("pos_int", "branch 3: 1x1 reduction before the 5x5 (#5x5 reduce)", key="5x5_reduce",
-                              channels=True, maximum=MAX_CHANNELS)
-    n5x5: int = option("pos_int", "branch 3: 5x5 conv filters (#5x5)", key="5x5", channels=True,
-                       maximum=MAX_CHANNELS)
-    pool_proj: int = option("pos_int", "branch 4: 1x1 conv after the pooling (pool proj)", channels=True,
-                            maximum=MAX_CHANNELS)
+    n1x1: int = channel_count("branch 1: 1x1 conv filters (Table 1: #1x1)", key="1x1")
+    n3x3_reduce: int = channel_count("branch 2: 1x1 reduction before the 3x3 (#3x3 reduce)", key="3x3_reduce")
+    n3x3: int = channel_count("branch 2: 3x3 conv filters (#3x3)", key="3x3")
+    n5x5_reduce: int = channel_count("branch 3: 1x1 reduction before the 5x5 (#5x5 reduce)", key="5x5_reduce")
+    n5x5: int = channel_count("branch 3: 5x5 conv filters (#5x5)", key="5x5")
+    pool_proj: int = channel_count("branch 4: 1x1 conv after the pooling (pool proj)")
     kernel_5x5: int = option("pos_int", "kernel of branch 3 (torchvision uses 3)", 5, key="5x5_kernel")
     pool_type: str = option("choice", "branch 4's pooling", "max", choices=("max", "avg"), key="pool")
     pool_size: int = option("pos_int", "branch 4's pooling window (stride 1, same padding)", 3)
