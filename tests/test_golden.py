@@ -29,6 +29,7 @@ from inception_keras.errors import ConfigError  # noqa: E402
 
 SEED_ARCH = os.path.join(ROOT, "arch", "googlenet.yaml")
 BN_ARCH = os.path.join(ROOT, "arch", "googlenet_bn.yaml")
+IMAGENET_ARCH = os.path.join(ROOT, "arch", "googlenet_bn_imagenet.yaml")
 # torchvision module -> our layer whose output is the same tensor
 TV_LAYERS = {"conv1": "b1.conv1.relu", "maxpool1": "b1.maxpool1", "maxpool2": "b2.maxpool1",
              "inception3b": "3b", "inception4a": "4a", "inception4d": "4d", "maxpool4": "b4.maxpool1",
@@ -304,6 +305,33 @@ def test_torchvision_aux_heads(state224):
     close("torchvision main logits (training model)", out["logits"], ref["logits"], 1e-4)
 
 
+def test_imagenet_input_normalization_matches_transform_input():
+    """torchvision's pretrained path: [0, 1] images, ImageNet-normalised, into googlenet(transform_input=True)
+    (the fixture) against googlenet_bn_imagenet.yaml given the raw [0, 1] images: its input.normalize layer
+    is all that stands for both steps."""
+    ref = npz("torchvision_googlenet_imagenet.npz")
+    assert bool(ref["transform_input"])
+    x = seeded.images(int(ref["seed"]), str(ref["images.key"]), tuple(int(d) for d in ref["images.shape"]))
+    assert seeded.digest(x) == str(ref["images.digest"]), "seeded.images changed: run `make golden`"
+    assert x.min() >= 0 and x.max() <= 1
+    # torchvision's transform_input after the ImageNet normalisation is (x - 0.5) / 0.5: what the YAML declares
+    mean, std = ref["mean"][None, :, None, None], ref["std"][None, :, None, None]
+    transformed = (x - mean) / std * (std / 0.5) + (mean - 0.5) / 0.5
+    spec = ik.load_arch(IMAGENET_ARCH)
+    m, s = (np.array(v)[None, :, None, None] for v in spec.normalize.per_channel(3))
+    assert np.max(np.abs(transformed - (x - m) / s)) < 1e-6
+    state = tv_state(ref)
+    model = ik.build_model(spec)
+    report = W.torchvision_to_keras(state, model)
+    assert not report.skipped and len(report.mapped) == 287  # the state dict of aux_logits=False: no aux keys
+    x = x.transpose(0, 2, 3, 1)
+    close("torchvision transform_input=True on ImageNet-normalised images vs ours on [0, 1] images",
+          model(x, training=False), ref["logits"], 1e-4)
+    plain = bn_model(224)  # the same weights without the declared input: far off
+    W.torchvision_to_keras(state, plain)
+    assert rel(plain(x, training=False), ref["logits"])[1] > 0.1
+
+
 # ----------------------------------------------------------------------------- the importer itself
 
 
@@ -429,7 +457,7 @@ def test_safetensors_dtypes_round_trip(tmp_path):
 def test_fixtures_are_small():
     names = sorted(n for n in os.listdir(FIXTURES) if n.endswith(".npz"))
     assert {"seed_mxnet.npz", "torchvision_googlenet_224.npz", "torchvision_googlenet_299.npz",
-            "torchvision_googlenet_200.npz"} <= set(names)
+            "torchvision_googlenet_200.npz", "torchvision_googlenet_imagenet.npz"} <= set(names)
     for n in names:
         size = os.path.getsize(os.path.join(FIXTURES, n))
         assert size < 1_000_000, f"{n}: {size:,} bytes"
