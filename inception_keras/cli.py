@@ -71,7 +71,8 @@ def parser() -> argparse.ArgumentParser:
 
     p.add_argument("--version", action="version", version=f"inception-keras {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_summary_parser, _train_parser, _evaluate_parser, _compare_parser, _bench_parser):
+    for add in (_summary_parser, _train_parser, _evaluate_parser, _compare_parser, _bench_parser,
+                _import_weights_parser):
         add(sub)
     return p
 
@@ -138,6 +139,30 @@ def _bench_parser(sub) -> None:
     b.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
 
 
+def _import_weights_parser(sub) -> None:
+    i = sub.add_parser("import-weights", help="a torchvision GoogLeNet state dict -> Keras weights or model",
+                       description="Map a torchvision googlenet state dict onto the network an architecture YAML "
+                       "declares and write .weights.h5 (every weight, aux heads included when declared) or .keras "
+                       "(the inference model, for predict, evaluate and export). Every tensor is accounted for: a "
+                       "missing, unused or mis-shaped key is an error naming it (exit 2); torchvision's aux heads "
+                       "are skipped, and said so, when the architecture declares none. For torchvision's "
+                       "pretrained weights use arch/googlenet_bn_imagenet.yaml (the input they expect); "
+                       "docs/weights.md.")
+    i.add_argument("source", choices=["torchvision"], help="whose state dict (torchvision.models.googlenet)")
+    i.add_argument("state_dict", metavar="STATE_DICT", help=".pth/.pt (needs PyTorch: pip install "
+                   "'inception-keras[torch]'), .safetensors or .npz (read without PyTorch)")
+    i.add_argument("--arch", required=True, metavar="ARCH.yaml", help="the network to build, e.g. "
+                   "arch/googlenet_bn_imagenet.yaml (pretrained weights) or arch/googlenet_bn.yaml")
+    i.add_argument("--out", required=True, metavar="FILE", help="FILE.weights.h5 or FILE.keras")
+    i.add_argument("--input-shape", type=_shape, metavar="H,W,C", help="build at this input size instead of the "
+                   "YAML's (any size the architecture can be built at; the weights do not depend on it)")
+    i.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override an architecture key, e.g. aux_heads=null (a state dict without aux heads)")
+    i.add_argument("--flatten-order", choices=["auto", "channels_last", "channels_first"], default="auto",
+                   help="how the Keras aux heads flatten before their first dense layer (auto: read off the "
+                   "model)")
+
+
 def main(argv: list[str] | None = None) -> int:
     # First of all: as a container's PID 1 an unhandled SIGTERM would be ignored (docker stop would wait and kill).
     signal.signal(signal.SIGTERM, raise_interrupted)
@@ -193,6 +218,14 @@ def _run(args) -> int:
         from .bench import main as bench_main
 
         return bench_main(args)
+    if args.command == "import-weights":
+        _prepare_tensorflow()
+        from .overrides import parse_sets
+        from .weights import import_torchvision
+
+        print(import_torchvision(args.state_dict, args.arch, args.out, input_shape=args.input_shape,
+                                 flatten_order=args.flatten_order, sets=parse_sets(args.set)))
+        return 0
     raise AssertionError(args.command)
 
 
