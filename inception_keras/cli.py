@@ -72,7 +72,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"inception-keras {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (_summary_parser, _train_parser, _evaluate_parser, _compare_parser, _bench_parser,
-                _import_weights_parser):
+                _import_weights_parser, _predict_parser):
         add(sub)
     return p
 
@@ -163,6 +163,20 @@ def _import_weights_parser(sub) -> None:
                    "model)")
 
 
+def _predict_parser(sub) -> None:
+    p = sub.add_parser("predict", help="class names and probabilities for image files",
+                       description="Classify PNG/JPEG (and GIF/BMP) files with a run's model or a .keras file: "
+                       "each image is resized to the model's input and converted grey<->RGB as the training "
+                       "pipeline does, fed as [0, 1] values (the model's own input layer applies its "
+                       "architecture's `normalize`), and the top classes are printed with their softmax "
+                       "probabilities. Class names: the run's data set (config.yaml), ImageNet's for 1000-class "
+                       "models, or --labels.")
+    p.add_argument("target", metavar="MODEL_OR_RUN", help="a run directory or a .keras model file")
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("--top", type=_positive, default=5, help="classes shown per image (default: 5)")
+    p.add_argument("--labels", metavar="FILE.txt", help="class names, one per line, in class order")
+
+
 def main(argv: list[str] | None = None) -> int:
     # First of all: as a container's PID 1 an unhandled SIGTERM would be ignored (docker stop would wait and kill).
     signal.signal(signal.SIGTERM, raise_interrupted)
@@ -225,6 +239,12 @@ def _run(args) -> int:
 
         print(import_torchvision(args.state_dict, args.arch, args.out, input_shape=args.input_shape,
                                  flatten_order=args.flatten_order, sets=parse_sets(args.set)))
+        return 0
+    if args.command == "predict":
+        _prepare_tensorflow()
+        from .predict import predict, render as render_predictions
+
+        print(render_predictions(predict(args.target, args.images, top=args.top, labels=args.labels)))
         return 0
     raise AssertionError(args.command)
 
