@@ -72,7 +72,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"inception-keras {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (_summary_parser, _train_parser, _evaluate_parser, _compare_parser, _bench_parser,
-                _import_weights_parser, _predict_parser):
+                _import_weights_parser, _predict_parser, _export_parser):
         add(sub)
     return p
 
@@ -177,6 +177,20 @@ def _predict_parser(sub) -> None:
     p.add_argument("--labels", metavar="FILE.txt", help="class names, one per line, in class order")
 
 
+def _export_parser(sub) -> None:
+    e = sub.add_parser("export", help="the inference model as a TensorFlow SavedModel, TFLite or ONNX file",
+                       description="Export the inference model of a run (or a .keras file) for serving, then load "
+                       "the artifact back with its own runtime (TensorFlow's SavedModel loader, the TFLite "
+                       "interpreter, onnxruntime) and report how far its logits are from Keras' on random "
+                       "images. The exported model takes [0, 1] images, NHWC float32, and returns logits.")
+    e.add_argument("target", metavar="MODEL_OR_RUN", help="a run directory or a .keras model file")
+    e.add_argument("--format", required=True, choices=["saved_model", "tflite", "onnx"],
+                   help="saved_model: a directory; tflite: a .tflite file; onnx: a .onnx file (needs "
+                   "pip install 'inception-keras[onnx]')")
+    e.add_argument("--out", required=True, metavar="PATH")
+    e.add_argument("--no-check", action="store_true", help="skip loading the artifact back")
+
+
 def main(argv: list[str] | None = None) -> int:
     # First of all: as a container's PID 1 an unhandled SIGTERM would be ignored (docker stop would wait and kill).
     signal.signal(signal.SIGTERM, raise_interrupted)
@@ -245,6 +259,12 @@ def _run(args) -> int:
         from .predict import predict, render as render_predictions
 
         print(render_predictions(predict(args.target, args.images, top=args.top, labels=args.labels)))
+        return 0
+    if args.command == "export":
+        _prepare_tensorflow()
+        from .export import export
+
+        print(export(args.target, args.format, args.out, check=not args.no_check))
         return 0
     raise AssertionError(args.command)
 
