@@ -12,6 +12,7 @@ ARGS   ?=
 
 install: $(STAMP)
 
+# The onnx extra (tf2onnx, onnx, onnxruntime) lets the export tests run the ONNX round trip.
 $(STAMP): setup.cfg pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
@@ -75,4 +76,5 @@ endif
 
 golden: fashion-mnist .venv-mxnet/.installed .venv-torchvision/.installed
 	.venv-mxnet/bin/python tools/reference/mxnet_seed.py --data $(dir $(FMNIST))
+	.venv-mxnet/bin/python tools/reference/mxnet_resize.py --data $(dir $(FMNIST))
 	.venv-torchvision/bin/python tools/reference/torchvision_googlenet.py

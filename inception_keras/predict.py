@@ -128,6 +128,11 @@ def load_image(path: str, input_shape: tuple, resize: str = "resize"):
     stored = int(img.shape[-1])
     if stored in (2, 4):  # grey + alpha, RGBA: the alpha channel is dropped
         img = img[..., :stored - 1]
+    if resize == "opencv":
+        x = D._to_channels(tf, img, channels)
+        if tuple(x.shape[:2]) != (height, width):
+            x = D.opencv_resize(tf, x, height, width)
+        return (tf.cast(x, tf.float32) / 255.0).numpy(), f"{img.shape[0]}x{img.shape[1]}x{stored}"
     x = tf.cast(D._to_channels(tf, img, channels), tf.float32)
     if resize == "crop":
         x = D._crop_to_square(tf, x)

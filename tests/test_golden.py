@@ -218,6 +218,33 @@ def test_seed_one_training_step_matches_d2l(seed_ref):
           seed_ref["probe.logits"], 1e-4)
 
 
+def test_opencv_resize_is_mxnet_resize_bit_for_bit():
+    """`dataset.resize: opencv` gives the seed's input exactly: MXNet's Resize (OpenCV's 8-bit bilinear),
+    up and down, square or not, grey and RGB (tests/fixtures/mxnet_resize.npz, tools/reference/mxnet_resize.py)."""
+    import tensorflow as tf
+
+    from inception_keras import data as D
+
+    ref = npz("mxnet_resize.npz")
+    for name in (str(n) for n in ref["case.names"]):
+        raw, (width, height), want = ref[f"{name}.raw"], ref[f"{name}.size"], ref[f"{name}.out"]
+        got = D.opencv_resize(tf, tf.constant(raw), int(height), int(width)).numpy()
+        assert got.dtype == np.uint8 and got.shape == want.shape, name
+        assert np.array_equal(got, want), f"{name}: {int((got != want).sum())} of {want.size} values differ"
+    raw, want = ref["fmnist_96.raw"], ref["fmnist_96.out"]
+    split = D.Split(len(raw), images=raw, labels=np.zeros(len(raw), np.int32))
+    exact, _ = next(iter(D.pipeline(split, (96, 96, 1), 8, training=False, resize="opencv", stored_channels=1)))
+    assert np.array_equal(exact.numpy(), ref_totensor(want)), "the opencv pipeline is not what MXNet's ToTensor gets"
+    floats, _ = next(iter(D.pipeline(split, (96, 96, 1), 8, training=False, stored_channels=1)))
+    diff = np.abs(floats.numpy() * 255 - want)
+    print(f"float32 resize vs MXNet's uint8 Resize(96): max {diff.max():.3f}/255, mean {diff.mean():.3f}/255")
+    assert 0.5 < diff.max() < 1  # the default path: a float resize, within one grey level of d2l's
+
+
+def ref_totensor(u8):
+    return u8.astype(np.float32) / np.float32(255)
+
+
 # ----------------------------------------------------------------------------- torchvision
 
 
@@ -457,7 +484,7 @@ def test_safetensors_dtypes_round_trip(tmp_path):
 def test_fixtures_are_small():
     names = sorted(n for n in os.listdir(FIXTURES) if n.endswith(".npz"))
     assert {"seed_mxnet.npz", "torchvision_googlenet_224.npz", "torchvision_googlenet_299.npz",
-            "torchvision_googlenet_200.npz", "torchvision_googlenet_imagenet.npz"} <= set(names)
+            "torchvision_googlenet_200.npz", "torchvision_googlenet_imagenet.npz", "mxnet_resize.npz"} <= set(names)
     for n in names:
         size = os.path.getsize(os.path.join(FIXTURES, n))
         assert size < 1_000_000, f"{n}: {size:,} bytes"
