@@ -387,10 +387,14 @@ def _crop_to_square(tf, x):
 
 def pipeline(split: Split, input_shape: tuple, batch: int, training: bool, seed: int = 0, outputs: tuple | None = None,
              num_classes: int | None = None, one_hot: bool = False, resize: str = "resize",
-             shuffle_buffer: int = 10000, cache: bool = True, stored_channels: int | None = None):
+             shuffle_buffer: int = 10000, cache: bool = True, stored_channels: int | None = None,
+             partial_batch: str = "mean"):
     """A batched tf.data.Dataset of (float32 images in [0, 1] at `input_shape`, labels).
 
     Labels are a dict {output: labels} when `outputs` names more than one output (auxiliary heads), else plain.
+    `partial_batch="divide_by_batch_size"` adds sample weights n / batch to every example of a batch of n:
+    Keras' mean loss over the batch becomes its summed loss divided by `batch` (d2l's trainer.step(batch_size));
+    weights 1 on full batches.
     """
     import tensorflow as tf
 
@@ -446,4 +450,12 @@ def pipeline(split: Split, input_shape: tuple, batch: int, training: bool, seed:
         ds = ds.map(lambda x, y: (tf.cast(x, tf.float32) / 255.0, finish_labels(y)), num_parallel_calls=AUTOTUNE)
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    if partial_batch == "divide_by_batch_size":
+        def weigh(x, y):
+            n = tf.shape(x)[0]
+            return x, y, tf.fill([n], tf.cast(n, tf.float32) / float(batch))
+
+        ds = ds.map(weigh, num_parallel_calls=AUTOTUNE)
+    elif partial_batch != "mean":
+        raise ValueError(f"partial_batch must be 'mean' or 'divide_by_batch_size', got {partial_batch!r}")
     return ds.prefetch(AUTOTUNE).with_options(options)

@@ -74,6 +74,11 @@ class Recipe:
     dataset: Dataset = option("mapping", "what to train on (below)", nested=Dataset)
     epochs: int = option("pos_int", "epochs to train", maximum=MAX_EPOCHS)
     batch_size: int = option("pos_int", "global batch size: split across all replicas of all workers")
+    partial_batch: str = option("choice", "the last, smaller batch of an epoch: mean (its loss is the mean over its "
+                                          "examples, as every batch's) or divide_by_batch_size (its summed loss "
+                                          "divided by batch_size, as d2l's trainer.step(batch_size): a smaller "
+                                          "step; Keras' epoch loss and accuracy then weigh its examples by n / "
+                                          "batch_size)", "mean", choices=("mean", "divide_by_batch_size"))
     optimizer: Optimizer = option("mapping", "optimizer (below)", nested=Optimizer)
     schedule: Schedule | None = option("mapping", "learning-rate schedule (below)", None, nullable=True,
                                        nested=Schedule)

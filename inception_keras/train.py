@@ -187,7 +187,7 @@ def _build(s: Session) -> None:
               num_classes=spec.classes, one_hot=recipe.label_smoothing > 0, resize=recipe.dataset.resize,
               shuffle_buffer=recipe.dataset.shuffle_buffer, cache=recipe.dataset.cache,
               stored_channels=source.channels)
-    s.train_ds = D.pipeline(source.train, training=True, **kw)
+    s.train_ds = D.pipeline(source.train, training=True, partial_batch=recipe.partial_batch, **kw)
     s.val_ds = D.pipeline(source.val, training=False, **kw)
     s.steps = math.ceil(source.train.count / recipe.batch_size)
     with strat.scope():
