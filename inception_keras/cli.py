@@ -175,6 +175,8 @@ def _predict_parser(sub) -> None:
     p.add_argument("images", nargs="+", metavar="IMAGE")
     p.add_argument("--top", type=_positive, default=5, help="classes shown per image (default: 5)")
     p.add_argument("--labels", metavar="FILE.txt", help="class names, one per line, in class order")
+    p.add_argument("--resize", choices=["resize", "crop", "opencv"], help="how images reach the input size "
+                   "(the recipe's dataset.resize: default the run's, else resize; crop: centre square first)")
 
 
 def _export_parser(sub) -> None:
@@ -258,7 +260,8 @@ def _run(args) -> int:
         _prepare_tensorflow()
         from .predict import predict, render as render_predictions
 
-        print(render_predictions(predict(args.target, args.images, top=args.top, labels=args.labels)))
+        print(render_predictions(predict(args.target, args.images, top=args.top, labels=args.labels,
+                                                 resize=args.resize)))
         return 0
     if args.command == "export":
         _prepare_tensorflow()

@@ -141,12 +141,13 @@ def load_image(path: str, input_shape: tuple, resize: str = "resize"):
     return (x / 255.0).numpy(), f"{img.shape[0]}x{img.shape[1]}x{stored}"
 
 
-def predict(target: str, images: list[str], top: int = 5, labels: str | None = None) -> dict:
+def predict(target: str, images: list[str], top: int = 5, labels: str | None = None,
+            resize: str | None = None) -> dict:
     model, recipe, where = load_inference(target)
     input_shape = tuple(int(d) for d in model.input_shape[1:])
     classes = int(model.output_shape[-1])
     names, names_from = class_names(recipe, classes, labels)
-    resize = recipe.dataset.resize if recipe is not None else "resize"
+    resize = resize or (recipe.dataset.resize if recipe is not None else "resize")
     batch, stored = [], []
     for path in images:  # every image is checked before the model runs
         x, shape = load_image(path, input_shape, resize)

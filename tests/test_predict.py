@@ -13,7 +13,7 @@ from conftest import TINY_ARCH, bars, cli, write_bars
 import inception_keras as ik
 from inception_keras import data as D
 from inception_keras.cli import main
-from inception_keras.predict import imagenet_classes
+from inception_keras.predict import imagenet_classes, predict
 from inception_keras.spec import load_arch
 
 
@@ -116,6 +116,14 @@ def test_1000_classes_take_imagenet_names_and_grey_becomes_rgb(tmp_path, capsys)
     p = pipeline_probabilities(keras.models.load_model(path, compile=False), [grey], (24, 24, 3))[0]
     assert np.allclose(p, pipeline_probabilities(model, [rgb], (24, 24, 3))[0], atol=1e-7)
     assert [c for _, c, _ in top] == np.argsort(-p, kind="stable")[:4].tolist()
+
+    core = np.random.default_rng(5).integers(0, 256, (28, 28, 3), dtype=np.uint8)
+    wide = write_image(tmp_path / "wide.png", np.concatenate([np.zeros((28, 20, 3), np.uint8), core,
+                                                              np.full((28, 20, 3), 255, np.uint8)], axis=1))
+    result = predict(path, [wide], top=1000, resize="crop")  # the centre square: core
+    cropped = {c: q for c, _, q in result["predictions"][0]["top"]}
+    p = pipeline_probabilities(model, [core], (24, 24, 3))[0]
+    assert np.allclose([cropped[c] for c in range(1000)], p, atol=1e-6)
 
     labels = tmp_path / "labels.txt"
     labels.write_text("\n".join(f"thing {i}" for i in range(999)) + "\n")
