@@ -98,17 +98,19 @@ def test_export_round_trip_reproduces_the_keras_logits(fmt, name, tiny_model, tm
     assert np.max(np.abs(np.asarray(model(x * 0.229 + 0.485, training=False)) - got)) > 1e-3
 
 
-def test_export_errors_exit_2_naming_the_path(tiny_model, tmp_path):
+def test_export_errors_exit_2_naming_the_path(tiny_model, tmp_path, capsys):
     _, path = tiny_model
-    r = cli("export", path, "--format", "tflite", "--out", tmp_path / "m.onnx")
-    assert r.returncode == 2 and "Traceback" not in r.stderr
+    r = cli("export", path, "--format", "tflite", "--out", tmp_path / "m.onnx")  # a real process
+    assert r.returncode == 2 and "Traceback" not in r.stderr and r.stdout == ""
     assert r.stderr == f"error: {tmp_path / 'm.onnx'}: a tflite export is a file ending in .tflite\n"
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "keep.txt").write_text("mine")
-    r = cli("export", path, "--format", "saved_model", "--out", tmp_path / "full")
-    assert r.returncode == 2 and "exists and is a non-empty directory" in r.stderr
+    assert main(["export", path, "--format", "saved_model", "--out", str(tmp_path / "full")]) == 2
+    assert "exists and is a non-empty directory" in capsys.readouterr().err
     assert (tmp_path / "full" / "keep.txt").read_text() == "mine"
-    r = cli("export", tmp_path / "none.keras", "--format", "onnx", "--out", tmp_path / "m.onnx")
-    assert r.returncode == 2 and r.stderr == f"error: {tmp_path / 'none.keras'}: no such run directory or model file\n"
-    r = cli("export", path, "--format", "coreml", "--out", tmp_path / "m")
-    assert r.returncode == 2 and "invalid choice: 'coreml'" in r.stderr
+    missing = str(tmp_path / "none.keras")
+    assert main(["export", missing, "--format", "onnx", "--out", str(tmp_path / "m.onnx")]) == 2
+    assert capsys.readouterr().err == f"error: {missing}: no such run directory or model file\n"
+    with pytest.raises(SystemExit) as e:
+        main(["export", path, "--format", "coreml", "--out", str(tmp_path / "m")])
+    assert e.value.code == 2 and "invalid choice: 'coreml'" in capsys.readouterr().err

@@ -139,11 +139,13 @@ def test_bad_images_and_models_exit_2_naming_the_file(fmnist_run, tmp_path, caps
     broken = tmp_path / "broken.png"
     broken.write_bytes(open(good, "rb").read()[:40])
     missing = tmp_path / "missing.jpg"
-    for image, message in ((missing, "no such image file"), (text, "not a PNG, JPEG, GIF or BMP image"),
-                           (broken, "cannot decode the image")):
-        r = cli("predict", run, good, image)
-        assert r.returncode == 2 and "Traceback" not in r.stderr and r.stdout == "", r.stderr
-        assert r.stderr.startswith(f"error: {image}: {message}"), r.stderr
+    r = cli("predict", run, good, missing)  # a real process: exit 2, the error, no traceback, nothing on stdout
+    assert r.returncode == 2 and "Traceback" not in r.stderr and r.stdout == "", r.stderr
+    assert r.stderr == f"error: {missing}: no such image file\n"
+    for image, message in ((text, "not a PNG, JPEG, GIF or BMP image"), (broken, "cannot decode the image")):
+        assert main(["predict", run, good, str(image)]) == 2
+        captured = capsys.readouterr()
+        assert captured.out == "" and captured.err.startswith(f"error: {image}: {message}"), captured.err
     weights = tmp_path / "w.weights.h5"
     weights.write_bytes(b"")
     for target, message in ((tmp_path / "nothing", "no such run directory or model file"),
