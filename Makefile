@@ -14,10 +14,11 @@ RECIPE ?= train/fashion_mnist.yaml
 
 install: $(STAMP)
 
+# The onnx extra (tf2onnx, onnx, onnxruntime) lets the export tests run the ONNX round trip.
 $(STAMP): setup.cfg pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/python -m pip install -q -e '.[test,onnx]'
 	@touch $(STAMP)
 
 # Fashion-MNIST as IDX files from Debian (dataset-fashion-mnist), where apt-get works;
@@ -82,4 +83,5 @@ endif
 
 golden: fashion-mnist .venv-mxnet/.installed .venv-torchvision/.installed
 	.venv-mxnet/bin/python tools/reference/mxnet_seed.py --data $(dir $(FMNIST))
+	.venv-mxnet/bin/python tools/reference/mxnet_resize.py --data $(dir $(FMNIST))
 	.venv-torchvision/bin/python tools/reference/torchvision_googlenet.py

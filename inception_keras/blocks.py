@@ -110,6 +110,37 @@ class Rescale2D(layers.Layer):
         return {**super().get_config(), "scale": self.scale}
 
 
+@keras.saving.register_keras_serializable(package="inception_keras")
+class InputNormalization(layers.Layer):
+    """(x - mean) / std per channel, in float32: what an architecture's `normalize` declares its input
+    expects, applied to the [0, 1] images the data pipeline (and `predict`) feeds. No weights: the constants
+    are in the layer's config, so a model.keras file carries them."""
+
+    def __init__(self, mean, std, **kwargs):
+        kwargs.setdefault("dtype", "float32")
+        super().__init__(**kwargs)
+        self.mean, self.std = [float(v) for v in mean], [float(v) for v in std]
+
+    def call(self, x):
+        mean = ops.convert_to_tensor(np.asarray(self.mean, "float32"), dtype=x.dtype)
+        std = ops.convert_to_tensor(np.asarray(self.std, "float32"), dtype=x.dtype)
+        return (x - mean) / std
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "mean": self.mean, "std": self.std}
+
+
+def normalize_input(spec, x):
+    """The architecture's `normalize` as the model's first layer (`input.normalize`), or x unchanged."""
+    if spec.normalize is None:
+        return x
+    mean, std = spec.normalize.per_channel(spec.input[2])
+    return InputNormalization(mean, std, name="input.normalize")(x)
+
+
 def adaptive_pooling_matrix(n: int, out: int) -> np.ndarray:
     """[out, n]: row i averages inputs floor(i*n/out) .. ceil((i+1)*n/out) - 1 (PyTorch's adaptive windows)."""
     m = np.zeros((out, n), dtype="float32")

@@ -47,7 +47,7 @@ def _logits(x, name: str):
 def build_models(spec_or_path) -> Models:
     spec = _as_spec(spec_or_path)
     inp = keras.Input(spec.input, name="input")
-    x = inp
+    x = blocks.normalize_input(spec, inp)
     block_out = {}
     n = len(spec.stages)
     for si, stage in enumerate(spec.stages):

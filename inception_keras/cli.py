@@ -176,7 +176,62 @@ def _bench_parser(sub) -> None:
     b.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
 
 
-COMMANDS = (_summary_parser, _train_parser, _evaluate_parser, _compare_parser, _bench_parser)
+def _import_weights_parser(sub) -> None:
+    i = sub.add_parser("import-weights", formatter_class=_Formatter, help="a torchvision GoogLeNet state dict -> Keras weights or model",
+                       description="Map a torchvision googlenet state dict onto the network an architecture YAML "
+                       "declares and write .weights.h5 (every weight, aux heads included when declared) or .keras "
+                       "(the inference model, for predict, evaluate and export). Every tensor is accounted for: a "
+                       "missing, unused or mis-shaped key is an error naming it (exit 2); torchvision's aux heads "
+                       "are skipped, and said so, when the architecture declares none. For torchvision's "
+                       "pretrained weights use arch/googlenet_bn_imagenet.yaml (the input they expect); "
+                       "docs/weights.md.")
+    i.add_argument("source", choices=["torchvision"], help="whose state dict (torchvision.models.googlenet)")
+    i.add_argument("state_dict", metavar="STATE_DICT", help=".pth/.pt (needs PyTorch: pip install "
+                   "'inception-keras[torch]'), .safetensors or .npz (read without PyTorch)")
+    i.add_argument("--arch", required=True, metavar="ARCH.yaml", help="the network to build, e.g. "
+                   "arch/googlenet_bn_imagenet.yaml (pretrained weights) or arch/googlenet_bn.yaml")
+    i.add_argument("--out", required=True, metavar="FILE", help="FILE.weights.h5 or FILE.keras")
+    i.add_argument("--input-shape", type=_shape, metavar="H,W,C", help="build at this input size instead of the "
+                   "YAML's (any size the architecture can be built at; the weights do not depend on it)")
+    i.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override an architecture key, e.g. aux_heads=null (a state dict without aux heads)")
+    i.add_argument("--flatten-order", choices=["auto", "channels_last", "channels_first"], default="auto",
+                   help="how the Keras aux heads flatten before their first dense layer (auto: read off the "
+                   "model)")
+
+
+def _predict_parser(sub) -> None:
+    p = sub.add_parser("predict", formatter_class=_Formatter, help="class names and probabilities for image files",
+                       description="Classify PNG/JPEG (and GIF/BMP) files with a run's model or a .keras file: "
+                       "each image is resized to the model's input and converted grey<->RGB as the training "
+                       "pipeline does, fed as [0, 1] values (the model's own input layer applies its "
+                       "architecture's `normalize`), and the top classes are printed with their softmax "
+                       "probabilities. Class names: the run's data set (config.yaml), ImageNet's for 1000-class "
+                       "models, or --labels.")
+    p.add_argument("target", metavar="MODEL_OR_RUN", help="a run directory or a .keras model file")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="PNG, JPEG, GIF or BMP files")
+    p.add_argument("--top", type=_positive, default=5, help="classes shown per image")
+    p.add_argument("--labels", metavar="FILE.txt", help="class names, one per line, in class order")
+    p.add_argument("--resize", choices=["resize", "crop", "opencv"], help="how images reach the input size "
+                   "(the recipe's dataset.resize: default the run's, else resize; crop: centre square first)")
+
+
+def _export_parser(sub) -> None:
+    e = sub.add_parser("export", formatter_class=_Formatter, help="the inference model as a TensorFlow SavedModel, TFLite or ONNX file",
+                       description="Export the inference model of a run (or a .keras file) for serving, then load "
+                       "the artifact back with its own runtime (TensorFlow's SavedModel loader, the TFLite "
+                       "interpreter, onnxruntime) and report how far its logits are from Keras' on random "
+                       "images. The exported model takes [0, 1] images, NHWC float32, and returns logits.")
+    e.add_argument("target", metavar="MODEL_OR_RUN", help="a run directory or a .keras model file")
+    e.add_argument("--format", required=True, choices=["saved_model", "tflite", "onnx"],
+                   help="saved_model: a directory; tflite: a .tflite file; onnx: a .onnx file (needs "
+                   "pip install 'inception-keras[onnx]')")
+    e.add_argument("--out", required=True, metavar="PATH", help="where the artifact goes")
+    e.add_argument("--no-check", action="store_true", help="skip loading the artifact back")
+
+
+COMMANDS = (_summary_parser, _train_parser, _evaluate_parser, _compare_parser, _bench_parser,
+            _import_weights_parser, _predict_parser, _export_parser)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -237,6 +292,27 @@ def _run(args) -> int:
         from .bench import main as bench_main
 
         return bench_main(args)
+    if args.command == "import-weights":
+        _prepare_tensorflow()
+        from .overrides import parse_sets
+        from .weights import import_torchvision
+
+        print(import_torchvision(args.state_dict, args.arch, args.out, input_shape=args.input_shape,
+                                 flatten_order=args.flatten_order, sets=parse_sets(args.set)))
+        return 0
+    if args.command == "predict":
+        _prepare_tensorflow()
+        from .predict import predict, render as render_predictions
+
+        print(render_predictions(predict(args.target, args.images, top=args.top, labels=args.labels,
+                                                 resize=args.resize)))
+        return 0
+    if args.command == "export":
+        _prepare_tensorflow()
+        from .export import export
+
+        print(export(args.target, args.format, args.out, check=not args.no_check))
+        return 0
     raise AssertionError(args.command)
 
 

@@ -39,8 +39,10 @@ class Dataset:
                                                 "validation", 0.1)
     limit: int | None = option("pos_int", "keep the first N training and N validation examples (--limit)", None,
                                nullable=True)
-    resize: str = option("choice", "how images reach the input size: resize (bilinear), or crop (center crop to "
-                                   "the aspect ratio, then resize)", "resize", choices=("resize", "crop"))
+    resize: str = option("choice", "how images reach the input size: resize (bilinear, in float32), crop (center "
+                                   "crop to a square, then resize), or opencv (bilinear as MXNet's Resize computes "
+                                   "it: OpenCV's 8-bit fixed point, rounded to uint8; bit-exact with the d2l seed's "
+                                   "input, docs/fidelity.md)", "resize", choices=("resize", "crop", "opencv"))
     shuffle_buffer: int = option("pos_int", "shuffle buffer for streamed data sets (in-memory ones are shuffled "
                                             "whole)", 10000)
     cache: bool = option("bool", "cache decoded, resized examples of streamed data sets in memory", True)
@@ -72,6 +74,11 @@ class Recipe:
     dataset: Dataset = option("mapping", "what to train on (below)", nested=Dataset)
     epochs: int = option("pos_int", "epochs to train", maximum=MAX_EPOCHS)
     batch_size: int = option("pos_int", "global batch size: split across all replicas of all workers")
+    partial_batch: str = option("choice", "the last, smaller batch of an epoch: mean (its loss is the mean over its "
+                                          "examples, as every batch's) or divide_by_batch_size (its summed loss "
+                                          "divided by batch_size, as d2l's trainer.step(batch_size): a smaller "
+                                          "step; Keras' epoch loss and accuracy then weigh its examples by n / "
+                                          "batch_size)", "mean", choices=("mean", "divide_by_batch_size"))
     optimizer: Optimizer = option("mapping", "optimizer (below)", nested=Optimizer)
     schedule: Schedule | None = option("mapping", "learning-rate schedule (below)", None, nullable=True,
                                        nested=Schedule)

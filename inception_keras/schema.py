@@ -266,6 +266,7 @@ TYPES = {
     "shape3": "[height, width, channels]",
     "mapping": "a mapping",
     "list": "a list",
+    "numbers": "a list of numbers",
     "padding": "same, valid or an integer >= 0",
     "choice": "one of the choices",
 }
@@ -461,6 +462,13 @@ def check_value(o: Option, value: Any) -> tuple[Any, str | None]:
         if not isinstance(value, dict):
             return INVALID, f"expected a mapping, got {describe(value)}"
         return value, None
+    if kind == "numbers":
+        if (not isinstance(value, list) or not value
+                or any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in value)):
+            return INVALID, f"expected {o.expected} ([0.5, 0.5, 0.5]), got {_short(value)}"
+        if any(math.isnan(v) or math.isinf(v) for v in value):
+            return INVALID, f"expected finite numbers, got {_short(value)}"
+        return tuple(float(v) for v in value), None
     if kind == "list":
         if not isinstance(value, list):
             return INVALID, f"expected a list, got {describe(value)}"

@@ -33,6 +33,23 @@ MAX_CHANNELS = 1 << 16  # more channels than any image network uses; keeps an ac
 
 
 @dataclass(frozen=True, kw_only=True)
+class Normalize:
+    """`normalize`: per-channel normalization of the input, (x - mean) / std on [0, 1] images."""
+
+    mean: tuple = option("numbers", "subtracted from each channel of the [0, 1] image: one value per input "
+                                    "channel, or one for all (ImageNet: [0.485, 0.456, 0.406])")
+    std: tuple = option("numbers", "then each channel is divided by it: one value > 0 per input channel, or one "
+                                   "for all (ImageNet: [0.229, 0.224, 0.225])")
+
+    def per_channel(self, channels: int) -> tuple[tuple, tuple]:
+        """(mean, std) with one value per channel."""
+        def widen(v):
+            return tuple(v) * channels if len(v) == 1 else tuple(v)
+
+        return widen(self.mean), widen(self.std)
+
+
+@dataclass(frozen=True, kw_only=True)
 class ArchFile:
     """The keys of an architecture file (checked before the layers)."""
 
@@ -43,6 +60,11 @@ class ArchFile:
     input: tuple = option("shape3", "input size: height, width, channels; every layer's input channels derive "
                                     "from it")
     classes: int = option("pos_int", "number of classes: units of `dense` layers that give no `units`")
+    normalize: dict | None = option("mapping", "what the network's input expects (below): the model's first layer "
+                                               "turns the [0, 1] images every pipeline feeds into (x - mean) / std, "
+                                               "so training, evaluate, predict and exported models all get it; null: "
+                                               "the network takes [0, 1] images as they are", None, nullable=True,
+                                    nested=Normalize)
     width: float = option("pos_number", "width multiplier: the channels of every conv and Inception branch, and "
                                         "the units of dense layers that give `units`, are multiplied by it and "
                                         "rounded (at least 1)", 1.0)
@@ -454,6 +476,7 @@ class ArchSpec:
     aux_heads: tuple = ()
     width: float = 1.0
     source: str | None = None
+    normalize: Normalize | None = None  # None: [0, 1] images as they are
     rows: tuple = field(default=(), repr=False, compare=False)
     config: dict = field(default=None, repr=False, compare=False)  # the resolved architecture as YAML data
 
@@ -556,16 +579,42 @@ def parse_arch(doc: Document) -> ArchSpec:
         stages.append(Stage(sname, layers))
     heads = [h for hname, value in (top.get("aux_heads") or {}).items()
              if (h := parser.aux_head(hname, value)) is not None]
+    normalize = _normalize(doc, problems, top)
     raise_if(problems)
 
     config = {"name": top["name"], "input": list(top["input"]), "classes": top["classes"], "width": top["width"],
               "defaults": dict(parser.defaults), "stages": parser.config_stages}
     if heads:
         config["aux_heads"] = parser.config_heads
+    if normalize is not None:
+        config["normalize"] = to_plain(normalize)
     spec = ArchSpec(name=top["name"], input=top["input"], classes=top["classes"], defaults=parser.defaults,
                     stages=tuple(stages), aux_heads=tuple(heads), width=top["width"], source=doc.file,
-                    config=config)
+                    normalize=normalize, config=config)
     return _analyze(spec, doc)
+
+
+def _normalize(doc: Document, problems: list, top: dict) -> Normalize | None:
+    """`normalize`, checked: as many values as the input has channels (or one), std > 0."""
+    if top.get("normalize") is None:
+        return None
+    path = ("normalize",)
+    values = check_mapping(doc, problems, options(Normalize), top["normalize"], path, "normalize")
+    if values is None or len(values) < len(options(Normalize)):
+        return None
+    channels = top["input"][2] if "input" in top else None
+    ok = True
+    for key in ("mean", "std"):
+        n = len(values[key])
+        if channels is not None and n not in (1, channels):
+            problems.append(doc.problem(path + (key,), f"{n} values for an input of {channels} channel"
+                                                       f"{'s' if channels != 1 else ''} (input: {_fmt(top['input'])}); "
+                                                       f"give one per channel, or one for all"))
+            ok = False
+    if any(v <= 0 for v in values["std"]):
+        problems.append(doc.problem(path + ("std",), f"expected numbers > 0, got {list(values['std'])}"))
+        ok = False
+    return Normalize(**values) if ok else None
 
 
 class _Parser:

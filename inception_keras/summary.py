@@ -44,6 +44,10 @@ def stage_table(spec: ArchSpec, blocks: bool = False) -> list[tuple[str, str, st
     return out
 
 
+def _numbers(values) -> str:
+    return "[" + ", ".join(f"{v:g}" for v in values) + "]"
+
+
 def render(spec: ArchSpec, blocks: bool = False) -> str:
     table = stage_table(spec, blocks)
     header = ("stage" if not blocks else "stage / layer", "output", "params", "mult-adds")
@@ -54,6 +58,9 @@ def render(spec: ArchSpec, blocks: bool = False) -> str:
                 f"{cells[3]:>{width[3]}}").rstrip()
 
     text = [f"{spec.name} ({spec.source}): input {_shape(spec.input)}, {spec.classes} classes", line(header)]
+    if spec.normalize is not None:
+        mean, std = spec.normalize.per_channel(spec.input[2])
+        text.insert(1, f"input normalized: (x - {_numbers(mean)}) / {_numbers(std)} on [0, 1] images")
     text += [line(t) for t in table if not t[4]]
     nontrain = sum(r.nontrainable for r in spec.rows if not r.aux)
     text.append(f"total: {spec.params:,} parameters"

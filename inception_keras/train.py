@@ -201,7 +201,7 @@ def _build(s: Session) -> None:
               num_classes=spec.classes, one_hot=recipe.label_smoothing > 0, resize=recipe.dataset.resize,
               shuffle_buffer=recipe.dataset.shuffle_buffer, cache=recipe.dataset.cache,
               stored_channels=source.channels)
-    s.train_data = D.Pipeline(source.train, **kw)
+    s.train_data = D.Pipeline(source.train, partial_batch=recipe.partial_batch, **kw)
     s.val_ds = D.Pipeline(source.val, **kw).validation()
     s.steps = math.ceil(source.train.count / recipe.batch_size)
     with strat.scope():

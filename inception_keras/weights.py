@@ -134,19 +134,34 @@ def _torch_state(path: str) -> dict:
 
 
 def load_state_dict(path: str) -> dict:
-    """A state dict as {key: np.ndarray} from .npz, .safetensors or .pth/.pt (the last needs torch)."""
+    """A state dict as {key: np.ndarray} from .npz, .safetensors or .pth/.pt (the last needs torch).
+    A file that cannot be read as its format raises ConfigError naming it."""
     path = os.fspath(path)
-    if not os.path.isfile(path):
+    if not os.path.exists(path):
         raise ConfigError(f"{path}: no such file")
+    if not os.path.isfile(path):
+        raise ConfigError(f"{path}: not a regular file")
     low = path.lower()
     if low.endswith(".npz"):
-        with np.load(path, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
-    if low.endswith(".safetensors"):
-        return read_safetensors(path)
-    if low.endswith((".pth", ".pt")):
-        return _torch_state(path)
-    raise ConfigError(f"{path}: unknown state dict format (expected .npz, .safetensors, .pth or .pt)")
+        reader = _read_npz
+    elif low.endswith(".safetensors"):
+        reader = read_safetensors
+    elif low.endswith((".pth", ".pt")):
+        reader = _torch_state
+    else:
+        raise ConfigError(f"{path}: unknown state dict format (expected .npz, .safetensors, .pth or .pt)")
+    try:
+        return reader(path)
+    except ConfigError:
+        raise
+    except Exception as e:  # noqa: BLE001 - zipfile, pickle, torch and NumPy raise many kinds for a bad file
+        kind = {_read_npz: ".npz", read_safetensors: ".safetensors"}.get(reader, "PyTorch")
+        raise ConfigError(f"{path}: cannot read it as a {kind} state dict: {type(e).__name__}: {e}") from None
+
+
+def _read_npz(path: str) -> dict:
+    with np.load(path, allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}
 
 
 # ----------------------------------------------------------------------------- mapping
@@ -363,24 +378,53 @@ def _torch_shape(how, keras_shape) -> tuple:
 
 
 def import_torchvision(state_dict_path: str, arch_path: str, out_path: str, input_shape=None,
-                       flatten_order: str = "auto"):
-    """Build `arch_path` (at `input_shape` [h, w, c] if given; with aux heads when it declares them), load
-    torchvision's state dict into it and save `.weights.h5` or `.keras`. Returns the `ImportReport`."""
-    from . import build_model, load_arch
+                       flatten_order: str = "auto", sets=None):
+    """Build `arch_path` (at `input_shape` [h, w, c] if given, with `sets` [(dotted key, value)] applied), load torchvision's state dict into it and write
+    `.weights.h5` (every weight of the training model: the aux heads' too when the architecture declares them;
+    load with `build_model(spec, aux=True).load_weights`) or `.keras` (the inference model, as a run's
+    model.keras: what `predict`, `evaluate` and `export` take). Returns the `ImportReport`."""
+    from .builder import build_models
+    from .spec import load_arch
 
     out = os.fspath(out_path)
     if not out.endswith((".weights.h5", ".keras")):
-        raise ConfigError(f"{out}: the output must end in .weights.h5 or .keras")
-    spec = load_arch(arch_path, sets=[("input", [int(d) for d in input_shape])] if input_shape else None)
-    model = build_model(spec, aux=True)  # the training model: every head (the inference model when none)
-    report = torchvision_to_keras(load_state_dict(state_dict_path), model, flatten_order=flatten_order,
-                                  source=os.fspath(state_dict_path))
-    if os.path.dirname(out):
-        os.makedirs(os.path.dirname(out), exist_ok=True)
-    if out.endswith(".keras"):
-        model.save(out)
-    else:
-        model.save_weights(out)
+        raise ConfigError(f"{out}: the output must end in .weights.h5 or .keras (weights only, or the whole model)")
+    if os.path.isdir(out):
+        raise ConfigError(f"{out}: is a directory; --out names the file to write")
+    sets = list(sets or []) + ([("input", [int(d) for d in input_shape])] if input_shape else [])
+    spec = load_arch(arch_path, sets=sets or None)
+    state = load_state_dict(state_dict_path)
+    models = build_models(spec)
+    try:
+        report = torchvision_to_keras(state, models, flatten_order=flatten_order, source=os.fspath(state_dict_path))
+    except ConfigError as e:
+        heads = [h.name for h in spec.aux_heads]
+        missing = [p.path for p in e.problems if p.message.startswith("missing:")]
+        if heads and missing and all(_AUX.match(k) for k in missing) and not any(_AUX.match(k) for k in state):
+            hint = Problem(os.fspath(state_dict_path), "", None, None, f"the state dict has no aux-head keys "
+                           f"(torchvision's googlenet(aux_logits=False)), but {spec.source} declares the aux heads "
+                           f"{', '.join(heads)}: drop them with --set aux_heads=null")
+            raise ConfigError([*e.problems, hint]) from None
+        raise
+    try:
+        if os.path.dirname(out):
+            os.makedirs(os.path.dirname(out), exist_ok=True)
+        if out.endswith(".keras"):
+            models.inference.save(out)
+        else:
+            models.train.save_weights(out)
+    except OSError as e:
+        raise ConfigError(f"{out}: cannot write: {e.strerror or e}") from None
+    heads = [h.name for h in spec.aux_heads]
+    what = ("the inference model" + (f" (the imported aux heads {', '.join(heads)} are training-only and not in it; "
+                                      "write .weights.h5 to keep them)" if heads else "")
+            if out.endswith(".keras") else
+            "the weights of the training model" + (f" with its aux heads {', '.join(heads)}" if heads else ""))
+    norm = (f"; its input layer normalizes [0, 1] images with mean {list(spec.normalize.mean)}, std "
+            f"{list(spec.normalize.std)}" if spec.normalize else
+            "; it takes the images as given (no `normalize` in the architecture; torchvision's pretrained weights "
+            "expect arch/googlenet_bn_imagenet.yaml's)")
+    report.notes.append(f"wrote {out}: {what} of {spec.name} at input {'x'.join(map(str, spec.input))}{norm}")
     return report
 
 

@@ -29,6 +29,7 @@ from inception_keras.errors import ConfigError  # noqa: E402
 
 SEED_ARCH = os.path.join(ROOT, "arch", "googlenet.yaml")
 BN_ARCH = os.path.join(ROOT, "arch", "googlenet_bn.yaml")
+IMAGENET_ARCH = os.path.join(ROOT, "arch", "googlenet_bn_imagenet.yaml")
 # torchvision module -> our layer whose output is the same tensor
 TV_LAYERS = {"conv1": "b1.conv1.relu", "maxpool1": "b1.maxpool1", "maxpool2": "b2.maxpool1",
              "inception3b": "3b", "inception4a": "4a", "inception4d": "4d", "maxpool4": "b4.maxpool1",
@@ -217,6 +218,33 @@ def test_seed_one_training_step_matches_d2l(seed_ref):
           seed_ref["probe.logits"], 1e-4)
 
 
+def test_opencv_resize_is_mxnet_resize_bit_for_bit():
+    """`dataset.resize: opencv` gives the seed's input exactly: MXNet's Resize (OpenCV's 8-bit bilinear),
+    up and down, square or not, grey and RGB (tests/fixtures/mxnet_resize.npz, tools/reference/mxnet_resize.py)."""
+    import tensorflow as tf
+
+    from inception_keras import data as D
+
+    ref = npz("mxnet_resize.npz")
+    for name in (str(n) for n in ref["case.names"]):
+        raw, (width, height), want = ref[f"{name}.raw"], ref[f"{name}.size"], ref[f"{name}.out"]
+        got = D.opencv_resize(tf, tf.constant(raw), int(height), int(width)).numpy()
+        assert got.dtype == np.uint8 and got.shape == want.shape, name
+        assert np.array_equal(got, want), f"{name}: {int((got != want).sum())} of {want.size} values differ"
+    raw, want = ref["fmnist_96.raw"], ref["fmnist_96.out"]
+    split = D.Split(len(raw), images=raw, labels=np.zeros(len(raw), np.int32))
+    exact, _ = next(iter(D.pipeline(split, (96, 96, 1), 8, training=False, resize="opencv", stored_channels=1)))
+    assert np.array_equal(exact.numpy(), ref_totensor(want)), "the opencv pipeline is not what MXNet's ToTensor gets"
+    floats, _ = next(iter(D.pipeline(split, (96, 96, 1), 8, training=False, stored_channels=1)))
+    diff = np.abs(floats.numpy() * 255 - want)
+    print(f"float32 resize vs MXNet's uint8 Resize(96): max {diff.max():.3f}/255, mean {diff.mean():.3f}/255")
+    assert 0.5 < diff.max() < 1  # the default path: a float resize, within one grey level of d2l's
+
+
+def ref_totensor(u8):
+    return u8.astype(np.float32) / np.float32(255)
+
+
 # ----------------------------------------------------------------------------- torchvision
 
 
@@ -302,6 +330,33 @@ def test_torchvision_aux_heads(state224):
     close("torchvision aux1 logits", out["aux1"], ref["aux1.logits"], 1e-4)
     close("torchvision aux2 logits", out["aux2"], ref["aux2.logits"], 1e-4)
     close("torchvision main logits (training model)", out["logits"], ref["logits"], 1e-4)
+
+
+def test_imagenet_input_normalization_matches_transform_input():
+    """torchvision's pretrained path: [0, 1] images, ImageNet-normalised, into googlenet(transform_input=True)
+    (the fixture) against googlenet_bn_imagenet.yaml given the raw [0, 1] images: its input.normalize layer
+    is all that stands for both steps."""
+    ref = npz("torchvision_googlenet_imagenet.npz")
+    assert bool(ref["transform_input"])
+    x = seeded.images(int(ref["seed"]), str(ref["images.key"]), tuple(int(d) for d in ref["images.shape"]))
+    assert seeded.digest(x) == str(ref["images.digest"]), "seeded.images changed: run `make golden`"
+    assert x.min() >= 0 and x.max() <= 1
+    # torchvision's transform_input after the ImageNet normalisation is (x - 0.5) / 0.5: what the YAML declares
+    mean, std = ref["mean"][None, :, None, None], ref["std"][None, :, None, None]
+    transformed = (x - mean) / std * (std / 0.5) + (mean - 0.5) / 0.5
+    spec = ik.load_arch(IMAGENET_ARCH)
+    m, s = (np.array(v)[None, :, None, None] for v in spec.normalize.per_channel(3))
+    assert np.max(np.abs(transformed - (x - m) / s)) < 1e-6
+    state = tv_state(ref)
+    model = ik.build_model(spec)
+    report = W.torchvision_to_keras(state, model)
+    assert not report.skipped and len(report.mapped) == 287  # the state dict of aux_logits=False: no aux keys
+    x = x.transpose(0, 2, 3, 1)
+    close("torchvision transform_input=True on ImageNet-normalised images vs ours on [0, 1] images",
+          model(x, training=False), ref["logits"], 1e-4)
+    plain = bn_model(224)  # the same weights without the declared input: far off
+    W.torchvision_to_keras(state, plain)
+    assert rel(plain(x, training=False), ref["logits"])[1] > 0.1
 
 
 # ----------------------------------------------------------------------------- the importer itself
@@ -429,7 +484,7 @@ def test_safetensors_dtypes_round_trip(tmp_path):
 def test_fixtures_are_small():
     names = sorted(n for n in os.listdir(FIXTURES) if n.endswith(".npz"))
     assert {"seed_mxnet.npz", "torchvision_googlenet_224.npz", "torchvision_googlenet_299.npz",
-            "torchvision_googlenet_200.npz"} <= set(names)
+            "torchvision_googlenet_200.npz", "torchvision_googlenet_imagenet.npz", "mxnet_resize.npz"} <= set(names)
     for n in names:
         size = os.path.getsize(os.path.join(FIXTURES, n))
         assert size < 1_000_000, f"{n}: {size:,} bytes"

@@ -37,6 +37,9 @@ def reference() -> str:
     per_kind = [k for k in S.LAYER_KINDS if k not in {o.key for o in options(S.Defaults)}]
     out = ["### Architecture files (`arch/*.yaml`)", "",
            "Top level:", "", *table(options(S.ArchFile)), "",
+           f"`normalize`: {S.Normalize.__doc__.split(': ', 1)[1]} For example torchvision's pretrained GoogLeNet "
+           "(arch/googlenet_bn_imagenet.yaml): `normalize: {mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5]}`; "
+           "docs/weights.md says why.", "", *table(options(S.Normalize)), "",
            "`defaults` (every layer's unless it says otherwise):", "", *table(options(S.Defaults)), "",
            f"`defaults.<kind>` (kinds: {', '.join(per_kind)}) holds defaults for every layer of that kind, any of "
            "its keys but `name` (`inception: {5x5_kernel: 3}`); `defaults.aux_head` holds defaults of every "

@@ -23,7 +23,8 @@ Convention
     mean    normal * 0.1                (BatchNorm running_mean)
     var     uniform(0.5, 1.5)           (BatchNorm running_var: perturbed, not the identity)
   float32 throughout (`num_batches_tracked` is int64 zeros).
-* Inputs: `inputs(seed, key, shape)` is N(0, 1) float32.
+* Inputs: `inputs(seed, key, shape)` is N(0, 1) float32; `images(seed, key, shape)` is what a data
+  pipeline feeds from 8-bit images: uniform integers 0..255 divided by 255, float32 in [0, 1].
 
 `digest(array)` is a SHA-256 of dtype, shape and bytes: fixtures record it so a test can tell a
 changed generator (NumPy's stream) from a changed network.
@@ -65,6 +66,12 @@ def tensor(seed: int, key: str, shape, role: str) -> np.ndarray:
 def inputs(seed: int, key: str, shape) -> np.ndarray:
     """N(0, 1) float32 inputs, e.g. inputs(0, "noise", (4, 1, 96, 96))."""
     return rng(seed, key).standard_normal(tuple(int(d) for d in shape)).astype(np.float32)
+
+
+def images(seed: int, key: str, shape) -> np.ndarray:
+    """[0, 1] float32 images with 8-bit values (u8 / 255), e.g. images(0, "images224", (2, 3, 224, 224))."""
+    u8 = rng(seed, key).integers(0, 256, tuple(int(d) for d in shape), dtype=np.uint8)
+    return u8.astype(np.float32) / np.float32(255)
 
 
 # ----------------------------------------------------------------------------- torchvision

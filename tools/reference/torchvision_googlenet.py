@@ -33,6 +33,19 @@ it writes tests/fixtures/torchvision_googlenet_{S}.npz (np.savez_compressed, wel
   act.<module>.*         seeded.compact of the outputs of conv1, maxpool1, maxpool2, inception3b,
                          inception4a, inception4d, maxpool4, inception5b, avgpool (NCHW, batch 2):
                          the shape always, whole or subsampled values with per-channel mean and max
+
+and tests/fixtures/torchvision_googlenet_imagenet.npz: the input torchvision's *pretrained* googlenet
+expects. `googlenet(weights=None, aux_logits=False, transform_input=True, init_weights=False)` (what
+`googlenet(weights=GoogLeNet_Weights.IMAGENET1K_V1)` builds; the same seeded state dict, without the
+aux heads' keys) is given [0, 1] images normalised the ImageNet way,
+`torchvision.transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD)`, as its weights' transforms do:
+
+  seed, state.keys / .shapes / .ndim / .digest     as above (no aux1.*, aux2.*)
+  images.key, images.shape, images.digest          the batch-2 NCHW [0, 1] images:
+                                                   seeded.images(seed, key, shape) (8-bit values / 255)
+  mean, std                                        the ImageNet normalisation applied before the model
+  transform_input                                  True (the model's flag)
+  logits                                           [2, 1000], eval mode
 """
 from __future__ import annotations
 
@@ -53,14 +66,15 @@ import torchvision  # noqa: E402
 
 SEED = 0
 SIZES = (224, 299, 200)
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 HOOKED = ("conv1", "maxpool1", "maxpool2", "inception3b", "inception4a", "inception4d", "maxpool4",
           "inception5b", "avgpool")
 
 
-def build():
+def build(aux_logits=True, transform_input=False):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model = torchvision.models.googlenet(weights=None, aux_logits=True, transform_input=False,
+        model = torchvision.models.googlenet(weights=None, aux_logits=aux_logits, transform_input=transform_input,
                                              init_weights=False)
     sd = model.state_dict()
     keys_shapes = [(k, tuple(v.shape)) for k, v in sd.items()]
@@ -74,11 +88,7 @@ def build():
 
 
 def reference(model, keys_shapes, loaded, size):
-    out = {"seed": np.int64(SEED)}
-    out["state.keys"] = np.array([k for k, _ in keys_shapes])
-    out["state.ndim"] = np.array([len(s) for _, s in keys_shapes], np.int64)
-    out["state.shapes"] = np.array([d for _, s in keys_shapes for d in s], np.int64)
-    out["state.digest"] = np.array(seeded.digest_all(loaded))
+    out = state_arrays(keys_shapes, loaded)
     key, shape = f"input{size}", (2, 3, size, size)
     x = seeded.inputs(SEED, key, shape)
     out["input.key"], out["input.shape"], out["input.digest"] = np.array(key), np.array(shape), np.array(seeded.digest(x))
@@ -99,10 +109,37 @@ def reference(model, keys_shapes, loaded, size):
     return out
 
 
+def state_arrays(keys_shapes, loaded) -> dict:
+    return {"seed": np.int64(SEED), "state.keys": np.array([k for k, _ in keys_shapes]),
+            "state.ndim": np.array([len(s) for _, s in keys_shapes], np.int64),
+            "state.shapes": np.array([d for _, s in keys_shapes for d in s], np.int64),
+            "state.digest": np.array(seeded.digest_all(loaded))}
+
+
+def imagenet_reference(size=224):
+    """The pretrained weights' input path: ImageNet normalisation, then transform_input=True."""
+    model, keys_shapes, loaded = build(aux_logits=False, transform_input=True)
+    assert model.transform_input and not any(k.startswith("aux") for k, _ in keys_shapes)
+    out = state_arrays(keys_shapes, loaded)
+    key, shape = f"images{size}", (2, 3, size, size)
+    x = seeded.images(SEED, key, shape)
+    assert 0 <= x.min() and x.max() <= 1
+    out["images.key"], out["images.shape"], out["images.digest"] = np.array(key), np.array(shape), \
+        np.array(seeded.digest(x))
+    out["mean"], out["std"] = np.array(IMAGENET_MEAN, np.float64), np.array(IMAGENET_STD, np.float64)
+    out["transform_input"] = np.array(True)
+    normalize = torchvision.transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD)
+    with torch.no_grad():
+        out["logits"] = model(normalize(torch.from_numpy(x))).numpy()
+    return out
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--out-dir", default=os.path.join(ROOT, "tests", "fixtures"))
-    p.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
+    p.add_argument("--sizes", type=int, nargs="*", default=list(SIZES), help="input sizes of the "
+                   "torchvision_googlenet_{S}.npz fixtures (none: only the ImageNet-input fixture)")
+    p.add_argument("--no-imagenet", action="store_true", help="skip torchvision_googlenet_imagenet.npz")
     args = p.parse_args(argv)
     torch.manual_seed(SEED)
     torch.set_num_threads(max(1, min(4, os.cpu_count() or 1)))
@@ -119,6 +156,13 @@ def main(argv=None):
         print(f"  input {tuple(int(d) for d in out['input.shape'])}; {shapes}")
         print(f"  logits[0, :4] {np.round(out['logits'][0, :4], 4).tolist()}, aux1 "
               f"{np.round(out['aux1.logits'][0, :4], 4).tolist()}, aux2 {np.round(out['aux2.logits'][0, :4], 4).tolist()}")
+    if not args.no_imagenet:
+        out = imagenet_reference()
+        path = os.path.join(args.out_dir, "torchvision_googlenet_imagenet.npz")
+        np.savez_compressed(path, **out)
+        print(f"wrote {path} ({os.path.getsize(path):,} bytes): transform_input=True on ImageNet-normalised "
+              f"[0, 1] images {tuple(int(d) for d in out['images.shape'])}; logits[0, :4] "
+              f"{np.round(out['logits'][0, :4], 4).tolist()}")
 
 
 if __name__ == "__main__":
