@@ -115,10 +115,18 @@ def _evaluate_parser(sub) -> None:
 
 
 def _compare_parser(sub) -> None:
-    c = sub.add_parser("compare", help="compare runs from their CSV logs")
+    c = sub.add_parser("compare", help="compare runs from their CSV logs, runs that differ only in the seed as one "
+                       "group (n, mean ± sd, min..max)", description="One row per seed group: runs whose "
+                       "configurations differ only in `seed` are one group, shown with n and the mean ± standard "
+                       "deviation and min..max of --metric at the last common epoch and at the epoch of the best "
+                       "mean. --by-run: one row per run. See docs/compare.md.")
     c.add_argument("runs", nargs="+", metavar="RUN", help="run directories, globs (runs/*) or metrics.csv files")
     c.add_argument("--metric", default="val_accuracy")
-    c.add_argument("--plot", metavar="FILE.png", help="draw loss and accuracy curves of every run")
+    c.add_argument("--by-run", action="store_true", help="one row (and one curve) per run instead of per seed group")
+    c.add_argument("--plot", metavar="FILE.png", help="draw loss and accuracy curves: each group's mean with a band "
+                   "around its validation curve (each run's curve with --by-run)")
+    c.add_argument("--band", choices=["minmax", "sd"], default="minmax",
+                   help="the plot's band: the group's min..max (default) or mean ± one standard deviation")
     c.add_argument("--format", choices=["table", "csv", "markdown"], default="table")
 
 
