@@ -71,7 +71,7 @@ def parser() -> argparse.ArgumentParser:
 
     p.add_argument("--version", action="version", version=f"inception-keras {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_summary_parser, _train_parser, _evaluate_parser, _compare_parser, _bench_parser):
+    for add in (_summary_parser, _train_parser, _sweep_parser, _evaluate_parser, _compare_parser, _bench_parser):
         add(sub)
     return p
 
@@ -102,6 +102,44 @@ def _train_parser(sub) -> None:
     t.add_argument("--strategy", choices=STRATEGIES)
     t.add_argument("--runs-root", default=default_runs_root(), metavar="DIR",
                    help=f"where default run directories go (default: ${RUNS_ROOT_ENV} or {RUNS_ROOT})")
+
+
+def _index(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a point index (an integer >= 0), got '{text}'") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a point index (an integer >= 0), got {value}")
+    return value
+
+
+def _sweep_parser(sub) -> None:
+    s = sub.add_parser("sweep", help="a grid of runs over --set values (seeds, learning rates, ...), then their "
+                       "grouped comparison", description="Train every point of a grid, each an ordinary run "
+                       "directory under one sweep directory, then print the comparison grouped by everything but "
+                       "the seed. The same command again skips finished points and resumes an interrupted one. "
+                       "See docs/sweeps.md.")
+    s.add_argument("--arch", default=DEFAULT_ARCH, metavar="ARCH.yaml", help=f"default: {DEFAULT_ARCH}")
+    s.add_argument("--recipe", default=DEFAULT_RECIPE, metavar="RECIPE.yaml", help=f"default: {DEFAULT_RECIPE}")
+    s.add_argument("--set", action="append", default=[], metavar="KEY=V1,V2,...",
+                   help="an axis of the grid: values separated by top-level commas (arch.input=[64,64,1],[96,96,1] "
+                        "is two values) or an integer range (seed=0..9, both ends included); read as YAML like "
+                        "train's --set. One value: applies to every point. The last --set varies fastest")
+    s.add_argument("--sweep-dir", metavar="DIR", help="where the points' run directories go (default: "
+                   "<runs root>/sweep-<arch>-<recipe>-<keys>-<hash>, the same for the same command)")
+    s.add_argument("--list", action="store_true", help="print the points, their status and run directories; "
+                   "train nothing")
+    s.add_argument("--index", type=_index, metavar="I", help="train point I alone (default: $JOB_COMPLETION_INDEX, "
+                   "which a Kubernetes Indexed Job gives each pod; without either, every point in turn)")
+    s.add_argument("--limit", type=_positive, metavar="N", help="first N training and N validation examples")
+    s.add_argument("--data-dir", metavar="DIR", help="IDX directory, image folder or tfds data_dir")
+    s.add_argument("--strategy", choices=STRATEGIES)
+    s.add_argument("--runs-root", default=default_runs_root(), metavar="DIR",
+                   help=f"where the default sweep directory goes (default: ${RUNS_ROOT_ENV} or {RUNS_ROOT})")
+    s.add_argument("--metric", default="val_accuracy", help="of the comparison printed at the end")
+    s.add_argument("--format", choices=["table", "csv", "markdown"], default="table")
+    s.add_argument("--plot", metavar="FILE.png", help="also draw the groups' curves (as compare --plot)")
 
 
 def _evaluate_parser(sub) -> None:
@@ -185,6 +223,10 @@ def _run(args) -> int:
                            limit=args.limit, data_dir=args.data_dir, strategy=args.strategy,
                            runs_root=args.runs_root))
         return 0
+    if args.command == "sweep":
+        from .sweep import main as sweep_main
+
+        return sweep_main(args)
     if args.command == "evaluate":
         _prepare_tensorflow()
         from .evaluate import evaluate, render
