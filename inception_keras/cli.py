@@ -82,6 +82,9 @@ def _summary_parser(sub) -> None:
     s.add_argument("--input-shape", type=_shape, metavar="H,W,C", help="override the YAML's input size")
     s.add_argument("--classes", type=_positive, help="override the YAML's number of classes")
     s.add_argument("--blocks", action="store_true", help="one row per layer and Inception block")
+    s.add_argument("--plot", metavar="FILE.png", help="also draw the network as declared: stages, Inception blocks "
+                   "with their four branches, kernels, channels and output shapes, auxiliary heads beside their "
+                   "blocks")
     s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override any architecture key (dotted path), e.g. defaults.batch_norm=true")
 
@@ -211,7 +214,16 @@ def _run(args) -> int:
             sets.append(("input", args.input_shape))
         if args.classes:
             sets.append(("classes", args.classes))
-        print(render(load_arch(args.arch, sets=sets), blocks=args.blocks))
+        spec = load_arch(args.arch, sets=sets)
+        if args.plot and not str(args.plot).lower().endswith(".png"):
+            raise ConfigError(f"--plot {args.plot}: the picture is a PNG; name a file ending in .png")
+        print(render(spec, blocks=args.blocks))
+        if args.plot:
+            from .diagram import plot_network
+
+            sys.stdout.flush()
+            plot_network(spec, args.plot)
+            print(f"picture: {args.plot}", file=sys.stderr)
         return 0
     if args.command == "train":
         from .plan import TrainOptions
