@@ -431,7 +431,8 @@ def main(args) -> int:
     if index is not None:
         if not 0 <= index < len(sweep.points):
             source = "--index" if args.index is not None else INDEX_ENV
-            raise ConfigError(f"{source} {index}: the sweep has {len(sweep.points)} points (0..{len(sweep.points) - 1})")
+            n = len(sweep.points)
+            raise ConfigError(f"{source} {index}: the sweep has {n} points (0..{n - 1})")
         _prepare_tensorflow()
         run_point(sweep, index)
         return 0

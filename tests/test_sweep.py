@@ -190,3 +190,23 @@ def test_sweep_killed_and_resumed_finishes_every_point_once(tiny):
     for row in rows:
         g = groups[row[0]]
         assert row[5] == f"{float(g['val_accuracy_mean']):.4f}" and row[7] == f"{float(g['val_accuracy_sd']):.4f}"
+
+
+def test_sigterm_to_the_sweep_stops_the_point_cleanly(tiny):
+    """docker stop / Ctrl-C reach the sweep: the point in progress keeps its last epoch, the sweep ends (143)."""
+    sweep_dir = tiny["tmp"] / "term"
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=ROOT)
+    proc = subprocess.Popen([sys.executable, "-m", "inception_keras", "sweep", "--arch", tiny["arch"], "--recipe",
+                             tiny["recipe"], "--set", "seed=1,2", "--set", "epochs=50", "--sweep-dir", sweep_dir],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    first = sweep_dir / "seed=1"
+    deadline = time.time() + 300
+    while not ((first / "metrics.csv").exists() and epochs(first)):
+        assert proc.poll() is None and time.time() < deadline, proc.communicate()[0]
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM, out
+    assert "SIGTERM: stopped" in out and "Traceback" not in out
+    assert status(first) == "interrupted" and 1 <= len(epochs(first)) < 50
+    assert not (sweep_dir / "seed=2").exists()  # the sweep ended; the next point never started
