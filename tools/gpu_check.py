@@ -188,8 +188,9 @@ def seeds(args):
     sel = selectors.DefaultSelector()
     deadline = time.monotonic() + args.deadline
     child = [sys.executable, os.path.abspath(__file__), "seed", "--idx", args.idx, "--size", str(args.size),
-             "--precision", args.precision, "--parallel", str(min(args.parallel, len(todo)))] + (["--epochs", str(args.epochs)] if args.epochs else []) + (
-             ["--limit", str(args.limit)] if args.limit else [])
+             "--precision", args.precision, "--parallel", str(min(args.parallel, len(todo)))]
+    child += (["--epochs", str(args.epochs)] if args.epochs else []) + (["--limit", str(args.limit)] if args.limit
+                                                                        else [])
     while (todo or running) and time.monotonic() < deadline:
         while todo and len(running) < args.parallel:
             s = todo.pop(0)
