@@ -433,7 +433,8 @@ def main(args) -> int:
             source = "--index" if args.index is not None else INDEX_ENV
             n = len(sweep.points)
             raise ConfigError(f"{source} {index}: the sweep has {n} points (0..{n - 1})")
-        _prepare_tensorflow()
+        if point_status(sweep.points[index]) != "finished":  # a finished point needs no TensorFlow
+            _prepare_tensorflow()
         run_point(sweep, index)
         return 0
     problems = run_sweep(sweep)
