@@ -423,6 +423,8 @@ def main(args) -> int:
 
     options = TrainOptions(args.arch, args.recipe, limit=args.limit, data_dir=args.data_dir, strategy=args.strategy,
                            runs_root=args.runs_root)
+    if args.plot and not str(args.plot).lower().endswith(".png"):
+        raise ConfigError(f"--plot {args.plot}: the plot is a PNG; name a file ending in .png")
     sweep = make_sweep(args.set, options, args.sweep_dir)
     if args.list:
         print(list_text(sweep))
@@ -441,7 +443,10 @@ def main(args) -> int:
     done = [p.run_dir for p in sweep.points if os.path.exists(os.path.join(p.run_dir, runs.METRICS))]
     if done:
         run_list = load_runs(done, lambda file, message: print(f"warning: {file}: {message}", file=sys.stderr))
-        if run_list and any(args.metric in r.columns for r in run_list):
+        if run_list and not any(args.metric in r.columns for r in run_list):
+            print(f"warning: --metric {args.metric}: no point records it; no comparison (inception-keras compare "
+                  f"'{os.path.join(sweep.directory, '*')}' --metric ...)", file=sys.stderr)
+        elif run_list:
             df = group_table(run_list, args.metric)
             print(f"\nsweep {sweep.directory}: {len(run_list)} of {len(sweep.points)} points have epochs; "
                   f"grouped by everything but the seed:")
