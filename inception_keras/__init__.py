@@ -12,12 +12,13 @@ def build_model(spec_or_path, aux: bool = False):
     return _build(spec_or_path, aux=aux)
 
 
-def compare_runs(paths, metric: str = "val_accuracy", on_warning=None):
-    """Compare run directories (or globs, or metrics.csv files): a pandas DataFrame, one row per run, best
-    `metric` first, with the configuration keys that differ (see compare.compare_runs)."""
+def compare_runs(paths, metric: str = "val_accuracy", on_warning=None, by_run: bool = False):
+    """Compare run directories (or globs, or metrics.csv files): a pandas DataFrame, one row per seed group
+    (runs that differ only in the seed: n, mean, sd, min, max of `metric`) or with `by_run=True` one row per
+    run, best `metric` first, with the configuration keys that differ (see compare.compare_runs)."""
     from .compare import compare_runs as _compare
 
-    return _compare(paths, metric=metric, on_warning=on_warning)
+    return _compare(paths, metric=metric, on_warning=on_warning, by_run=by_run)
 
 
 __all__ = ["ArchSpec", "ConfigError", "TrainingError", "build_model", "compare_runs", "load_arch", "__version__"]

@@ -100,6 +100,9 @@ def _summary_parser(sub) -> None:
     s.add_argument("--input-shape", type=_shape, metavar="H,W,C", help="override the file's input size")
     s.add_argument("--classes", type=_positive, help="override the file's number of classes")
     s.add_argument("--blocks", action="store_true", help="one row per layer and Inception block")
+    s.add_argument("--plot", metavar="FILE.png", help="also draw the network as declared: stages, Inception blocks "
+                   "with their four branches, kernels, channels and output shapes, auxiliary heads beside their "
+                   "blocks")
     s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override any architecture key (dotted path), e.g. defaults.batch_norm=true")
 
@@ -133,6 +136,47 @@ def _train_parser(sub) -> None:
                    help=f"where default run directories go (${RUNS_ROOT_ENV} sets it; otherwise {RUNS_ROOT})")
 
 
+def _index(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a point index (an integer >= 0), got '{text}'") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a point index (an integer >= 0), got {value}")
+    return value
+
+
+def _sweep_parser(sub) -> None:
+    s = sub.add_parser("sweep", formatter_class=_Formatter, help="a grid of runs over --set values (seeds, learning "
+                       "rates, ...), then their grouped comparison", description="Train every point of a grid, each an ordinary run "
+                       "directory under one sweep directory, then print the comparison grouped by everything but "
+                       "the seed. The same command again skips finished points and resumes an interrupted one. "
+                       "See docs/sweeps.md.")
+    s.add_argument("--arch", default=DEFAULT_ARCH, metavar="ARCH.yaml", help="the architecture file")
+    s.add_argument("--recipe", default=DEFAULT_RECIPE, metavar="RECIPE.yaml", help="the recipe file")
+    s.add_argument("--set", action="append", default=[], metavar="KEY=V1,V2,...",
+                   help="an axis of the grid: values separated by top-level commas (arch.input=[64,64,1],[96,96,1] "
+                        "is two values) or an integer range (seed=0..9, both ends included); read as YAML like "
+                        "train's --set. One value: applies to every point. The last --set varies fastest")
+    s.add_argument("--sweep-dir", metavar="DIR", help="where the points' run directories go (default: "
+                   "<runs root>/sweep-<arch>-<recipe>-<keys>-<hash>, the same for the same command)")
+    s.add_argument("--list", action="store_true", help="print the points, their status and run directories; "
+                   "train nothing")
+    s.add_argument("--index", type=_index, metavar="I", help="train point I alone (default: $JOB_COMPLETION_INDEX, "
+                   "which a Kubernetes Indexed Job gives each pod; without either, every point in turn)")
+    s.add_argument("--limit", type=_positive, metavar="N", help="keep the first N training and N validation "
+                   "examples (sets dataset.limit)")
+    s.add_argument("--data-dir", metavar="DIR", help="IDX directory, image folder or tfds data_dir "
+                   "(sets dataset.path)")
+    s.add_argument("--strategy", choices=STRATEGIES, help="tf.distribute strategy (sets strategy; default: the "
+                   "recipe's)")
+    s.add_argument("--runs-root", default=default_runs_root(), metavar="DIR",
+                   help=f"where the default sweep directory goes (${RUNS_ROOT_ENV} sets it; otherwise {RUNS_ROOT})")
+    s.add_argument("--metric", default="val_accuracy", help="the metric of the comparison printed at the end")
+    s.add_argument("--format", choices=["table", "csv", "markdown"], default="table", help="how to print the table")
+    s.add_argument("--plot", metavar="FILE.png", help="also draw the groups' curves (as compare --plot)")
+
+
 def _evaluate_parser(sub) -> None:
     e = _command(sub, "evaluate", "loss, accuracy and per-class accuracy on the validation (test) split",
                  "Evaluate a run (its model.keras, or its last backup while unfinished) or a model file on the "
@@ -146,13 +190,20 @@ def _evaluate_parser(sub) -> None:
 
 
 def _compare_parser(sub) -> None:
-    c = _command(sub, "compare", "compare runs from their CSV logs",
-                 "One row per run, best first, with the configuration keys that differ between the runs; "
-                 "broken or partial run directories are warnings, not errors.")
+    c = _command(sub, "compare", "compare runs from their CSV logs: runs that differ only in the seed as one "
+                 "group (n, mean ± sd, min..max)",
+                 "One row per seed group: runs whose configurations differ only in `seed` are one group, shown with "
+                 "n and the mean ± standard deviation and min..max of --metric at the last common epoch and at the "
+                 "epoch of the best mean, with the configuration keys that differ. --by-run: one row per run. "
+                 "Broken or partial run directories are warnings, not errors. See docs/compare.md.")
     c.add_argument("runs", nargs="+", metavar="RUN", help="run directories, globs (runs/*) or metrics.csv files")
     c.add_argument("--metric", default="val_accuracy", help="the metrics.csv column that ranks the runs (losses "
                    "and seconds: lower is better)")
-    c.add_argument("--plot", metavar="FILE.png", help="draw loss and accuracy curves of every run")
+    c.add_argument("--by-run", action="store_true", help="one row (and one curve) per run instead of per seed group")
+    c.add_argument("--plot", metavar="FILE.png", help="draw loss and accuracy curves: each group's mean with a band "
+                   "around its validation curve (each run's curve with --by-run)")
+    c.add_argument("--band", choices=["minmax", "sd"], default="minmax",
+                   help="the plot's band: the group's min..max or mean ± one standard deviation")
     c.add_argument("--format", choices=["table", "csv", "markdown"], default="table", help="how to print the table")
 
 
@@ -230,7 +281,7 @@ def _export_parser(sub) -> None:
     e.add_argument("--no-check", action="store_true", help="skip loading the artifact back")
 
 
-COMMANDS = (_summary_parser, _train_parser, _evaluate_parser, _compare_parser, _bench_parser,
+COMMANDS = (_summary_parser, _train_parser, _sweep_parser, _evaluate_parser, _compare_parser, _bench_parser,
             _import_weights_parser, _predict_parser, _export_parser)
 
 
@@ -264,7 +315,16 @@ def _run(args) -> int:
             sets.append(("input", args.input_shape))
         if args.classes:
             sets.append(("classes", args.classes))
-        print(render(load_arch(args.arch, sets=sets), blocks=args.blocks))
+        spec = load_arch(args.arch, sets=sets)
+        if args.plot and not str(args.plot).lower().endswith(".png"):
+            raise ConfigError(f"--plot {args.plot}: the picture is a PNG; name a file ending in .png")
+        print(render(spec, blocks=args.blocks))
+        if args.plot:
+            from .diagram import plot_network
+
+            sys.stdout.flush()
+            plot_network(spec, args.plot)
+            print(f"picture: {args.plot}", file=sys.stderr)
         return 0
     if args.command == "train":
         from .plan import TrainOptions
@@ -276,6 +336,10 @@ def _run(args) -> int:
                            limit=args.limit, data_dir=args.data_dir, strategy=args.strategy,
                            runs_root=args.runs_root, init_from=args.init_from, recover=args.recover))
         return 0
+    if args.command == "sweep":
+        from .sweep import main as sweep_main
+
+        return sweep_main(args)
     if args.command == "evaluate":
         _prepare_tensorflow()
         from .evaluate import evaluate, render

@@ -4,6 +4,10 @@ A RUN is a run directory, a glob of them (`runs/*`) or a bare `metrics.csv`. Eve
 files a run leaves behind (see runs.py): metrics.csv for the numbers, config.yaml for the configuration
 keys that differ between the runs, state.json for the status and the parameter count.
 
+One run is one draw. By default runs whose resolved configurations differ only in `recipe.seed` are one
+group, one row: n, and the mean ± standard deviation and min..max of the metric at the last epoch all of
+them reached and at the epoch of the best mean (`group_table`); `--by-run` gives one row per run (`table`).
+
 Real run directories are messy, so every problem becomes a warning naming the file and the run is still
 shown whenever it has at least one readable epoch: a cut-off last line is ignored, a resumed run's
 repeated epochs keep their last row, a column an older run lacks is empty, a cell that is not a number is
@@ -28,6 +32,9 @@ from .spec import resolved_config
 #: The columns of the table, before the configuration keys that differ (`best_<metric>` is named after the metric).
 SUMMARY_COLUMNS = ["run", "arch", "epochs_done", "epochs_planned", "best", "best_epoch", "val_loss", "val_accuracy",
                    "accuracy", "epoch_seconds", "images_per_second", "params", "status"]
+#: The columns of the groups' table (group_table), besides the statistics of the metric.
+GROUP_COLUMNS = ["group", "runs", "paths", "n", "seeds", "arch", "epochs_done", "epochs_planned", "best_epoch",
+                 "epoch_seconds", "images_per_second", "params", "status"]
 FINAL = ["val_loss", "val_accuracy", "accuracy"]  # the last epoch's value
 MEAN = ["epoch_seconds", "images_per_second"]  # the mean over the epochs
 _GLOB = set("*?[")
@@ -361,10 +368,7 @@ def _config_column(values: list):
     return pd.Series([math.nan if v is _MISSING else v for v in values], dtype=object).array
 
 
-def table(run_list: list[Run], metric: str = "val_accuracy"):
-    """The comparison as a DataFrame, one row per run, best first (see compare_runs)."""
-    import pandas as pd
-
+def _check_metric(run_list: list[Run], metric: str) -> None:
     if not run_list:
         raise ConfigError("no run to compare")
     if not any(metric in r.columns for r in run_list):
@@ -372,6 +376,13 @@ def table(run_list: list[Run], metric: str = "val_accuracy"):
         for r in run_list:
             available += [c for c in r.columns if c not in available and c != "epoch"]
         raise ConfigError(f"--metric {metric}: no run records it; the runs record: {', '.join(available)}")
+
+
+def table(run_list: list[Run], metric: str = "val_accuracy"):
+    """The comparison as a DataFrame, one row per run, best first (see compare_runs)."""
+    import pandas as pd
+
+    _check_metric(run_list, metric)
     best_col = f"best_{metric}"
     rows = []
     for r in run_list:
@@ -412,8 +423,162 @@ def table(run_list: list[Run], metric: str = "val_accuracy"):
     return df.iloc[order].reset_index(drop=True)
 
 
-def compare_runs(paths: list[str], metric: str = "val_accuracy", on_warning: Warn | None = None):
-    """Compare runs: a pandas DataFrame with one row per run that can be read, best `metric` first.
+# ----------------------------------------------------------------------------- seed groups
+
+SEED_KEY = "recipe.seed"
+
+
+def _group_key(run: Run):
+    """What makes runs one group: the resolved configuration without the seed (None: a run of its own)."""
+    import json
+
+    if run.config is None:
+        return None
+    resolved = resolved_config(run.config)
+    flat = flatten({k: v for k, v in resolved.items() if k in ("arch", "recipe") and isinstance(v, dict)})
+    flat.pop(SEED_KEY, None)
+    return json.dumps(flat, sort_keys=True, default=str)
+
+
+def seed_groups(run_list: list[Run]) -> list[list[Run]]:
+    """The runs grouped by configuration without `recipe.seed`, in order of first appearance; a run without
+    a configuration (a bare CSV, a missing config.yaml) is a group of its own."""
+    groups: dict = {}
+    for i, r in enumerate(run_list):
+        key = _group_key(r)
+        groups.setdefault(("alone", i) if key is None else key, []).append(r)
+    return list(groups.values())
+
+
+def _seed(run: Run):
+    recipe = (run.config or {}).get("recipe")
+    seed = recipe.get("seed") if isinstance(recipe, dict) else None
+    return seed if isinstance(seed, int) and not isinstance(seed, bool) else None
+
+
+def _group_name(names: list[str], taken: set) -> str:
+    """One run: its name. Several: their common beginning and end around a `*` (`seed=*,lr=0.1`), else the
+    first name and how many more."""
+    if len(names) == 1:
+        name = names[0]
+    else:
+        prefix = os.path.commonprefix(names)
+        rest = [n[len(prefix):] for n in names]
+        suffix = os.path.commonprefix([n[::-1] for n in rest])[::-1]
+        name = f"{prefix}*{suffix}" if prefix or suffix else ""
+        if not name or name in taken:
+            name = f"{names[0]} +{len(names) - 1}"
+    while name in taken:
+        name += "'"
+    return name
+
+
+def _stats(values: list[float]) -> dict:
+    """mean, sample standard deviation (NaN for one value), min, max of the finite values."""
+    import numpy as np
+
+    v = np.array([x for x in values if not math.isnan(x)], dtype="float64")
+    if not len(v):
+        return {"mean": math.nan, "sd": math.nan, "min": math.nan, "max": math.nan}
+    return {"mean": float(v.mean()), "sd": float(v.std(ddof=1)) if len(v) > 1 else math.nan,
+            "min": float(v.min()), "max": float(v.max())}
+
+
+def _status_text(statuses: list[str]) -> str:
+    counts: dict[str, int] = {}
+    for st in statuses:
+        counts[st] = counts.get(st, 0) + 1
+    if len(counts) == 1:
+        return statuses[0]
+    return ", ".join(f"{n} {st}" for st, n in counts.items())
+
+
+def _metric_by_epoch(runs_: list[Run], metric: str):
+    """A DataFrame, one column per run that records `metric`, indexed by epoch (NaN where it has none)."""
+    import pandas as pd
+
+    cols = {i: r.history.set_index("epoch")[metric] for i, r in enumerate(runs_)
+            if metric in r.history and r.history[metric].notna().any()}
+    return pd.DataFrame(cols).sort_index()
+
+
+def _group_row(g: list[Run], metric: str, name: str) -> dict:
+    lower = lower_is_better(metric)
+    row = {"group": name, "runs": [r.name for r in g], "paths": [r.path for r in g], "n": len(g)}
+    seeds = [_seed(r) for r in g]
+    row["seeds"] = seeds if any(s is not None for s in seeds) else None
+    arch_cfg = (g[0].config or {}).get("arch")
+    row["arch"] = (arch_cfg.get("name") if isinstance(arch_cfg, dict) else None) or (g[0].state or {}).get("arch") or ""
+    by_epoch = _metric_by_epoch(g, metric)
+    common = by_epoch.dropna() if len(by_epoch.columns) else by_epoch
+    last = best = math.nan
+    at_last = at_best = _stats([])
+    if len(common):
+        last = int(common.index.max())
+        at_last = _stats(list(common.loc[last]))
+        means = common.mean(axis=1)
+        best = int(means.idxmin() if lower else means.idxmax())  # the first of equal means
+        at_best = _stats(list(common.loc[best]))
+    row["epochs_done"], row["epochs_planned"] = last, _planned(g[0])
+    for k, v in at_last.items():
+        row[f"{metric}_{k}"] = v
+    row["best_epoch"] = best
+    for k, v in at_best.items():
+        row[f"best_{metric}_{k}"] = v
+    for c in MEAN:
+        values = [x for r in g if c in r.history for x in r.history[c].dropna()]
+        row[c] = sum(values) / len(values) if values else math.nan
+    params = next((p for r in g if isinstance(p := (r.state or {}).get("params"), int) and not isinstance(p, bool)),
+                  None)
+    row["params"] = params
+    row["status"] = _status_text([r.status for r in g])
+    return row
+
+
+def group_table(run_list: list[Run], metric: str = "val_accuracy"):
+    """The comparison of seed groups as a DataFrame, one row per group, best first (see compare_runs).
+
+    Columns: group (a name made of its runs' names), runs, paths (lists), n, seeds (list, or None when no run
+    records one), arch; epochs_done = the last epoch every run of the group recorded `metric` for (the last
+    common epoch) and epochs_planned; <metric>_mean, _sd, _min, _max at that epoch; best_epoch = the common
+    epoch with the best mean, and best_<metric>_mean, _sd, _min, _max there; epoch_seconds and
+    images_per_second (means over every epoch of every run); params; status (one word, or counts such as
+    "2 finished, 1 interrupted"); then one column per configuration key other than the seed whose value is
+    not the same in every group. sd is the sample standard deviation (n - 1), NaN for one run.
+    """
+    import pandas as pd
+
+    _check_metric(run_list, metric)
+    groups = seed_groups(run_list)
+    rows, taken = [], set()
+    for g in groups:
+        rows.append(_group_row(g, metric, _group_name([r.name for r in g], taken)))
+        taken.add(rows[-1]["group"])
+    df = pd.DataFrame(rows)
+    for c in ("epochs_done", "epochs_planned", "best_epoch", "params"):
+        df[c] = pd.array([None if v is None or (isinstance(v, float) and math.isnan(v)) else int(v)
+                          for v in df[c]], dtype="Int64")
+    df["n"] = df["n"].astype("int64")
+    stats = [f"{p}{metric}_{k}" for p in ("", "best_") for k in ("mean", "sd", "min", "max")]
+    for c in stats + MEAN:
+        df[c] = df[c].astype("float64")
+    keys = differing([g[0].config for g in groups])
+    for key, values in keys.items():
+        if key != SEED_KEY:
+            df[key] = _config_column(values)
+    score = df[f"best_{metric}_mean"] if lower_is_better(metric) else -df[f"best_{metric}_mean"]
+    order = sorted(range(len(df)), key=lambda i: (math.isnan(score[i]), 0.0 if math.isnan(score[i]) else score[i], i))
+    return df.iloc[order].reset_index(drop=True)
+
+
+def compare_runs(paths: list[str], metric: str = "val_accuracy", on_warning: Warn | None = None,
+                 by_run: bool = False):
+    """Compare runs: a pandas DataFrame, one row per seed group (default) or per run (`by_run=True`).
+
+    Runs whose resolved configurations differ only in `recipe.seed` are one group (see `group_table` for
+    its columns: n, mean, standard deviation, min and max of `metric` at the last common epoch and at the
+    best epoch of the group's mean). With `by_run=True`, one row per run that can be read, best `metric`
+    first:
 
     paths: run directories, globs (`runs/*`) or metrics.csv files. Columns: run, path, arch, epochs_done,
     epochs_planned, best_<metric>, best_epoch (the first epoch with the best value; lower is better for a
@@ -429,7 +594,7 @@ def compare_runs(paths: list[str], metric: str = "val_accuracy", on_warning: War
     run_list = load_runs(paths, on_warning)
     if not run_list:
         raise ConfigError(f"no run could be read from {' '.join(paths)}")
-    return table(run_list, metric)
+    return table(run_list, metric) if by_run else group_table(run_list, metric)
 
 
 # ----------------------------------------------------------------------------- rendering
@@ -470,7 +635,10 @@ def _config_text(v) -> str:
 
 
 def rows_for(df, metric: str, style: str) -> tuple[list[str], list[list[str]], list[bool]]:
-    """Header, cell texts and right-alignment flags of the table in `style` (table, markdown or csv)."""
+    """Header, cell texts and right-alignment flags of the table in `style` (table, markdown or csv): the
+    groups of `group_table` or the runs of `table`, whichever `df` holds."""
+    if "group" in df.columns:
+        return _group_rows_for(df, metric, style)
     best_col = f"best_{metric}"
     summary = ["run", "arch", "epochs", best_col, "best_epoch", *FINAL, *MEAN, "params", "status"]
     if style == "csv":
@@ -483,36 +651,111 @@ def rows_for(df, metric: str, style: str) -> tuple[list[str], list[list[str]], l
         out = []
         for c in header:
             if c == "epochs":
-                planned = row["epochs_planned"]
-                out.append(f"{row['epochs_done']}/{'?' if _is_missing(planned) else int(planned)}")
-                continue
-            v = row[c]
-            if c in keys:
-                if _is_missing(v):
-                    out.append(blank)
-                elif style == "csv":
-                    out.append(_config_text(v) if not isinstance(v, float) else f"{v:.10g}")
-                else:
-                    text = _config_text(v)
-                    if style == "table" and len(text) > _TRUNCATE:
-                        text = text[:_TRUNCATE - 3] + "..."
-                    out.append(text)
-            elif _is_missing(v):
-                out.append(blank)
-            elif c in ("epochs_done", "epochs_planned", "best_epoch"):
-                out.append(str(int(v)))
-            elif c == "params":
-                out.append(str(int(v)) if style == "csv" else f"{int(v):,}")
-            elif isinstance(v, float):
-                out.append(f"{v:.6g}" if style == "csv" else _number_format(c)(v))
+                out.append(_epochs_text(row))
+            elif c in keys:
+                out.append(_key_cell(row[c], style, blank))
             else:
-                out.append(str(v))
+                out.append(_value_cell(c, row[c], style, blank))
         cells.append(out)
+    return header, cells, _right(header, cells, ("run", "arch", "status"))
+
+
+def _epochs_text(row) -> str:
+    planned = row["epochs_planned"]
+    done = row["epochs_done"]
+    return f"{'-' if _is_missing(done) else int(done)}/{'?' if _is_missing(planned) else int(planned)}"
+
+
+def _key_cell(v, style: str, blank: str) -> str:
+    """A configuration value: YAML flow text (cut at 40 characters in the text table), CSV numbers in full."""
+    if _is_missing(v):
+        return blank
+    if style == "csv":
+        return _config_text(v) if not isinstance(v, float) else f"{v:.10g}"
+    text = _config_text(v)
+    if style == "table" and len(text) > _TRUNCATE:
+        text = text[:_TRUNCATE - 3] + "..."
+    return text
+
+
+def _value_cell(c: str, v, style: str, blank: str) -> str:
+    if _is_missing(v):
+        return blank
+    if c in ("epochs_done", "epochs_planned", "best_epoch", "n"):
+        return str(int(v))
+    if c == "params":
+        return str(int(v)) if style == "csv" else f"{int(v):,}"
+    if isinstance(v, float):
+        return f"{v:.6g}" if style == "csv" else _number_format(c)(v)
+    return str(v)
+
+
+def _right(header: list[str], cells: list[list[str]], left: tuple) -> list[bool]:
     right = []
     for j, c in enumerate(header):
         col = [row[j] for row in cells if row[j] not in ("", "-")]
-        right.append(c not in ("run", "arch", "status") and bool(col) and all(_looks_numeric(t) for t in col))
-    return header, cells, right
+        right.append(c not in left and bool(col) and all(_looks_numeric(t) for t in col))
+    return right
+
+
+def seeds_text(seeds) -> str:
+    """[0, 1, 2, 3, 7] -> '0..3,7': runs of three or more consecutive seeds as ranges."""
+    if not isinstance(seeds, (list, tuple)):
+        return "-"
+    out, i = [], 0
+    values = [s for s in seeds if s is not None]
+    values = sorted(set(values)) + (["?"] if len(values) < len(seeds) else [])
+    while i < len(values):
+        j = i
+        while j + 1 < len(values) and values[j] != "?" and values[j + 1] == values[j] + 1:
+            j += 1
+        out.append(f"{values[i]}..{values[j]}" if j - i >= 2 else ",".join(map(str, values[i:j + 1])))
+        i = j + 1
+    return ",".join(out)
+
+
+def _group_rows_for(df, metric: str, style: str) -> tuple[list[str], list[list[str]], list[bool]]:
+    """The groups' table: `mean ± sd` and `min..max` cells in text and markdown, one number a cell in CSV."""
+    stats = ("mean", "sd", "min", "max")
+    keys = [c for c in df.columns if c not in GROUP_COLUMNS and not c.startswith((f"{metric}_", f"best_{metric}_"))]
+    blank = "" if style == "csv" else "-"
+    if style == "csv":
+        header = ["group", "arch", "n", "seeds", "epochs_done", "epochs_planned", *[f"{metric}_{k}" for k in stats],
+                  "best_epoch", *[f"best_{metric}_{k}" for k in stats], *MEAN, "params", "status", "runs", *keys]
+    else:
+        header = ["group", "arch", "n", "seeds", "epochs", metric, "min..max", "best_epoch", f"best_{metric}",
+                  "min..max", *MEAN, "params", "status", *keys]
+    stat_of = {}  # column index -> (prefix, "mean" or "range") of the text table's statistics cells
+    if style != "csv":
+        for prefix in ("", "best_"):
+            i = header.index(f"{prefix}{metric}")
+            stat_of[i], stat_of[i + 1] = (prefix, "mean"), (prefix, "range")
+    fmt = _number_format(metric)
+    cells = []
+    for _, row in df.iterrows():
+        out = []
+        for j, c in enumerate(header):
+            if j in stat_of:
+                prefix, what = stat_of[j]
+                mean, sd, lo, hi = (row[f"{prefix}{metric}_{k}"] for k in stats)
+                if what == "range":
+                    out.append(blank if _is_missing(lo) or row["n"] < 2 else f"{fmt(lo)}..{fmt(hi)}")
+                else:
+                    out.append(blank if _is_missing(mean) else fmt(mean) if _is_missing(sd) else
+                               f"{fmt(mean)} ± {fmt(sd)}")
+            elif c == "epochs":
+                out.append(_epochs_text(row))
+            elif c == "seeds":
+                out.append(_key_cell(row[c], style, blank) if style == "csv" else seeds_text(row[c]))
+            elif c == "runs":
+                out.append(_config_text(row[c]))
+            elif c in keys:
+                out.append(_key_cell(row[c], style, blank))
+            else:
+                out.append(_value_cell(c, row[c], style, blank))
+        cells.append(out)
+    right = _right(header, cells, ("group", "arch", "status", "seeds", "runs"))
+    return header, cells, [r or j in stat_of for j, r in enumerate(right)]
 
 
 def _looks_numeric(text: str) -> bool:
@@ -553,13 +796,19 @@ def render(df, metric: str = "val_accuracy", style: str = "table") -> str:
 # ----------------------------------------------------------------------------- the plot
 
 
-def plot_runs(runs_or_paths, path: str, on_warning: Warn | None = None) -> str:
-    """One PNG: loss (left) and accuracy (right) against epoch for every run, training dashed, validation
-    solid, one colour per run. runs_or_paths: `Run`s from load_runs, or paths as for compare_runs."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    from matplotlib.lines import Line2D
+BANDS = ("minmax", "sd")
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">", "h", "p")
 
+
+def plot_runs(runs_or_paths, path: str, on_warning: Warn | None = None, by_run: bool = False,
+              band: str = "minmax") -> str:
+    """One PNG: loss (left) and accuracy (right) against epoch, training dashed, validation solid.
+
+    By default one curve per seed group (see compare_runs): the mean over its runs, with a band around the
+    validation curve (`band`: "minmax", the runs' min..max, or "sd", mean ± one standard deviation); with
+    `by_run`, one curve per run. Each curve has its own colour and marker, and the curves are dodged by a
+    fraction of an epoch, so that equal curves stay visible. runs_or_paths: `Run`s from load_runs, or paths
+    as for compare_runs."""
     if not str(path).lower().endswith(".png"):
         raise ConfigError(f"--plot {path}: the plot is a PNG; name a file ending in .png")
     run_list = list(runs_or_paths)
@@ -567,34 +816,99 @@ def plot_runs(runs_or_paths, path: str, on_warning: Warn | None = None) -> str:
         run_list = load_runs(run_list, on_warning)
     if not run_list:
         raise ConfigError("no run to plot")
-    fig = Figure(figsize=(12, 5), dpi=100, layout="constrained")
-    FigureCanvasAgg(fig)
-    ax_loss, ax_acc = fig.subplots(1, 2)
-    colours = run_colours(len(run_list))
-    handles = []
-    for r, colour in zip(run_list, colours):
-        h = r.history
-        for ax, key in ((ax_loss, "loss"), (ax_acc, "accuracy")):
-            for prefix, style in (("", "--"), ("val_", "-")):
-                col = prefix + key
-                if col in h and h[col].notna().any():
-                    ax.plot(h["epoch"], h[col], linestyle=style, color=colour, marker="o", markersize=3,
-                            linewidth=1.6)
-        handles.append(Line2D([], [], color=colour, linewidth=2.5, label=r.name))
-    for ax, key in ((ax_loss, "loss"), (ax_acc, "accuracy")):
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(key)
-        ax.set_title(key)
-        ax.grid(True, alpha=0.3)
-        ax.xaxis.get_major_locator().set_params(integer=True)
-    handles += [Line2D([], [], color="black", linestyle="--", label="training"),
-                Line2D([], [], color="black", linestyle="-", label="validation")]
-    ax_acc.legend(handles=handles, loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize="small", frameon=False)
+    groups = [[r] for r in run_list] if by_run else seed_groups(run_list)
+    taken: set = set()
+    names = []
+    for g in groups:
+        names.append(_group_name([r.name for r in g], taken))
+        taken.add(names[-1])
+    return plot_groups(groups, names, path, band=band, by_run=by_run)
+
+
+def _curve(group: list[Run], column: str):
+    """(epochs, mean, sd, min, max) of a column over the runs of a group that reached each epoch."""
+    import pandas as pd
+
+    cols = {i: r.history.set_index("epoch")[column] for i, r in enumerate(group) if column in r.history}
+    if not cols:
+        return None
+    frame = pd.DataFrame(cols).sort_index().dropna(how="all")
+    if frame.empty:
+        return None
+    return (frame.index.to_numpy(dtype=float), frame.mean(axis=1).to_numpy(), frame.std(axis=1, ddof=1).to_numpy(),
+            frame.min(axis=1).to_numpy(), frame.max(axis=1).to_numpy())
+
+
+def plot_groups(groups: list[list[Run]], names: list[str], path: str, band: str = "minmax",
+                by_run: bool = False) -> str:
+    """Draw `groups` (lists of runs, one curve each) named `names` into the PNG `path` (see plot_runs)."""
+    fig = curves_figure(groups, names, band, by_run)
     try:
         fig.savefig(path, format="png")
     except OSError as e:
         raise ConfigError(f"--plot {path}: cannot write: {e.strerror or e}") from None
     return path
+
+
+def curves_figure(groups: list[list[Run]], names: list[str], band: str = "minmax", by_run: bool = False):
+    """The matplotlib Figure of plot_groups (not saved)."""
+    import numpy as np
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    if band not in BANDS:
+        raise ConfigError(f"--band {band}: use {' or '.join(BANDS)}")
+    fig = Figure(figsize=(12, 5), dpi=100, layout="constrained")
+    FigureCanvasAgg(fig)
+    ax_loss, ax_acc = fig.subplots(1, 2)
+    colours = run_colours(len(groups))
+    k = len(groups)
+    step = min(0.06, 0.3 / (k - 1)) if k > 1 else 0.0
+    handles = []
+    banded = False
+    for i, (g, name, colour) in enumerate(zip(groups, names, colours)):
+        marker, dodge = MARKERS[i % len(MARKERS)], (i - (k - 1) / 2) * step
+        for ax, key in ((ax_loss, "loss"), (ax_acc, "accuracy")):
+            for prefix, style in (("", "--"), ("val_", "-")):
+                curve = _curve(g, prefix + key)
+                if curve is None:
+                    continue
+                x, mean, sd, lo, hi = curve
+                x = x + dodge
+                ax.plot(x, mean, linestyle=style, color=colour, marker=marker, markersize=4, linewidth=1.6,
+                        markerfacecolor="none" if prefix else colour)
+                if prefix and len(g) > 1:
+                    if band == "sd":
+                        lo, hi = mean - np.nan_to_num(sd), mean + np.nan_to_num(sd)
+                    ax.fill_between(x, lo, hi, color=colour, alpha=0.18, linewidth=0)
+                    banded = True
+        label = name if by_run or len(g) == 1 else f"{name} (n={len(g)})"
+        handles.append(Line2D([], [], color=colour, marker=marker, linewidth=2.5, label=label))
+    spread = f"; curves dodged by up to ±{step * (k - 1) / 2:.2g} epoch" if k > 1 else ""
+    for ax, key in ((ax_loss, "loss"), (ax_acc, "accuracy")):
+        ax.set_xlabel(f"epoch{spread}")
+        ax.set_ylabel(key)
+        ax.set_title(key)
+        ax.grid(True, alpha=0.3)
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    mean_word = "" if by_run else " (mean)"
+    handles += [Line2D([], [], color="black", linestyle="--", label=f"training{mean_word}"),
+                Line2D([], [], color="black", linestyle="-", marker="o", markerfacecolor="none",
+                       label=f"validation{mean_word}")]
+    if banded:
+        what = "min..max" if band == "minmax" else "mean ± 1 sd"
+        handles.append(Patch(color="grey", alpha=0.3, label=f"band: validation {what}\nover a group's runs"))
+    ax_acc.legend(handles=handles, loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize="small", frameon=False)
+    n_runs = sum(len(g) for g in groups)
+    if by_run:
+        title = f"{n_runs} run{'s' if n_runs != 1 else ''}, one curve each"
+    else:
+        title = (f"{k} group{'s' if k != 1 else ''} of {n_runs} run{'s' if n_runs != 1 else ''} (runs that differ "
+                 f"only in the seed are one group): the mean of each group")
+    fig.suptitle(title)
+    return fig
 
 
 def run_colours(n: int) -> list:
@@ -620,14 +934,20 @@ def main(args) -> int:
     run_list = load_runs(args.runs, warn)
     if not run_list:
         raise ConfigError(f"no run could be read from {' '.join(args.runs)}")
-    df = table(run_list, args.metric)
+    by_run = getattr(args, "by_run", False)
+    band = getattr(args, "band", "minmax")
+    df = table(run_list, args.metric) if by_run else group_table(run_list, args.metric)
     if args.plot:
         if not str(args.plot).lower().endswith(".png"):
             raise ConfigError(f"--plot {args.plot}: the plot is a PNG; name a file ending in .png")
     print(render(df, args.metric, args.format))
     sys.stdout.flush()
     if args.plot:
-        by_name = {r.name: r for r in run_list}
-        plot_runs([by_name[n] for n in df["run"]], args.plot)
+        by_path = {r.path: r for r in run_list}
+        if by_run:
+            groups, names = [[by_path[p]] for p in df["path"]], list(df["run"])
+        else:
+            groups, names = [[by_path[p] for p in paths] for paths in df["paths"]], list(df["group"])
+        plot_groups(groups, names, args.plot, band=band, by_run=by_run)
         print(f"plot: {args.plot}", file=sys.stderr)
     return 0

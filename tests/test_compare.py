@@ -90,7 +90,7 @@ def test_values_order_and_differing_keys(tmp_path):
     b = make_run(tmp_path, "b", hb, sets={"recipe.optimizer.learning_rate": 0.05})
     c = make_run(tmp_path, "c", hc, sets={"arch.defaults.batch_norm": True}, status="interrupted", params=999)
     seen, warn = collect()
-    df = compare_runs([a, b, c], on_warning=warn)
+    df = compare_runs([a, b, c], on_warning=warn, by_run=True)
 
     assert list(df.columns) == SUMMARY + ["arch.defaults.batch_norm", "arch.stages.s1[0].conv.batch_norm",
                                           "recipe.optimizer.learning_rate"]
@@ -135,7 +135,7 @@ def test_loss_metric_lower_is_better_and_runs_without_it_last(tmp_path):
         w.writeheader()
         w.writerows({k: v for k, v in r.items() if k != "loss"} for r in rows)
     seen, warn = collect()
-    df = compare_runs([old, a, b], metric="loss", on_warning=warn)
+    df = compare_runs([old, a, b], metric="loss", on_warning=warn, by_run=True)
     assert list(df["run"]) == ["b", "a", "old"]
     assert list(df["best_loss"][:2]) == [rounded(1.0 - 0.3), rounded(2.0 - 0.3)]
     assert list(df["best_epoch"][:2]) == [2, 2]
@@ -146,16 +146,17 @@ def test_loss_metric_lower_is_better_and_runs_without_it_last(tmp_path):
 def test_equal_runs_and_a_single_run_have_no_key_columns(tmp_path):
     a = make_run(tmp_path, "a", history([0.5]))
     b = make_run(tmp_path, "b", history([0.6]))
-    assert list(compare_runs([a, b], on_warning=lambda *_: None).columns) == SUMMARY
+    assert list(compare_runs([a, b], on_warning=lambda *_: None, by_run=True).columns) == SUMMARY
     c = make_run(tmp_path, "c", history([0.7]), sets={"recipe.seed": 7})
-    assert list(compare_runs([c], on_warning=lambda *_: None).columns) == SUMMARY
-    assert list(compare_runs([a, b, c], on_warning=lambda *_: None).columns) == SUMMARY + ["recipe.seed"]
+    assert list(compare_runs([c], on_warning=lambda *_: None, by_run=True).columns) == SUMMARY
+    assert list(compare_runs([a, b, c], on_warning=lambda *_: None, by_run=True).columns) == \
+        SUMMARY + ["recipe.seed"]
 
 
 def test_a_key_missing_in_one_run_differs_and_lists_compare_whole(tmp_path):
     a = make_run(tmp_path, "a", history([0.5]))
     b = make_run(tmp_path, "b", history([0.6]), sets={"recipe.label_smoothing": _DROP, "arch.input": [32, 32, 1]})
-    df = compare_runs([a, b], on_warning=lambda *_: None)
+    df = compare_runs([a, b], on_warning=lambda *_: None, by_run=True)
     assert list(df.columns) == SUMMARY + ["arch.input", "recipe.label_smoothing"]
     assert list(df["arch.input"]) == [[32, 32, 1], [16, 16, 1]]
     assert math.isnan(df["recipe.label_smoothing"][0]) and df["recipe.label_smoothing"][1] == 0.0
@@ -171,7 +172,7 @@ def test_architectures_are_compared_resolved(tmp_path):
     b = make_run(tmp_path, "b", history([0.6]), sets={"arch.defaults.bn_momentum": 0.9})
     c = make_run(tmp_path, "c", history([0.4]), sets={"arch.stages.s1": [{"conv": {
         "filters": 8, "kernel": 3, "stride": 2, "padding": "same", "activation": "relu", "name": "conv1"}}]})
-    df = compare_runs([a, b, c], on_warning=lambda *_: None)
+    df = compare_runs([a, b, c], on_warning=lambda *_: None, by_run=True)
     assert list(df.columns) == SUMMARY + ["arch.defaults.bn_momentum", "arch.stages.s1[0].conv.bn_momentum"]
     assert list(df["arch.defaults.bn_momentum"]) == [0.9, 0.99, 0.99]
     assert list(df["arch.stages.s1[0].conv.bn_momentum"]) == [0.9, 0.99, 0.99]
@@ -181,10 +182,10 @@ def test_status_running_only_while_the_lock_is_held(tmp_path):
     a = make_run(tmp_path, "a", history([0.5]), status="running")
     with runs.RunLock(a):
         seen, warn = collect()
-        assert list(compare_runs([a], on_warning=warn)["status"]) == ["running"]
+        assert list(compare_runs([a], on_warning=warn, by_run=True)["status"]) == ["running"]
         assert seen == []
     seen, warn = collect()
-    assert list(compare_runs([a], on_warning=warn)["status"]) == ["interrupted"]
+    assert list(compare_runs([a], on_warning=warn, by_run=True)["status"]) == ["interrupted"]
     assert [f for f, _ in seen] == [os.path.join(a, "state.json")] * 2
     assert "no process holds the run's lock" in seen[0][1]
 
@@ -194,9 +195,149 @@ def test_no_params_or_planned_epochs_stay_empty(tmp_path):
     cfg = yaml.safe_load(open(os.path.join(a, "config.yaml")))
     del cfg["recipe"]["epochs"]
     runs.write_config(a, cfg)
-    df = compare_runs([a], on_warning=lambda *_: None)
+    df = compare_runs([a], on_warning=lambda *_: None, by_run=True)
     assert pd.isna(df["params"][0]) and pd.isna(df["epochs_planned"][0])
     assert render(df).splitlines()[2].split()[2] == "1/?"
+
+
+# ----------------------------------------------------------------------------- seed groups
+
+GROUP_SUMMARY = ["group", "runs", "paths", "n", "seeds", "arch", "epochs_done", "epochs_planned",
+                 "val_accuracy_mean", "val_accuracy_sd", "val_accuracy_min", "val_accuracy_max", "best_epoch",
+                 "best_val_accuracy_mean", "best_val_accuracy_sd", "best_val_accuracy_min", "best_val_accuracy_max",
+                 "epoch_seconds", "images_per_second", "params", "status"]
+
+
+def seed_runs(root):
+    """Three seeds of one configuration and two of another (one of them interrupted after 2 of 3 epochs)."""
+    va = {"a-s0": [0.5, 0.7, 0.6], "a-s1": [0.4, 0.8, 0.9], "a-s2": [0.6, 0.65, 0.7],
+          "b-s0": [0.3, 0.5, 0.58], "b-s1": [0.35, 0.6]}
+    paths = {}
+    for name, values in va.items():
+        sets = {"recipe.seed": int(name[-1])}
+        if name.startswith("b"):
+            sets["recipe.optimizer.learning_rate"] = 0.05
+        status = "interrupted" if name == "b-s1" else "finished"
+        paths[name] = make_run(root, name, history(values), sets=sets, status=status)
+    return va, paths
+
+
+def test_runs_that_differ_only_in_the_seed_are_one_group(tmp_path):
+    va, paths = seed_runs(tmp_path)
+    seen, warn = collect()
+    df = compare_runs(list(paths.values()), on_warning=warn)
+    assert list(df.columns) == GROUP_SUMMARY + ["recipe.optimizer.learning_rate"]  # the seed is no column
+    assert list(df["group"]) == ["a-s*", "b-s*"] and list(df["n"]) == [3, 2]
+    assert list(df["runs"]) == [["a-s0", "a-s1", "a-s2"], ["b-s0", "b-s1"]]
+    assert list(df["seeds"]) == [[0, 1, 2], [0, 1]]
+    assert list(df["recipe.optimizer.learning_rate"]) == [0.01, 0.05]
+    assert list(df["status"]) == ["finished", "1 finished, 1 interrupted"]
+    a, b = df.iloc[0], df.iloc[1]
+    curves_a = np.array([[rounded(v) for v in va[f"a-s{i}"]] for i in range(3)])  # runs x epochs
+    means = curves_a.mean(axis=0)
+    assert a["epochs_done"] == 3 and a["best_epoch"] == int(np.argmax(means)) + 1
+    for prefix, epoch in (("", 3), ("best_", a["best_epoch"])):
+        at = curves_a[:, epoch - 1]
+        assert a[f"{prefix}val_accuracy_mean"] == pytest.approx(at.mean())
+        assert a[f"{prefix}val_accuracy_sd"] == pytest.approx(at.std(ddof=1))
+        assert (a[f"{prefix}val_accuracy_min"], a[f"{prefix}val_accuracy_max"]) == (at.min(), at.max())
+    # b: the interrupted run has 2 epochs, so epoch 2 is the last common one; epoch 3 of b-s0 takes no part
+    assert b["epochs_done"] == 2 and b["epochs_planned"] == 3 and b["best_epoch"] == 2
+    assert b["val_accuracy_mean"] == pytest.approx((0.5 + 0.6) / 2)
+    assert b["val_accuracy_sd"] == pytest.approx(np.std([0.5, 0.6], ddof=1))
+    assert (b["val_accuracy_min"], b["val_accuracy_max"]) == (0.5, 0.6)
+    assert a["epoch_seconds"] == pytest.approx(np.mean([1.0] * 6 + [3.0] * 3))
+    for col in ("val_accuracy_mean", "best_val_accuracy_sd", "recipe.optimizer.learning_rate"):
+        assert pd.api.types.is_float_dtype(df[col]), col
+    for col in ("n", "epochs_done", "best_epoch", "params"):
+        assert pd.api.types.is_integer_dtype(df[col]), col
+    assert seen == [(os.path.join(paths["b-s1"], "state.json"), "the run interrupted after epoch 2 of 3")]
+    # per run, as before: five rows, the seed a differing key
+    by_run = compare_runs(list(paths.values()), on_warning=warn, by_run=True)
+    assert list(by_run["run"]) == ["a-s1", "a-s0", "a-s2", "b-s1", "b-s0"]
+    assert list(by_run.columns)[-2:] == ["recipe.optimizer.learning_rate", "recipe.seed"]
+
+
+def test_lower_is_better_groups_and_runs_of_their_own(tmp_path):
+    a0 = make_run(tmp_path, "a0", history([0.5, 0.6], loss0=2.0), sets={"recipe.seed": 0})
+    a1 = make_run(tmp_path, "a1", history([0.5, 0.6], loss0=2.2), sets={"recipe.seed": 0})  # the same seed again
+    b = make_run(tmp_path, "b", history([0.5, 0.6], loss0=1.0), sets={"recipe.batch_size": 64})
+    loose = tmp_path / "loose.csv"
+    shutil.copy(os.path.join(a1, "metrics.csv"), loose)
+    df = compare_runs([a0, a1, b, str(loose)], metric="loss", on_warning=lambda *_: None)
+    assert list(df["group"]) == ["b", "a*", "loose"]  # loss: lower first; a CSV without config.yaml alone
+    assert list(df["n"]) == [1, 2, 1]
+    assert df["best_loss_mean"][1] == pytest.approx(np.mean([rounded(2.0 - 0.3), rounded(2.2 - 0.3)]))
+    assert math.isnan(df["best_loss_sd"][0]) and df["best_loss_min"][0] == df["best_loss_max"][0] == 0.7
+    assert df["seeds"][1] == [0, 0] and df["seeds"][2] is None
+
+
+def test_group_table_formats(tmp_path):
+    va, paths = seed_runs(tmp_path)
+    df = compare_runs(list(paths.values()), on_warning=lambda *_: None)
+    table = render(df, style="table").splitlines()
+    assert table[0].split() == ["group", "arch", "n", "seeds", "epochs", "val_accuracy", "min..max", "best_epoch",
+                                "best_val_accuracy", "min..max", "epoch_seconds", "images_per_second", "params",
+                                "status", "recipe.optimizer.learning_rate"]
+    mean, sd = df["val_accuracy_mean"][0], df["val_accuracy_sd"][0]
+    assert f"  {mean:.4f} ± {sd:.4f}  0.6000..0.9000  " in table[2]
+    assert table[2].split()[:5] == ["a-s*", "tiny", "3", "0..2", "3/3"]
+    assert table[3].split()[:5] == ["b-s*", "tiny", "2", "0,1", "2/3"]
+    end = table[0].index("best_val_accuracy") + len("best_val_accuracy")  # statistics right-aligned
+    assert table[2][:end].endswith(f"{df['best_val_accuracy_sd'][0]:.4f}")
+    rows = list(csv.DictReader(io.StringIO(render(df, style="csv"))))
+    assert list(rows[0])[:11] == ["group", "arch", "n", "seeds", "epochs_done", "epochs_planned", "val_accuracy_mean",
+                                  "val_accuracy_sd", "val_accuracy_min", "val_accuracy_max", "best_epoch"]
+    assert float(rows[0]["val_accuracy_sd"]) == pytest.approx(sd, rel=1e-5)
+    assert rows[1]["seeds"] == "[0, 1]" and rows[1]["runs"] == "[b-s0, b-s1]" and rows[1]["status"] == \
+        "1 finished, 1 interrupted"
+    md = render(df, style="markdown").splitlines()
+    assert md[2].startswith(f"| a-s* | tiny | 3 | 0..2 | 3/3 | {mean:.4f} ± {sd:.4f} | 0.6000..0.9000 |")
+    one = render(compare_runs([paths["a-s0"]], on_warning=lambda *_: None)).splitlines()[2]
+    assert one.split()[:8] == ["a-s0", "tiny", "1", "0", "3/3", "0.6000", "-", "2"]  # n = 1: no sd, no range
+
+
+def test_seeds_text():
+    from inception_keras.compare import seeds_text
+
+    assert seeds_text([3, 0, 1, 2, 7, 9, 10]) == "0..3,7,9,10"
+    assert seeds_text([0, None]) == "0,?" and seeds_text(None) == "-"
+
+
+def test_group_plot_draws_a_band_and_keeps_equal_curves_apart(tmp_path):
+    from matplotlib.collections import PolyCollection
+    from matplotlib.text import Text
+
+    from inception_keras.compare import curves_figure, load_runs, seed_groups
+
+    va, paths = seed_runs(tmp_path)
+    twin = make_run(tmp_path, "twin", history(va["a-s0"]), sets={"recipe.batch_size": 64, "recipe.seed": 0})
+    run_list = load_runs([*paths.values(), twin], on_warning=lambda *_: None)
+    groups = seed_groups(run_list)
+    assert [[r.name for r in g] for g in groups] == [["a-s0", "a-s1", "a-s2"], ["b-s0", "b-s1"], ["twin"]]
+    fig = curves_figure(groups, ["a", "b", "twin"], band="minmax")
+    ax_loss, ax_acc = fig.axes[:2]
+    texts = [t.get_text() for t in fig.findobj(Text)]
+    assert "3 groups of 6 runs (runs that differ only in the seed are one group): the mean of each group" in texts
+    assert {"a (n=3)", "b (n=2)", "twin"} <= set(texts)
+    assert "band: validation min..max\nover a group's runs" in texts
+    # the validation accuracy of group a: its mean, and a band from the min to the max of its runs
+    lines = [ln for ln in ax_acc.get_lines() if ln.get_linestyle() == "-"]
+    assert len(lines) == 3
+    curves = np.array([[rounded(v) for v in va[f"a-s{i}"]] for i in range(3)])
+    assert np.allclose(lines[0].get_ydata(), curves.mean(axis=0))
+    bands = [c for c in ax_acc.collections if isinstance(c, PolyCollection)]
+    assert len(bands) == 2  # groups of one run have none
+    ys = bands[0].get_paths()[0].vertices[:, 1]
+    assert np.isclose(ys.min(), curves.min()) and np.isclose(ys.max(), curves.max())
+    # "twin" has the same curve as a-s0 alone: another marker, and dodged along the epochs
+    assert lines[0].get_marker() != lines[2].get_marker()
+    assert not np.allclose(lines[0].get_xdata(), lines[2].get_xdata())
+    assert np.allclose(np.round(lines[2].get_xdata()), [1, 2, 3])
+    sd_fig = curves_figure(groups, ["a", "b", "twin"], band="sd")
+    assert "band: validation mean ± 1 sd\nover a group's runs" in [t.get_text() for t in sd_fig.findobj(Text)]
+    ys = [c for c in sd_fig.axes[1].collections if isinstance(c, PolyCollection)][0].get_paths()[0].vertices[:, 1]
+    assert np.isclose(ys.max(), (curves.mean(axis=0) + curves.std(axis=0, ddof=1)).max())
 
 
 # ----------------------------------------------------------------------------- formats
@@ -205,7 +346,7 @@ def test_no_params_or_planned_epochs_stay_empty(tmp_path):
 def test_formats(tmp_path):
     a = make_run(tmp_path, "a", history([0.5, 0.75]), params=5977530)
     b = make_run(tmp_path, "b", history([0.25]), sets={"recipe.optimizer.name": "sgd"}, params=1234)
-    df = compare_runs([a, b], on_warning=lambda *_: None)
+    df = compare_runs([a, b], on_warning=lambda *_: None, by_run=True)
     header = ["run", "arch", "epochs", "best_val_accuracy", "best_epoch", "val_loss", "val_accuracy", "accuracy",
               "epoch_seconds", "images_per_second", "params", "status", "recipe.optimizer.name"]
 
@@ -243,7 +384,8 @@ def test_api_is_exported_lazily(tmp_path):
     a = make_run(tmp_path, "a", history([0.5]))
     with pytest.warns(inception_keras.compare.CompareWarning, match="not a run directory"):
         df = inception_keras.compare_runs([a, str(tmp_path)])
-    assert isinstance(df, pd.DataFrame) and list(df["run"]) == ["a"]
+    assert isinstance(df, pd.DataFrame) and list(df["group"]) == ["a"] and list(df["n"]) == [1]
+    assert list(inception_keras.compare_runs([a], by_run=True)["run"]) == ["a"]
 
 
 # ----------------------------------------------------------------------------- broken inputs
@@ -257,7 +399,7 @@ def test_cut_off_csv_keeps_the_complete_epochs(tmp_path):
     open(path, "w").write(text[:start + 7])  # the last row cut after 7 characters
     fields = text[start:start + 7].count(",") + 1
     seen, warn = collect()
-    df = compare_runs([a], on_warning=warn)
+    df = compare_runs([a], on_warning=warn, by_run=True)
     assert df["epochs_done"][0] == 2 and df["best_val_accuracy"][0] == 0.6 and df["status"][0] == "interrupted"
     assert seen[0] == (path, f"line 4 has {fields} of 8 fields (the file is cut off); the line is ignored")
     assert seen[1] == (os.path.join(a, "state.json"), "the run interrupted after epoch 2 of 5")
@@ -268,7 +410,7 @@ def test_repeated_epochs_keep_the_last_row(tmp_path):
     again = dict(rows[1], val_accuracy=0.65, val_loss=0.4)  # epoch 2 again, after a resume
     a = make_run(tmp_path, "a", rows[:2] + [again, rows[2]])
     seen, warn = collect()
-    df = compare_runs([a], metric="val_loss", on_warning=warn)
+    df = compare_runs([a], metric="val_loss", on_warning=warn, by_run=True)
     assert df["epochs_done"][0] == 3
     assert df["best_val_loss"][0] == 0.4 and df["best_epoch"][0] == 2
     run = load_runs([a], on_warning=lambda *_: None)[0]
@@ -285,7 +427,7 @@ def test_columns_missing_from_an_older_run(tmp_path):
     with open(os.path.join(old, "metrics.csv"), "w") as f:
         f.write("epoch,loss,accuracy,val_loss,val_accuracy\n1,2.0,0.3,1.9,0.35\n2,1.5,0.5,1.4,0.55\n")
     seen, warn = collect()
-    df = compare_runs([a, old], on_warning=warn)
+    df = compare_runs([a, old], on_warning=warn, by_run=True)
     assert list(df["run"]) == ["a", "old"]
     row = df.set_index("run").loc["old"]
     assert row["best_val_accuracy"] == 0.55 and row["val_loss"] == 1.4 and row["accuracy"] == 0.5
@@ -313,7 +455,7 @@ def test_not_a_run_empty_csvs_and_bad_cells(tmp_path):
     not_a_run.mkdir()
     (not_a_run / "readme.txt").write_text("hello")
     seen, warn = collect()
-    df = compare_runs([str(tmp_path / "*")], on_warning=warn)
+    df = compare_runs([str(tmp_path / "*")], on_warning=warn, by_run=True)
     assert list(df["run"]) == ["bad_cell", "good"]
     row = df.set_index("run").loc["bad_cell"]
     assert math.isnan(row["val_loss"]) and row["val_accuracy"] == 0.7 and row["best_val_accuracy"] == 0.7
@@ -332,20 +474,20 @@ def test_bare_csv_files_and_globs(tmp_path):
     shutil.copy(os.path.join(a, "metrics.csv"), loose)
     seen, warn = collect()
     df = compare_runs([os.path.join(a, "metrics.csv"), os.path.join(str(tmp_path), "[b]"), str(loose),
-                       str(tmp_path / "nothing*")], on_warning=warn)
+                       str(tmp_path / "nothing*")], on_warning=warn, by_run=True)
     assert list(df["run"]) == ["b", "a", "exported"]
     assert list(df["status"]) == ["finished", "finished", "unknown"]
     assert df["recipe.seed"][0] == 2 and df["recipe.seed"][1] == 1 and pd.isna(df["recipe.seed"][2])
     assert (str(tmp_path / "nothing*"), "matches nothing") in seen
     assert any(f == str(loose) and "not named metrics.csv" in m for f, m in seen)
     # the same run named twice is shown once
-    assert list(compare_runs([a, os.path.join(a, "metrics.csv")], on_warning=warn)["run"]) == ["a"]
+    assert list(compare_runs([a, os.path.join(a, "metrics.csv")], on_warning=warn, by_run=True)["run"]) == ["a"]
 
 
 def test_cli_warns_and_exits_2_only_when_nothing_can_be_read(tmp_path):
     a = make_run(tmp_path, "a", history([0.5, 0.6]))
     (tmp_path / "junk").mkdir()
-    r = cli("compare", a, tmp_path / "junk", "--format", "csv")
+    r = cli("compare", a, tmp_path / "junk", "--format", "csv", "--by-run")
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines()[1].startswith("a,tiny,2,3,0.6,2,")
     assert r.stderr.splitlines() == [f"warning: {tmp_path / 'junk'}: not a run directory (no metrics.csv); skipped"]
@@ -413,7 +555,7 @@ def _expected(run_dir):
 
 def test_real_runs_table_and_plot(real_runs, tmp_path):
     png = tmp_path / "curves.png"
-    r = cli("compare", os.path.join(real_runs["root"], "*"), "--format", "csv", "--plot", png)
+    r = cli("compare", os.path.join(real_runs["root"], "*"), "--format", "csv", "--plot", png, "--by-run")
     assert r.returncode == 0, r.stderr
     table = list(csv.DictReader(io.StringIO(r.stdout)))
     expected = {name: _expected(real_runs[name]) for name in ("slow", "fast", "cut")}
@@ -449,6 +591,30 @@ def test_real_runs_table_and_plot(real_runs, tmp_path):
     assert (pixels == 255).all(axis=1).mean() > 0.5  # mostly white background, not a blank or black image
 
 
+def test_real_runs_grouped(real_runs, tmp_path):
+    """`cut` is a copy of `slow` cut after epoch 1: the same configuration, so one group with it."""
+    png = tmp_path / "groups.png"
+    r = cli("compare", os.path.join(real_runs["root"], "*"), "--format", "csv", "--plot", png, "--band", "sd")
+    assert r.returncode == 0, r.stderr
+    table = {row["group"]: row for row in csv.DictReader(io.StringIO(r.stdout))}
+    assert set(table) == {"fast", "cut +1"}  # no common beginning or end of the names: the first name, +1
+    slow, cut = (_expected(real_runs[n]) for n in ("slow", "cut"))
+    pair = table["cut +1"]
+    assert pair["n"] == "2" and pair["runs"] == "[cut, slow]" and pair["epochs_done"] == "1"
+    assert pair["status"] == "1 interrupted, 1 finished"
+    first = [float(list(csv.DictReader(open(os.path.join(real_runs[n], "metrics.csv"))))[0]["val_accuracy"])
+             for n in ("slow", "cut")]
+    assert float(pair["val_accuracy_mean"]) == pytest.approx(np.mean(first), rel=1e-5)
+    assert float(table["fast"]["best_val_accuracy_mean"]) == pytest.approx(_expected(real_runs["fast"])[
+        "best_val_accuracy"], rel=1e-5)
+    assert table["fast"]["val_accuracy_sd"] == "" and table["fast"]["n"] == "1"
+    assert slow["epochs_done"] == 2 and cut["epochs_done"] == 1
+    from PIL import Image
+
+    with Image.open(png) as im:
+        assert im.format == "PNG" and im.size == (1200, 500)
+
+
 def test_plot_api_from_paths(real_runs, tmp_path):
     out = plot_runs([real_runs["slow"], real_runs["fast"]], str(tmp_path / "two.png"))
     from PIL import Image
@@ -464,7 +630,7 @@ def test_seconds_are_better_low_and_long_values_are_shortened_in_the_text_table(
     a = make_run(tmp_path, "a", history([0.5], seconds=(2.0,)))
     long_path = "/data/" + "fashion-mnist-" * 5
     b = make_run(tmp_path, "b", history([0.6], seconds=(1.0,)), sets={"recipe.dataset.path": long_path})
-    df = compare_runs([a, b], metric="epoch_seconds", on_warning=lambda *_: None)
+    df = compare_runs([a, b], metric="epoch_seconds", on_warning=lambda *_: None, by_run=True)
     assert list(df["run"]) == ["b", "a"] and list(df["best_epoch_seconds"]) == [1.0, 2.0]
     table = render(df, "epoch_seconds", "table").splitlines()
     cell = table[2].split("  ")[-1]
@@ -477,7 +643,7 @@ def test_differing_stages_show_the_layer_and_key_that_differ(tmp_path):
     a = make_run(tmp_path, "a", history([0.5]))
     wider = [{"conv": {"filters": 16, "kernel": 3, "stride": 2}}, {"conv": {"filters": 8, "kernel": 1}}]
     b = make_run(tmp_path, "b", history([0.6]), sets={"arch.stages.s1": wider})
-    df = compare_runs([a, b], on_warning=lambda *_: None)
+    df = compare_runs([a, b], on_warning=lambda *_: None, by_run=True)
     keys = [c for c in df.columns if c not in SUMMARY]
     assert keys == ["arch.stages.s1[0].conv.filters", "arch.stages.s1[1]"]  # a key, and a layer only b has
     assert list(df[keys[0]]) == [16, 8]

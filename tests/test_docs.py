@@ -75,7 +75,7 @@ def test_readme_python_example_runs(tmp_path):
     finally:
         os.chdir(cwd)
     assert namespace["spec"].classes == 5 and namespace["model"].output_shape == (None, 5)
-    assert list(namespace["df"]["run"]) == ["a"]
+    assert list(namespace["df"]["group"]) == ["a"] and list(namespace["df"]["n"]) == [1]
 
 
 def test_results_state_what_the_code_computes():

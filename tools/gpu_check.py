@@ -9,8 +9,14 @@ JAX backend, which runs the same builder (arch YAML -> keras.Model); tf.data, tf
   python tools/gpu_check.py bench  [--steps 20]         ours: synthetic images/s per precision (Keras/JAX)
   python tools/gpu_check.py torch  --peers DIR          the PyTorch peer on the GPU (fp32/bf16, channels-last)
   python tools/gpu_check.py epoch  --idx DIR [--epochs 2] the seed recipe on Fashion-MNIST: seconds per epoch
+  python tools/gpu_check.py seeds  --idx DIR [--seeds 0..9] [--parallel 10] [--deadline 300]
+                                                        the seed recipe with each seed in its own process (all
+                                                        on the one GPU): test accuracy after every epoch, then
+                                                        per epoch n, mean, sd, min..max against the seed's 0.875
+  python tools/gpu_check.py summarize --jsonl FILE      that study again from the JSON lines of a run
 
-Each prints JSON lines.
+Each prints JSON lines. `--size 32 --limit 512 --seeds 0..2 --epochs 2` makes any of them a check of this
+script on a CPU in a minute (KERAS_BACKEND=jax with JAX installed, or tensorflow).
 """
 from __future__ import annotations
 
@@ -82,35 +88,55 @@ def torch_peer(args):
              windows=[round(r, 1) for r in rates])
 
 
-def epoch(args):
-    os.environ.setdefault("KERAS_BACKEND", "jax")
-    import dataclasses
-
+def load_fashion_mnist(idx: str, size: int, limit: int | None = None):
+    """(x_train, y_train), (x_test, y_test): IDX files resized to size x size (bilinear, as the TensorFlow
+    pipeline does), scaled to 0..1, float32; the first `limit` examples of each split when given."""
     import keras
     import numpy as np
 
-    from inception_keras.builder import build_models
     from inception_keras.data import read_idx_split
-    from inception_keras.recipe import load_recipe
-    from inception_keras.task import compile_model
-
-    recipe = load_recipe(os.path.join(ROOT, "train", "fashion_mnist.yaml"))
-    recipe = dataclasses.replace(recipe, precision=args.precision)
-    keras.mixed_precision.set_global_policy(args.precision)
-    keras.utils.set_random_seed(recipe.seed)
 
     def load(split):
-        x, y = read_idx_split(args.idx, split)
-        out = np.empty((len(x), 96, 96, 1), np.float32)
-        for i in range(0, len(x), 5000):  # bilinear, as the TensorFlow pipeline does
-            out[i:i + 5000] = np.asarray(keras.ops.image.resize(x[i:i + 5000].astype(np.float32), (96, 96),
+        x, y = read_idx_split(idx, split)
+        x, y = (x[:limit], y[:limit]) if limit else (x, y)
+        out = np.empty((len(x), size, size, 1), np.float32)
+        for i in range(0, len(x), 5000):
+            out[i:i + 5000] = np.asarray(keras.ops.image.resize(x[i:i + 5000].astype(np.float32), (size, size),
                                                                 interpolation="bilinear")) / 255.0
         return out, y
 
+    return load("train"), load("test")
+
+
+def _seed_recipe(args, seed: int):
+    """The seed's recipe (train/fashion_mnist.yaml) and network (arch/googlenet.yaml at --size), this seed."""
+    import dataclasses
+
+    from inception_keras.recipe import load_recipe
+    from inception_keras.spec import load_arch
+
+    recipe = load_recipe(os.path.join(ROOT, "train", "fashion_mnist.yaml"), sets=[("seed", seed)])
+    recipe = dataclasses.replace(recipe, precision=args.precision)
+    spec = load_arch(os.path.join(ROOT, "arch", "googlenet.yaml"), sets=[("input", [args.size, args.size, 1])])
+    return recipe, spec
+
+
+def fit_seed(args, seed: int, what: str) -> None:
+    """Train the seed recipe with this seed in this process; one JSON line per epoch (test accuracy = val_)."""
+    os.environ.setdefault("KERAS_BACKEND", "jax")
+    import keras
+
+    from inception_keras.builder import build_models
+    from inception_keras.task import compile_model
+
+    recipe, spec = _seed_recipe(args, seed)
+    epochs = args.epochs or recipe.epochs
+    keras.mixed_precision.set_global_policy(args.precision)
+    keras.utils.set_random_seed(recipe.seed)
     t = time.perf_counter()
-    (xtr, ytr), (xte, yte) = load("train"), load("test")
-    emit(what="seed-epoch", step="data", seconds=round(time.perf_counter() - t, 1), train=len(xtr), test=len(xte))
-    models = build_models(os.path.join(ROOT, "arch", "googlenet.yaml"))
+    (xtr, ytr), (xte, yte) = load_fashion_mnist(args.idx, args.size, args.limit)
+    emit(what=what, seed=seed, step="data", seconds=round(time.perf_counter() - t, 1), train=len(xtr), test=len(xte))
+    models = build_models(spec)
     compile_model(models, recipe, len(xtr) // recipe.batch_size, "auto")
 
     class Timer(keras.callbacks.Callback):
@@ -123,18 +149,114 @@ def epoch(args):
         def on_epoch_end(self, e, logs=None):
             now = time.perf_counter()
             train = (self.t_val or now) - self.t0
-            emit(what="seed-epoch", backend=keras.backend.backend(), precision=args.precision, epoch=e + 1,
-                 epoch_seconds=round(now - self.t0, 2), train_seconds=round(train, 2),
-                 images_per_second=round(len(xtr) / train, 1),
+            concurrent = {"concurrent_runs": args.parallel} if what == "seed-run" else {}
+            emit(what=what, seed=seed, backend=keras.backend.backend(), precision=args.precision, epoch=e + 1,
+                 epochs=epochs, size=args.size, train=len(xtr), **concurrent, epoch_seconds=round(now - self.t0, 2),
+                 train_seconds=round(train, 2), images_per_second=round(len(xtr) / train, 1),
                  **{k: round(float(v), 4) for k, v in (logs or {}).items()})
 
-    models.train.fit(xtr, ytr, batch_size=recipe.batch_size, epochs=args.epochs, validation_data=(xte, yte),
+    models.train.fit(xtr, ytr, batch_size=recipe.batch_size, epochs=epochs, validation_data=(xte, yte),
                      shuffle=True, verbose=0, callbacks=[Timer()])
+
+
+def epoch(args):
+    """Seconds per epoch of the seed recipe (seed 0 of the recipe), alone on the device."""
+    fit_seed(args, args.seed, "seed-epoch")
+
+
+def seed(args):
+    fit_seed(args, args.seed, "seed-run")
+
+
+def seed_list(text: str) -> list[int]:
+    """`0..9` or `0,3,5`."""
+    if ".." in text:
+        lo, hi = text.split("..")
+        return list(range(int(lo), int(hi) + 1))
+    return [int(s) for s in text.split(",")]
+
+
+def seeds(args):
+    """Every seed in its own process, --parallel at a time, until --deadline seconds; then the summary.
+
+    The children's JSON lines are passed on as they come, so a run cut short still reports the epochs done."""
+    import selectors
+    import subprocess
+
+    todo = seed_list(args.seeds)
+    records, running = [], {}
+    sel = selectors.DefaultSelector()
+    deadline = time.monotonic() + args.deadline
+    child = [sys.executable, os.path.abspath(__file__), "seed", "--idx", args.idx, "--size", str(args.size),
+             "--precision", args.precision, "--parallel", str(min(args.parallel, len(todo)))]
+    child += (["--epochs", str(args.epochs)] if args.epochs else []) + (["--limit", str(args.limit)] if args.limit
+                                                                        else [])
+    while (todo or running) and time.monotonic() < deadline:
+        while todo and len(running) < args.parallel:
+            s = todo.pop(0)
+            proc = subprocess.Popen(child + ["--seed", str(s)], stdout=subprocess.PIPE, text=True, bufsize=1)
+            running[proc.stdout] = (s, proc)
+            sel.register(proc.stdout, selectors.EVENT_READ)
+        for key, _ in sel.select(timeout=min(5.0, max(0.1, deadline - time.monotonic()))):
+            line = key.fileobj.readline()
+            if line:
+                print(line, end="", flush=True)
+                try:
+                    records.append(json.loads(line))
+                except ValueError:
+                    pass
+                continue
+            s, proc = running.pop(key.fileobj)
+            sel.unregister(key.fileobj)
+            if proc.wait() != 0:
+                emit(what="seed-run", seed=s, error=f"exit status {proc.returncode}")
+    for s, proc in running.values():
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        emit(what="seed-run", seed=s, error=f"stopped at the deadline ({args.deadline} s)")
+    if todo:
+        emit(what="seed-run", not_started=todo, error=f"not started before the deadline ({args.deadline} s)")
+    for record in study(records, args.reference):
+        emit(**record)
+
+
+def study(records: list[dict], reference: float) -> list[dict]:
+    """Per epoch: n, mean, sd, min, max of the test accuracy (val_accuracy) over the seeds that reached it, and
+    at the last epoch reached by every seed, the difference to the reference (the seed's 0.875)."""
+    import statistics
+
+    by_epoch: dict[int, dict[int, float]] = {}
+    for r in records:
+        if r.get("what") == "seed-run" and "epoch" in r and "val_accuracy" in r:
+            by_epoch.setdefault(r["epoch"], {})[r["seed"]] = r["val_accuracy"]
+    out = []
+    for e in sorted(by_epoch):
+        v = list(by_epoch[e].values())
+        sd = statistics.stdev(v) if len(v) > 1 else None
+        row = dict(what="seed-study", epoch=e, n=len(v), seeds=sorted(by_epoch[e]), mean=round(statistics.mean(v), 4),
+                   sd=round(sd, 4) if sd is not None else None, min=min(v), max=max(v), reference=reference)
+        row["mean_minus_reference"] = round(row["mean"] - reference, 4)
+        if sd:
+            row["reference_in_sd"] = round((reference - row["mean"]) / sd, 2)
+        row["seeds_at_or_above_reference"] = sum(x >= reference for x in v)
+        out.append(row)
+    return out
+
+
+def summarize(args):
+    """The seed study of a gpu.jsonl written earlier."""
+    with open(args.jsonl) as f:
+        records = [json.loads(line) for line in f if line.startswith("{")]
+    for record in study(records, args.reference):
+        emit(**record)
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("what", choices=["bench", "torch", "epoch"])
+    p.add_argument("what", choices=["bench", "torch", "epoch", "seed", "seeds", "summarize"])
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--windows", type=int, default=3)
@@ -143,10 +265,20 @@ def main():
     p.add_argument("--precision", default="float32")
     p.add_argument("--peers", default=os.path.join(ROOT, ".gpu", "peers"))
     p.add_argument("--idx", default=os.path.join(ROOT, ".gpu", "fashion-mnist"))
-    p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--epochs", type=int, default=None, help="default: the recipe's (5)")
     p.add_argument("--device", default="cuda", help="torch: the device of the PyTorch peer")
+    p.add_argument("--seed", type=int, default=0, help="seed, epoch: the recipe's seed")
+    p.add_argument("--seeds", default="0..9", help="seeds: 0..9 or 0,3,5")
+    p.add_argument("--parallel", type=int, default=10, help="seeds: processes at a time (on one GPU)")
+    p.add_argument("--deadline", type=float, default=300, help="seeds: seconds; then the runs still going are "
+                   "stopped and the study reports the epochs done")
+    p.add_argument("--size", type=int, default=96, help="image size (the seed: 96); smaller for a check on CPU")
+    p.add_argument("--limit", type=int, default=None, help="first N training and N test images (a check on CPU)")
+    p.add_argument("--reference", type=float, default=0.875, help="the seed's test accuracy after 5 epochs")
+    p.add_argument("--jsonl", default=None, help="summarize: the gpu.jsonl to read")
     args = p.parse_args()
-    {"bench": bench, "torch": torch_peer, "epoch": epoch}[args.what](args)
+    {"bench": bench, "torch": torch_peer, "epoch": epoch, "seed": seed, "seeds": seeds,
+     "summarize": summarize}[args.what](args)
 
 
 if __name__ == "__main__":
