@@ -305,79 +305,94 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args) -> int:
-    if args.command == "summary":
-        from .overrides import parse_sets
-        from .spec import load_arch
-        from .summary import render
+    return RUNNERS[args.command](args) or 0
 
-        sets = parse_sets(args.set)  # every bad --set at once
-        if args.input_shape:
-            sets.append(("input", args.input_shape))
-        if args.classes:
-            sets.append(("classes", args.classes))
-        spec = load_arch(args.arch, sets=sets)
-        if args.plot and not str(args.plot).lower().endswith(".png"):
-            raise ConfigError(f"--plot {args.plot}: the picture is a PNG; name a file ending in .png")
-        print(render(spec, blocks=args.blocks))
-        if args.plot:
-            from .diagram import plot_network
 
-            sys.stdout.flush()
-            plot_network(spec, args.plot)
-            print(f"picture: {args.plot}", file=sys.stderr)
-        return 0
-    if args.command == "train":
-        from .plan import TrainOptions
-        from .train import train
+def _summary(args) -> None:
+    from .overrides import parse_sets
+    from .spec import load_arch
+    from .summary import render
 
-        # Nothing may touch TensorFlow before the strategy exists (multi-worker); silence its start-up only.
-        _prepare_tensorflow()
-        train(TrainOptions(args.arch, args.recipe, run_dir=args.run_dir, resume=args.resume, sets=args.set,
-                           limit=args.limit, data_dir=args.data_dir, strategy=args.strategy,
-                           runs_root=args.runs_root, init_from=args.init_from, recover=args.recover))
-        return 0
-    if args.command == "sweep":
-        from .sweep import main as sweep_main
+    sets = parse_sets(args.set)  # every bad --set at once
+    if args.input_shape:
+        sets.append(("input", args.input_shape))
+    if args.classes:
+        sets.append(("classes", args.classes))
+    spec = load_arch(args.arch, sets=sets)
+    if args.plot and not str(args.plot).lower().endswith(".png"):
+        raise ConfigError(f"--plot {args.plot}: the picture is a PNG; name a file ending in .png")
+    print(render(spec, blocks=args.blocks))
+    if args.plot:
+        from .diagram import plot_network
 
-        return sweep_main(args)
-    if args.command == "evaluate":
-        _prepare_tensorflow()
-        from .evaluate import evaluate, render
+        sys.stdout.flush()
+        plot_network(spec, args.plot)
+        print(f"picture: {args.plot}", file=sys.stderr)
 
-        print(render(evaluate(args.target, recipe_path=args.recipe, data_dir=args.data_dir, limit=args.limit,
-                              batch=args.batch)))
-        return 0
-    if args.command == "compare":
-        from .compare import main as compare_main
 
-        return compare_main(args)
-    if args.command == "bench":
-        _prepare_tensorflow()
-        from .bench import main as bench_main
+def _train(args) -> None:
+    from .plan import TrainOptions
+    from .train import train
 
-        return bench_main(args)
-    if args.command == "import-weights":
-        _prepare_tensorflow()
-        from .overrides import parse_sets
-        from .weights import import_torchvision
+    # Nothing may touch TensorFlow before the strategy exists (multi-worker); silence its start-up only.
+    _prepare_tensorflow()
+    train(TrainOptions(args.arch, args.recipe, run_dir=args.run_dir, resume=args.resume, sets=args.set,
+                       limit=args.limit, data_dir=args.data_dir, strategy=args.strategy, runs_root=args.runs_root,
+                       init_from=args.init_from, recover=args.recover))
 
-        print(import_torchvision(args.state_dict, args.arch, args.out, input_shape=args.input_shape,
-                                 flatten_order=args.flatten_order, sets=parse_sets(args.set)))
-        return 0
-    if args.command == "predict":
-        _prepare_tensorflow()
-        from .predict import predict, render as render_predictions
 
-        print(render_predictions(predict(args.target, args.images, top=args.top, labels=args.labels,
-                                                 resize=args.resize)))
-        return 0
-    if args.command == "export":
-        _prepare_tensorflow()
-        from .export import export
+def _sweep(args) -> int:
+    from .sweep import main
 
-        print(export(args.target, args.format, args.out, check=not args.no_check))
-        return 0
-    raise AssertionError(args.command)
+    return main(args)
+
+
+def _evaluate(args) -> None:
+    _prepare_tensorflow()
+    from .evaluate import evaluate, render
+
+    print(render(evaluate(args.target, recipe_path=args.recipe, data_dir=args.data_dir, limit=args.limit,
+                          batch=args.batch)))
+
+
+def _compare(args) -> int:
+    from .compare import main
+
+    return main(args)
+
+
+def _bench(args) -> int:
+    _prepare_tensorflow()
+    from .bench import main
+
+    return main(args)
+
+
+def _import_weights(args) -> None:
+    _prepare_tensorflow()
+    from .overrides import parse_sets
+    from .weights import import_torchvision
+
+    print(import_torchvision(args.state_dict, args.arch, args.out, input_shape=args.input_shape,
+                             flatten_order=args.flatten_order, sets=parse_sets(args.set)))
+
+
+def _predict(args) -> None:
+    _prepare_tensorflow()
+    from .predict import predict, render
+
+    print(render(predict(args.target, args.images, top=args.top, labels=args.labels, resize=args.resize)))
+
+
+def _export(args) -> None:
+    _prepare_tensorflow()
+    from .export import export
+
+    print(export(args.target, args.format, args.out, check=not args.no_check))
+
+
+RUNNERS = {"summary": _summary, "train": _train, "sweep": _sweep, "evaluate": _evaluate, "compare": _compare,
+           "bench": _bench, "import-weights": _import_weights, "predict": _predict, "export": _export}
 
 
 if __name__ == "__main__":  # pragma: no cover

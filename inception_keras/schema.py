@@ -167,7 +167,18 @@ def load_document(file: str, text: str | None = None, what: str = "YAML file") -
                                                          f"file here may have")])
     loader = _Loader(text)
     try:
-        node = loader.get_single_node()
+        node = _compose(loader, file)
+        if node is None:
+            raise ConfigError([Problem(file, "", None, None, f"{what} is empty")])
+        return _Converter(loader, file, what).document(node)
+    finally:
+        loader.dispose()
+
+
+def _compose(loader, file: str):
+    """The YAML node graph (aliases shared, not expanded), or a ConfigError with the line of the mistake."""
+    try:
+        return loader.get_single_node()
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
@@ -183,60 +194,67 @@ def load_document(file: str, text: str | None = None, what: str = "YAML file") -
     except RecursionError:
         raise ConfigError([Problem(file, "", None, None, f"invalid YAML: nested too deeply (more than "
                                                          f"{MAX_DEPTH} levels are refused)")]) from None
-    if node is None:
-        loader.dispose()
-        raise ConfigError([Problem(file, "", None, None, f"{what} is empty")])
-    marks: dict = {}
-    key_marks: dict = {}
-    problems: list[Problem] = []
-    count = [0]
 
-    def scalar(n):
+
+class _Converter:
+    """Nodes -> plain data, recording the position of every value and key, within the bounds."""
+
+    def __init__(self, loader, file: str, what: str):
+        self.loader, self.file, self.what = loader, file, what
+        self.marks: dict = {}
+        self.key_marks: dict = {}
+        self.problems: list[Problem] = []
+        self.count = 0
+
+    def document(self, node) -> Document:
         try:
-            return loader.construct_object(n, deep=True)
+            data = self.convert(node, ())
+        except yaml.MarkedYAMLError as e:
+            mark = e.problem_mark or e.context_mark
+            line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
+            raise ConfigError([Problem(self.file, "", line, col, f"invalid YAML: {e.problem}")]) from None
+        except _Refused as e:
+            raise ConfigError([Problem(self.file, "", *_mark(e.node), e.message)]) from None
+        if self.problems:
+            raise ConfigError(self.problems)
+        return Document(self.file, data, self.marks, self.key_marks)
+
+    def scalar(self, n):
+        try:
+            return self.loader.construct_object(n, deep=True)
         except ValueError as e:  # e.g. an integer of more than 4,300 digits
             raise _Refused(n, f"cannot read this value: {str(e).split('; ')[0]}") from None
 
-    def convert(n, path):
-        count[0] += 1
-        if count[0] > MAX_VALUES:
+    def convert(self, n, path):
+        self.count += 1
+        if self.count > MAX_VALUES:
             raise _Refused(n, f"more than {MAX_VALUES:,} values with aliases expanded; refused")
         if len(path) > MAX_DEPTH:
             raise _Refused(n, f"nested more than {MAX_DEPTH} levels deep")
-        marks[path] = _mark(n)
+        self.marks[path] = _mark(n)
         if isinstance(n, yaml.MappingNode):
-            loader.flatten_mapping(n)
-            out = {}
-            for knode, vnode in n.value:
-                key = scalar(knode) if isinstance(knode, yaml.ScalarNode) else None
-                if not isinstance(key, (str, int, float, bool)) or key is None:
-                    problems.append(Problem(file, format_path(path), *_mark(knode), "keys must be plain names"))
-                    continue
-                key = str(key) if not isinstance(key, str) else key
-                if key in out:
-                    problems.append(Problem(file, format_path(path + (key,)), *_mark(knode),
-                                            f"duplicate key '{key}' (first on line {key_marks[path + (key,)][0]})"))
-                    continue
-                key_marks[path + (key,)] = _mark(knode)
-                out[key] = convert(vnode, path + (key,))
-            return out
+            return self.mapping(n, path)
         if isinstance(n, yaml.SequenceNode):
-            return [convert(v, path + (i,)) for i, v in enumerate(n.value)]
-        return scalar(n)
+            return [self.convert(v, path + (i,)) for i, v in enumerate(n.value)]
+        return self.scalar(n)
 
-    try:
-        data = convert(node, ())
-    except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
-        raise ConfigError([Problem(file, "", line, col, f"invalid YAML: {e.problem}")]) from None
-    except _Refused as e:
-        raise ConfigError([Problem(file, "", *_mark(e.node), e.message)]) from None
-    finally:
-        loader.dispose()
-    if problems:
-        raise ConfigError(problems)
-    return Document(file, data, marks, key_marks)
+    def mapping(self, n, path):
+        self.loader.flatten_mapping(n)
+        out = {}
+        for knode, vnode in n.value:
+            key = self.scalar(knode) if isinstance(knode, yaml.ScalarNode) else None
+            if not isinstance(key, (str, int, float, bool)) or key is None:
+                self.problems.append(Problem(self.file, format_path(path), *_mark(knode), "keys must be plain names"))
+                continue
+            key = str(key) if not isinstance(key, str) else key
+            if key in out:
+                first = self.key_marks[path + (key,)][0]
+                self.problems.append(Problem(self.file, format_path(path + (key,)), *_mark(knode),
+                                             f"duplicate key '{key}' (first on line {first})"))
+                continue
+            self.key_marks[path + (key,)] = _mark(knode)
+            out[key] = self.convert(vnode, path + (key,))
+        return out
 
 
 class _Refused(Exception):
