@@ -48,6 +48,7 @@ class Split:
     images: np.ndarray | None = None  # uint8 [N, H, W, C]
     labels: np.ndarray | None = None  # int [N]
     stream: object = None  # callable () -> tf.data.Dataset of (uint8 image, int label)
+    files: list | None = None  # image folders: [(path, label)], so that training can crop before decoding
 
 
 @dataclass
@@ -289,7 +290,7 @@ def _open_image_folder(ds) -> Source:
         _check_images([f for f, _ in files])
         if ds.limit:
             files = files[:ds.limit] if per_class is val else _interleave(files)[:ds.limit]
-        splits.append(Split(len(files), stream=_folder_stream(files)))
+        splits.append(Split(len(files), stream=_folder_stream(files), files=files))
     if splits[1].count == 0:
         raise ConfigError(f"{root}: no validation images ({how})")
     return Source(os.path.basename(os.path.normpath(root)), f"image folder {root} ({how})", splits[0], splits[1],
@@ -317,15 +318,20 @@ def _folder_stream(files):
         labels = tf.constant([c for _, c in files], dtype=tf.int32)
 
         def decode(path, label):
-            img = tf.io.decode_image(tf.io.read_file(path), channels=channels, expand_animations=False)
-            return img, label
+            return _decode(tf, tf.io.read_file(path), channels), label
 
         return tf.data.Dataset.from_tensor_slices((paths, labels)).map(decode, num_parallel_calls=tf.data.AUTOTUNE)
 
     return stream
 
 
+def _decode(tf, contents, channels: int):
+    return tf.io.decode_image(contents, channels=channels, expand_animations=False)
+
+
 # ----------------------------------------------------------------------------- pipelines
+
+RESIZE_METHODS = ("bilinear", "area", "nearest", "bicubic")  # the paper's random interpolation
 
 
 def channel_note(stored: int | None, wanted: int) -> str | None:
@@ -347,23 +353,105 @@ def _to_channels(tf, x, wanted: int):
     return tf.image.rgb_to_grayscale(x)
 
 
-def _crop_to_square(tf, x):
+def _crop_to_square(tf, x, fraction: float = 1.0):
+    """The central square, its side `fraction` of the shorter side."""
     h, w = tf.shape(x)[-3], tf.shape(x)[-2]
     s = tf.minimum(h, w)
+    if fraction != 1.0:
+        s = tf.maximum(1, tf.cast(tf.round(tf.cast(s, tf.float32) * fraction), tf.int32))
     return tf.image.crop_to_bounding_box(x, (h - s) // 2, (w - s) // 2, s, s)
+
+
+def _random_pairs(tf, seed: int, stream: int):
+    """Seeds for stateless random ops, one [2] int64 tensor per element: reproducible from `seed`, new every
+    epoch (every iteration of the data set), independent of how tf.data schedules its parallel calls."""
+    return tf.data.Dataset.random(seed=seed * 4 + stream, rerandomize_each_iteration=True).batch(2)
+
+
+def _resize_one(tf, image, size, pick=None):
+    """One image to `size` as uint8: bilinear, or with `pick` in [0, 1) one of RESIZE_METHODS."""
+    image = tf.cast(image, tf.float32)
+    if pick is None:
+        out = tf.image.resize(image, size, method="bilinear")
+    else:
+        index = tf.minimum(tf.cast(pick * len(RESIZE_METHODS), tf.int32), len(RESIZE_METHODS) - 1)
+        out = tf.switch_case(index, [lambda m=m: tf.image.resize(image, size, method=m) for m in RESIZE_METHODS])
+    return tf.cast(tf.clip_by_value(tf.round(out), 0, 255), tf.uint8)
+
+
+def _cropper(tf, crop, size):
+    """(decoded uint8 image, seed) -> a random resized crop at `size`, uint8; and the same from encoded bytes,
+    where JPEGs decode only the crop window."""
+    from .augment import CROP_DRAWS, crop_boxes
+
+    random_method = crop.interpolation == "random"
+
+    def draws(seed):
+        return tf.random.stateless_uniform([CROP_DRAWS + 1], seed=seed)
+
+    def box(u, height, width):
+        top, left, h, w = crop_boxes(u[None, :CROP_DRAWS], height, width, crop.scale, crop.ratio)
+        return tf.cast(tf.stack([top[0], left[0], h[0], w[0]]), tf.int32)
+
+    def from_image(image, seed):
+        u = draws(seed)
+        shape = tf.shape(image)
+        b = box(u, shape[0], shape[1])
+        image = tf.slice(image, [b[0], b[1], 0], [b[2], b[3], -1])
+        return _resize_one(tf, image, size, u[CROP_DRAWS] if random_method else None)
+
+    def from_bytes(contents, seed, channels):
+        u = draws(seed)
+
+        def jpeg():
+            shape = tf.io.extract_jpeg_shape(contents)
+            return tf.image.decode_and_crop_jpeg(contents, box(u, shape[0], shape[1]), channels=channels)
+
+        def other():
+            image = _decode(tf, contents, channels)
+            shape = tf.shape(image)
+            b = box(u, shape[0], shape[1])
+            return tf.slice(image, [b[0], b[1], 0], [b[2], b[3], -1])
+
+        image = tf.cond(tf.io.is_jpeg(contents), jpeg, other)
+        return _resize_one(tf, image, size, u[CROP_DRAWS] if random_method else None)
+
+    return from_image, from_bytes
 
 
 def pipeline(split: Split, input_shape: tuple, batch: int, training: bool, seed: int = 0, outputs: tuple | None = None,
              num_classes: int | None = None, one_hot: bool = False, resize: str = "resize",
-             shuffle_buffer: int = 10000, cache: bool = True, stored_channels: int | None = None):
+             shuffle_buffer: int = 10000, cache: bool = True, stored_channels: int | None = None,
+             augment=None, crop_fraction: float = 1.0, shuffle: bool = True):
     """A batched tf.data.Dataset of (float32 images in [0, 1] at `input_shape`, labels).
 
     Labels are a dict {output: labels} when `outputs` names more than one output (auxiliary heads), else plain.
+    `augment` (recipe.Augment) applies to training data only, drawn from `seed`; `shuffle=False` keeps the
+    stored order (`show`).
     """
     import tensorflow as tf
 
+    from .augment import Augmenter, tf_augment
+
     height, width, channels = input_shape
     AUTOTUNE = tf.data.AUTOTUNE
+    shuffle = training and shuffle
+    augment = augment if training and augment is not None and augment.names else None
+    crop_each = augment is not None and augment.crop is not None and split.images is None
+    augmenter = Augmenter(augment, input_shape, seed, crop_in_batch=not crop_each) if augment else None
+    if augmenter is not None and not augmenter.draws:
+        augmenter = None
+
+    def augmented(ds, finish):
+        """`finish(x, y, seed or None)` mapped over batches, with a seed per batch when augmenting."""
+        if augmenter is None:
+            return ds.map(lambda x, y: finish(x, y, None), num_parallel_calls=AUTOTUNE)
+        ds = tf.data.Dataset.zip((ds, _random_pairs(tf, seed, 1)))
+        return ds.map(lambda xy, s: finish(xy[0], xy[1], s), num_parallel_calls=AUTOTUNE)
+
+    def to_float(x, s):
+        x = tf.cast(x, tf.float32) / 255.0
+        return tf_augment(augmenter, x, s) if s is not None else x
 
     def finish_labels(y):
         y = tf.cast(y, tf.int32)
@@ -375,36 +463,56 @@ def pipeline(split: Split, input_shape: tuple, batch: int, training: bool, seed:
 
     if split.images is not None:
         ds = tf.data.Dataset.from_tensor_slices((split.images, split.labels))
-        if training:
+        if shuffle:
             ds = ds.shuffle(len(split.images), seed=seed, reshuffle_each_iteration=True)
         ds = ds.batch(batch)
 
-        def prep(x, y):
+        def prep(x, y, s):
             x = tf.cast(_to_channels(tf, x, channels), tf.float32)
             if resize == "crop":
-                x = _crop_to_square(tf, x)
-            if tuple(split.images.shape[1:3]) != (height, width):
+                x = _crop_to_square(tf, x, crop_fraction)
+            if resize == "crop" and crop_fraction != 1.0 or tuple(split.images.shape[1:3]) != (height, width):
                 x = tf.image.resize(x, (height, width), method="bilinear")
-            return x / 255.0, finish_labels(y)
+            return to_float(x, s), finish_labels(y)
 
-        ds = ds.map(prep, num_parallel_calls=AUTOTUNE)
+        ds = augmented(ds, prep)
+    elif crop_each:
+        # Random resized crops come from the stored image, before it is resized: decode and crop every epoch.
+        from_image, from_bytes = _cropper(tf, augment.crop, (height, width))
+        if split.files is not None:  # image folders: shuffle the file list, keep the encoded bytes (cache)
+            ds = tf.data.Dataset.from_tensor_slices(([f for f, _ in split.files],
+                                                     tf.constant([c for _, c in split.files], tf.int32)))
+            if cache:
+                ds = ds.map(lambda p, y: (tf.io.read_file(p), y), num_parallel_calls=AUTOTUNE).cache()
+            if shuffle:
+                ds = ds.shuffle(split.count, seed=seed, reshuffle_each_iteration=True)
+            read = (lambda p: p) if cache else tf.io.read_file
+            ds = tf.data.Dataset.zip((ds, _random_pairs(tf, seed, 2)))
+            ds = ds.map(lambda py, s: (from_bytes(read(py[0]), s, channels), py[1]), num_parallel_calls=AUTOTUNE)
+        else:  # decoded examples (tfds): crop, then shuffle the crops
+            ds = split.stream() if stored_channels is not None else split.stream(channels=channels)
+            ds = tf.data.Dataset.zip((ds, _random_pairs(tf, seed, 2)))
+            ds = ds.map(lambda xy, s: (from_image(_to_channels(tf, xy[0], channels), s), xy[1]),
+                        num_parallel_calls=AUTOTUNE)
+            if shuffle:
+                ds = ds.shuffle(min(shuffle_buffer, split.count), seed=seed, reshuffle_each_iteration=True)
+        ds = augmented(ds.batch(batch), lambda x, y, s: (to_float(x, s), finish_labels(y)))
     else:
         ds = split.stream() if stored_channels is not None else split.stream(channels=channels)
 
         def prep_one(x, y):
             x = _to_channels(tf, x, channels)
             if resize == "crop":
-                x = _crop_to_square(tf, x)
+                x = _crop_to_square(tf, x, crop_fraction)
             x = tf.image.resize(x, (height, width), method="bilinear")
             return tf.cast(tf.clip_by_value(tf.round(x), 0, 255), tf.uint8), y
 
         ds = ds.map(prep_one, num_parallel_calls=AUTOTUNE)
         if cache:
             ds = ds.cache()
-        if training:
+        if shuffle:
             ds = ds.shuffle(min(shuffle_buffer, split.count), seed=seed, reshuffle_each_iteration=True)
-        ds = ds.batch(batch)
-        ds = ds.map(lambda x, y: (tf.cast(x, tf.float32) / 255.0, finish_labels(y)), num_parallel_calls=AUTOTUNE)
+        ds = augmented(ds.batch(batch), lambda x, y, s: (to_float(x, s), finish_labels(y)))
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return ds.prefetch(AUTOTUNE).with_options(options)
