@@ -73,13 +73,15 @@ def _gpu_peak_bytes() -> int | None:
     return None
 
 
-def _synthetic(input_shape, classes, batch, outputs):
+def _synthetic(input_shape, classes, batch, outputs, one_hot=False):
     import keras
     import numpy as np
 
     rng = np.random.default_rng(0)
     x = rng.random((4 * batch, *input_shape), dtype=np.float32)
     y = rng.integers(0, classes, 4 * batch).astype("int32")
+    if one_hot:  # label smoothing: the loss takes one-hot labels
+        y = np.eye(classes, dtype=np.float32)[y]
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 
@@ -103,7 +105,7 @@ def _timed_fit(model, data, total_steps: int, batch: int, spe: int) -> list[floa
         x, y = data
         reps = -(-total_steps * batch // len(x))
         outputs = model.output if isinstance(model.output, dict) else None
-        y_all = np.tile(y, reps)
+        y_all = np.tile(y, (reps,) + (1,) * (y.ndim - 1))
         labels = {k: y_all for k in outputs} if outputs else y_all
         model.fit(np.tile(x, (reps, 1, 1, 1)), labels, batch_size=batch, epochs=1, steps_per_epoch=total_steps,
                   shuffle=False, verbose=0, callbacks=[Clock()])
@@ -145,6 +147,26 @@ def measure(model, data, batch: int, steps: int, windows: int, warmup: int, spe:
             "window_images_per_second": [round(batch * steps / d, 2) for d in durations], "cpu_steal": steal}
 
 
+def measure_pipeline(data, batch: int, steps: int, windows: int, warmup: int) -> dict:
+    """The input pipeline alone, no model: images/s, and images per CPU-second of this process (user + system
+    time of every tf.data thread), which is images/s per core when the pipeline has the cores it wants."""
+    it = iter(data)
+    for _ in range(warmup):
+        next(it)
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    start = time.perf_counter()
+    for _ in range(windows * steps):
+        next(it)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    images = batch * windows * steps
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {"pipeline_images_per_second": round(images / wall, 1),
+            "pipeline_images_per_cpu_second": round(images / cpu, 1) if cpu > 0 else None,
+            "pipeline_cpu_cores_used": round(cpu / wall, 2), "cpu_cores": cores}
+
+
 def run(arch: str, recipe_path: str, batch: int, precision: str, data: str, steps: int, windows: int, warmup: int,
         jit: str = "auto", steps_per_execution: int = 1, data_dir: str | None = None) -> dict:
     import dataclasses
@@ -176,8 +198,10 @@ def run(arch: str, recipe_path: str, batch: int, precision: str, data: str, step
     kinds = ["synthetic", "real"] if data == "both" else [data]
     for kind in kinds:
         source, what = _training_data(kind, spec, recipe, batch, outputs, data_dir)
+        alone = measure_pipeline(source, batch, steps, windows, warmup) if kind == "real" else {}
         figures = measure(models.train, source, batch, steps, windows, warmup, steps_per_execution)
-        figures.update(data=kind, source=what)
+        figures.update(data=kind, source=what, augment=", ".join(recipe.augment.names) if recipe.augment and kind == "real" else "",
+                       **alone)
         results.append(figures)
     gpu_peak = _gpu_peak_bytes()
     out = {
@@ -204,14 +228,16 @@ def _training_data(kind: str, spec, recipe, batch: int, outputs: tuple, data_dir
     import dataclasses
 
     if kind == "synthetic":
-        return _synthetic(spec.input, spec.classes, batch, outputs), "random images held in memory"
+        return (_synthetic(spec.input, spec.classes, batch, outputs, recipe.label_smoothing > 0),
+                "random images held in memory")
     from . import data as D
 
     ds = recipe.dataset if not data_dir else dataclasses.replace(recipe.dataset, path=data_dir)
     src = D.open_source(ds, spec.classes)
     source = D.pipeline(src.train, spec.input, batch, training=True, seed=0, outputs=outputs,
-                        num_classes=spec.classes, resize=ds.resize, shuffle_buffer=ds.shuffle_buffer,
-                        cache=ds.cache, stored_channels=src.channels).repeat()
+                        num_classes=spec.classes, one_hot=recipe.label_smoothing > 0, resize=ds.resize,
+                        shuffle_buffer=ds.shuffle_buffer, cache=ds.cache, stored_channels=src.channels,
+                        augment=recipe.augment, crop_fraction=ds.crop_fraction).repeat()
     return source, f"the training pipeline: {src.description}"
 
 
@@ -240,6 +266,14 @@ def render(out: dict) -> str:
                  + (f", GPU {out['gpu_peak_bytes'] / gib:.2f} GiB" if out.get("gpu_peak_bytes") else ""))
     if "real_over_synthetic" in out:
         lines.append(f"real / synthetic: {out['real_over_synthetic']:.3f}")
+    for r in out["results"]:
+        if r.get("augment"):
+            lines.append(f"augmentation ({r['data']} data): {r['augment']}")
+        if r.get("pipeline_images_per_second"):
+            per_core = r.get("pipeline_images_per_cpu_second")
+            lines.append(f"input pipeline alone: {r['pipeline_images_per_second']:.1f} images/s using "
+                         f"{r['pipeline_cpu_cores_used']:.2f} of {r['cpu_cores']} cores"
+                         + (f"; {per_core:.1f} images/s per core (images per CPU-second)" if per_core else ""))
     return "\n".join(lines)
 
 
