@@ -71,7 +71,7 @@ def parser() -> argparse.ArgumentParser:
 
     p.add_argument("--version", action="version", version=f"inception-keras {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_summary_parser, _train_parser, _evaluate_parser, _compare_parser, _bench_parser):
+    for add in (_summary_parser, _train_parser, _evaluate_parser, _compare_parser, _bench_parser, _show_parser):
         add(sub)
     return p
 
@@ -138,6 +138,22 @@ def _bench_parser(sub) -> None:
     b.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
 
 
+def _show_parser(sub) -> None:
+    s = sub.add_parser("show", help="draw training images as the model sees them (augmented) beside their "
+                                    "validation view")
+    s.add_argument("--arch", default=DEFAULT_ARCH, metavar="ARCH.yaml", help=f"default: {DEFAULT_ARCH}")
+    s.add_argument("--recipe", default=DEFAULT_RECIPE, metavar="RECIPE.yaml", help=f"default: {DEFAULT_RECIPE}")
+    s.add_argument("--out", required=True, metavar="FILE.png")
+    s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a recipe key (augment.flip=true, seed=3) or, with the prefix arch., an "
+                        "architecture key")
+    s.add_argument("--limit", type=_positive, metavar="N", help="first N training and N validation examples")
+    s.add_argument("--data-dir", metavar="DIR", help="IDX directory, image folder or tfds data_dir "
+                   "(sets dataset.path)")
+    s.add_argument("--rows", type=_positive, default=4)
+    s.add_argument("--cols", type=_positive, default=6)
+
+
 def main(argv: list[str] | None = None) -> int:
     # First of all: as a container's PID 1 an unhandled SIGTERM would be ignored (docker stop would wait and kill).
     signal.signal(signal.SIGTERM, raise_interrupted)
@@ -193,6 +209,11 @@ def _run(args) -> int:
         from .bench import main as bench_main
 
         return bench_main(args)
+    if args.command == "show":
+        _prepare_tensorflow()
+        from .show import main as show_main
+
+        return show_main(args)
     raise AssertionError(args.command)
 
 
