@@ -9,6 +9,8 @@ JAX backend, which runs the same builder (arch YAML -> keras.Model); tf.data, tf
   python tools/gpu_check.py bench  [--steps 20]         ours: synthetic images/s per precision (Keras/JAX)
   python tools/gpu_check.py torch  --peers DIR          the PyTorch peer on the GPU (fp32/bf16, channels-last)
   python tools/gpu_check.py epoch  --idx DIR [--epochs 2] the seed recipe on Fashion-MNIST: seconds per epoch
+  python tools/gpu_check.py best   --idx DIR [--epochs N]  train/fashion_mnist_best.yaml in full: test accuracy
+                                                         per epoch, the augmentation on the accelerator
 
 Each prints JSON lines.
 """
@@ -132,9 +134,77 @@ def epoch(args):
                      shuffle=True, verbose=0, callbacks=[Timer()])
 
 
+def best(args):
+    """A recipe trained in full with Keras (JAX on the GPU machine): the data in memory at the input size, the
+    recipe's augmentation as the first layer of the training model (on the accelerator, training only), the
+    recipe's optimizer, schedule and label smoothing; one JSON line per epoch with the test accuracy."""
+    os.environ.setdefault("KERAS_BACKEND", "jax")
+    import keras
+    import numpy as np
+
+    from inception_keras.augment import Augmenter
+    from inception_keras.builder import Models, build_models
+    from inception_keras.data import read_idx_split
+    from inception_keras.recipe import load_recipe
+    from inception_keras.spec import load_arch
+    from inception_keras.task import compile_model
+
+    recipe = load_recipe(args.recipe, sets=[("epochs", args.epochs)] if args.epochs else None)
+    spec = load_arch(args.arch)
+    keras.mixed_precision.set_global_policy(args.precision)
+    keras.utils.set_random_seed(recipe.seed)
+    height, width, channels = spec.input
+
+    def load(split):
+        x, y = read_idx_split(args.idx, split)
+        if args.limit:
+            x, y = x[:args.limit], y[:args.limit]
+        out = np.empty((len(x), height, width, channels), np.float32)
+        for i in range(0, len(x), 5000):  # bilinear, as the TensorFlow pipeline does
+            chunk = x[i:i + 5000].astype(np.float32)
+            if chunk.shape[-1] != channels:
+                chunk = np.repeat(chunk, channels, axis=-1)
+            out[i:i + 5000] = np.asarray(keras.ops.image.resize(chunk, (height, width), interpolation="bilinear"))
+        out /= 255.0
+        if recipe.label_smoothing > 0:  # the loss takes one-hot labels
+            y = np.eye(spec.classes, dtype=np.float32)[y]
+        return out, y
+
+    t = time.perf_counter()
+    (xtr, ytr), (xte, yte) = load("train"), load("test")
+    emit(what="best", step="data", seconds=round(time.perf_counter() - t, 1), train=len(xtr), test=len(xte))
+    models = build_models(spec)
+    inp = keras.Input(spec.input, name="images")
+    augment = Augmenter(recipe.augment, spec.input, seed=recipe.seed)
+    train = keras.Model(inp, models.train(augment(inp)), name=f"{spec.name}_augmented")
+    steps = -(-len(xtr) // recipe.batch_size)
+    compile_model(Models(train, models.inference, models.loss_weights), recipe, steps, "auto")
+    labels = {k: ytr for k in models.loss_weights} if models.has_aux else ytr
+    val_labels = {k: yte for k in models.loss_weights} if models.has_aux else yte
+
+    class Report(keras.callbacks.Callback):
+        def on_epoch_begin(self, e, logs=None):
+            self.t0, self.t_val = time.perf_counter(), None
+
+        def on_test_begin(self, logs=None):
+            self.t_val = self.t_val or time.perf_counter()
+
+        def on_epoch_end(self, e, logs=None):
+            now = time.perf_counter()
+            train_seconds = (self.t_val or now) - self.t0
+            emit(what="best", arch=spec.name, recipe=recipe.name, backend=keras.backend.backend(),
+                 precision=args.precision, augment=augment.augment.names if augment.augment else [],
+                 epoch=e + 1, epochs=recipe.epochs, epoch_seconds=round(now - self.t0, 2),
+                 images_per_second=round(len(xtr) / train_seconds, 1),
+                 **{k: round(float(v), 4) for k, v in (logs or {}).items()})
+
+    train.fit(xtr, labels, batch_size=recipe.batch_size, epochs=recipe.epochs, validation_data=(xte, val_labels),
+              shuffle=True, verbose=0, callbacks=[Report()])
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("what", choices=["bench", "torch", "epoch"])
+    p.add_argument("what", choices=["bench", "torch", "epoch", "best"])
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--windows", type=int, default=3)
@@ -143,10 +213,15 @@ def main():
     p.add_argument("--precision", default="float32")
     p.add_argument("--peers", default=os.path.join(ROOT, ".gpu", "peers"))
     p.add_argument("--idx", default=os.path.join(ROOT, ".gpu", "fashion-mnist"))
-    p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--epochs", type=int, default=None, help="epoch: default 2; best: default the recipe's")
+    p.add_argument("--arch", default=os.path.join(ROOT, "arch", "googlenet_bn_fashion.yaml"), help="best")
+    p.add_argument("--recipe", default=os.path.join(ROOT, "train", "fashion_mnist_best.yaml"), help="best")
+    p.add_argument("--limit", type=int, default=None, help="best: the first N training and test images")
     p.add_argument("--device", default="cuda", help="torch: the device of the PyTorch peer")
     args = p.parse_args()
-    {"bench": bench, "torch": torch_peer, "epoch": epoch}[args.what](args)
+    if args.what == "epoch" and args.epochs is None:
+        args.epochs = 2
+    {"bench": bench, "torch": torch_peer, "epoch": epoch, "best": best}[args.what](args)
 
 
 if __name__ == "__main__":
