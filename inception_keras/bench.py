@@ -168,18 +168,16 @@ def measure_pipeline(data, batch: int, steps: int, windows: int, warmup: int) ->
 
 
 def run(arch: str, recipe_path: str, batch: int, precision: str, data: str, steps: int, windows: int, warmup: int,
-        jit: str = "auto", steps_per_execution: int = 1, data_dir: str | None = None) -> dict:
+        jit: str = "auto", steps_per_execution: int = 1, data_dir: str | None = None, sets=()) -> dict:
     import dataclasses
 
     import keras
 
     from .builder import build_models
-    from .recipe import load_recipe
-    from .spec import load_arch
+    from .plan import resolve
     from .task import compile_model, resolve_precision
 
-    spec = load_arch(arch)
-    recipe = load_recipe(recipe_path)
+    spec, recipe, _ = resolve(arch, recipe_path, sets)
     recipe = dataclasses.replace(recipe, batch_size=batch, steps_per_execution=steps_per_execution)
     backend = keras.backend.backend()
     if data != "synthetic" and backend != "tensorflow":
@@ -279,7 +277,7 @@ def render(out: dict) -> str:
 
 def main(args) -> int:
     out = run(args.arch, args.recipe, args.batch, args.precision, args.data, args.steps, args.windows, args.warmup,
-              args.jit, args.steps_per_execution, args.data_dir)
+              args.jit, args.steps_per_execution, args.data_dir, args.set)
     print(render(out))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:

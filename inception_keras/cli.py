@@ -133,6 +133,8 @@ def _bench_parser(sub) -> None:
     b.add_argument("--warmup", type=_positive, default=3, help="untimed steps first")
     b.add_argument("--recipe", default=DEFAULT_RECIPE, metavar="RECIPE.yaml", help="data for --data real")
     b.add_argument("--data-dir", metavar="DIR")
+    b.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a recipe key (augment=null) or, with the prefix arch., an architecture key")
     b.add_argument("--jit", choices=["auto", "on", "off"], default="auto")
     b.add_argument("--steps-per-execution", type=_positive, default=1)
     b.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
