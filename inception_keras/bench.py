@@ -147,23 +147,27 @@ def measure(model, data, batch: int, steps: int, windows: int, warmup: int, spe:
             "window_images_per_second": [round(batch * steps / d, 2) for d in durations], "cpu_steal": steal}
 
 
-def measure_pipeline(data, batch: int, steps: int, windows: int, warmup: int) -> dict:
+def measure_pipeline(data, batch: int, images: int) -> dict:
     """The input pipeline alone, no model: images/s, and images per CPU-second of this process (user + system
-    time of every tf.data thread), which is images/s per core when the pipeline has the cores it wants."""
-    it = iter(data)
-    for _ in range(warmup):
-        next(it)
+    time of every tf.data thread), which is images/s per core when the pipeline has the cores it wants.
+
+    `data` is one epoch; the clock runs from the iterator's creation, so that images decoded ahead into a
+    shuffle buffer are paid for, over the whole epoch or `images` images, whichever is fewer (a window much
+    longer than the shuffle buffer, or the epoch itself, counts every image's work once).
+    """
     before = resource.getrusage(resource.RUSAGE_SELF)
     start = time.perf_counter()
-    for _ in range(windows * steps):
-        next(it)
+    done = 0
+    for x, _ in data:
+        done += int(x.shape[0])
+        if done >= images:
+            break
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_SELF)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    images = batch * windows * steps
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return {"pipeline_images_per_second": round(images / wall, 1),
-            "pipeline_images_per_cpu_second": round(images / cpu, 1) if cpu > 0 else None,
+    return {"pipeline_images": done, "pipeline_images_per_second": round(done / wall, 1),
+            "pipeline_images_per_cpu_second": round(done / cpu, 1) if cpu > 0 else None,
             "pipeline_cpu_cores_used": round(cpu / wall, 2), "cpu_cores": cores}
 
 
@@ -195,8 +199,10 @@ def run(arch: str, recipe_path: str, batch: int, precision: str, data: str, step
     results = []
     kinds = ["synthetic", "real"] if data == "both" else [data]
     for kind in kinds:
-        source, what = _training_data(kind, spec, recipe, batch, outputs, data_dir)
-        alone = measure_pipeline(source, batch, steps, windows, warmup) if kind == "real" else {}
+        source, what, epoch, buffer = _training_data(kind, spec, recipe, batch, outputs, data_dir)
+        # the pipeline alone: at least the timed steps' images and four shuffle buffers, at most an epoch
+        alone = (measure_pipeline(epoch, batch, max(batch * (warmup + windows * steps), 4 * buffer))
+                 if kind == "real" else {})
         figures = measure(models.train, source, batch, steps, windows, warmup, steps_per_execution)
         figures.update(data=kind, source=what, augment=", ".join(recipe.augment.names) if recipe.augment and kind == "real" else "",
                        **alone)
@@ -222,12 +228,13 @@ def run(arch: str, recipe_path: str, batch: int, precision: str, data: str, step
 
 
 def _training_data(kind: str, spec, recipe, batch: int, outputs: tuple, data_dir: str | None):
-    """(data for `fit`, what it is): random images in memory, or the recipe's training pipeline, repeated."""
+    """(data for `fit`, what it is, one epoch of it, the images a shuffle buffer holds decoded): random images in
+    memory, or the recipe's training pipeline, repeated."""
     import dataclasses
 
     if kind == "synthetic":
         return (_synthetic(spec.input, spec.classes, batch, outputs, recipe.label_smoothing > 0),
-                "random images held in memory")
+                "random images held in memory", None, 0)
     from . import data as D
 
     ds = recipe.dataset if not data_dir else dataclasses.replace(recipe.dataset, path=data_dir)
@@ -235,8 +242,9 @@ def _training_data(kind: str, spec, recipe, batch: int, outputs: tuple, data_dir
     source = D.pipeline(src.train, spec.input, batch, training=True, seed=0, outputs=outputs,
                         num_classes=spec.classes, one_hot=recipe.label_smoothing > 0, resize=ds.resize,
                         shuffle_buffer=ds.shuffle_buffer, cache=ds.cache, stored_channels=src.channels,
-                        augment=recipe.augment, crop_fraction=ds.crop_fraction).repeat()
-    return source, f"the training pipeline: {src.description}"
+                        augment=recipe.augment, crop_fraction=ds.crop_fraction)
+    decoded_ahead = 0 if src.train.images is not None else min(ds.shuffle_buffer, src.train.count)
+    return source.repeat(), f"the training pipeline: {src.description}", source, decoded_ahead
 
 
 def _on(flag) -> str:
@@ -269,7 +277,8 @@ def render(out: dict) -> str:
             lines.append(f"augmentation ({r['data']} data): {r['augment']}")
         if r.get("pipeline_images_per_second"):
             per_core = r.get("pipeline_images_per_cpu_second")
-            lines.append(f"input pipeline alone: {r['pipeline_images_per_second']:.1f} images/s using "
+            lines.append(f"input pipeline alone ({r['pipeline_images']:,} images): "
+                         f"{r['pipeline_images_per_second']:.1f} images/s using "
                          f"{r['pipeline_cpu_cores_used']:.2f} of {r['cpu_cores']} cores"
                          + (f"; {per_core:.1f} images/s per core (images per CPU-second)" if per_core else ""))
     return "\n".join(lines)

@@ -35,9 +35,11 @@ def test_bench_reports_synthetic_and_real_throughput(tiny):
     assert real["pipeline_images_per_second"] > 0 and real["pipeline_images_per_cpu_second"] > 0
     assert 0 < real["pipeline_cpu_cores_used"] and real["cpu_cores"] >= 1
     assert "pipeline_images_per_second" not in synthetic
+    assert real["pipeline_images"] == (2 + 3 * 4) * 32  # the warm-up and timed steps' images (less than an epoch)
     assert "synthetic" in r.stdout and "real / synthetic" in r.stdout
     assert "augmentation (real data): flip, translate 0.1, color" in r.stdout
-    assert f"input pipeline alone: {real['pipeline_images_per_second']:.1f} images/s" in r.stdout
+    assert (f"input pipeline alone ({real['pipeline_images']} images): {real['pipeline_images_per_second']:.1f} "
+            f"images/s") in r.stdout
 
 
 def test_bench_steps_per_execution_must_divide(tiny):
