@@ -39,7 +39,8 @@ RGB_ONLY = ("saturation", "hue", "lighting")
 
 
 def columns(augment, crop_in_batch: bool = True) -> tuple[dict, int]:
-    """Which columns of an image's row of uniform numbers each transform reads: ({name: (start, stop)}, total)."""
+    """Which columns of an image's row of uniform numbers each transform reads: ({name: (start, stop)}, total).
+    `crop_in_batch=False`: the crop and the flip are done per example (data.py), not here."""
     out: dict = {}
     n = 0
 
@@ -54,7 +55,7 @@ def columns(augment, crop_in_batch: bool = True) -> tuple[dict, int]:
         take("crop", CROP_DRAWS)
         if augment.crop.interpolation == "random":
             take("interpolation", 1)
-    if augment.flip:
+    if augment.flip and crop_in_batch:
         take("flip", 1)
     if augment.translate:
         take("translate", 2)
@@ -128,8 +129,8 @@ class Augmenter(keras.layers.Layer):
     """The recipe's augmentation as a Keras layer: `layer(images, training=True)` augments, otherwise images
     pass through. `transform(images, u)` is the same computation with the random numbers given.
 
-    `crop_in_batch=False` leaves the random resized crop out: image folders and streamed data sets crop each
-    image at its stored size before resizing (data.py), and the batch gets the rest.
+    `crop_in_batch=False` leaves the random resized crop and the flip out: image folders and streamed data sets
+    crop (and flip) each image at its stored size before resizing (data.py), and the batch gets the rest.
     """
 
     def __init__(self, augment, input_shape, seed: int = 0, crop_in_batch: bool = True, **kwargs):
@@ -168,9 +169,12 @@ class Augmenter(keras.layers.Layer):
 
     def _geometric(self, images, u):
         a = self.augment
-        crop = "crop" in self.columns
-        if not (crop or a.flip or a.translate):
+        crop, flip = "crop" in self.columns, "flip" in self.columns
+        if not (crop or flip or a.translate):
             return images
+        if not (crop or a.translate):  # a flip alone moves pixels: no resampling (a blend is cheaper than where)
+            mirror = ops.reshape(ops.cast(self._u(u, "flip")[:, 0] < 0.5, "float32"), (-1, 1, 1, 1))
+            return images + mirror * (ops.flip(images, axis=2) - images)
         height, width = self.image_shape[0], self.image_shape[1]
         n = ops.shape(u)[0]
         one = ops.ones((n,), "float32")
@@ -186,7 +190,7 @@ class Augmenter(keras.layers.Layer):
             mx, my = round(a.translate * width), round(a.translate * height)
             dx = ops.floor(shift[:, 0] * (2 * mx + 1)) - mx  # whole pixels in [-mx, mx]
             dy = ops.floor(shift[:, 1] * (2 * my + 1)) - my
-        f = ops.cast(self._u(u, "flip")[:, 0] < 0.5, "float32") if a.flip else zero
+        f = ops.cast(self._u(u, "flip")[:, 0] < 0.5, "float32") if flip else zero
         # output pixel (x, y) -> input point (a0 x + a2, b1 y + b2), pixel centres aligned
         a0 = sx * (1.0 - 2.0 * f)
         a2 = left - 0.5 + sx * ((1.0 - f) * (0.5 - dx) + f * (width - 0.5 + dx))
@@ -211,7 +215,7 @@ class Augmenter(keras.layers.Layer):
             images = ops.clip(images * _factor(self._u(u, "brightness")[:, 0], c.brightness), 0.0, 1.0)
         if c.contrast:
             f = _factor(self._u(u, "contrast")[:, 0], c.contrast)
-            mean = ops.mean(_grey(images), axis=(1, 2, 3), keepdims=True)
+            mean = _grey(ops.mean(images, axis=(1, 2), keepdims=True))  # the grey image's mean, one pass
             images = ops.clip(f * images + (1.0 - f) * mean, 0.0, 1.0)
         if c.saturation:
             f = _factor(self._u(u, "saturation")[:, 0], c.saturation)

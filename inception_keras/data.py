@@ -379,15 +379,20 @@ def _resize_one(tf, image, size, pick=None):
     return tf.cast(tf.clip_by_value(tf.round(out), 0, 255), tf.uint8)
 
 
-def _cropper(tf, crop, size):
-    """(decoded uint8 image, seed) -> a random resized crop at `size`, uint8; and the same from encoded bytes,
-    where JPEGs decode only the crop window."""
+def _cropper(tf, crop, size, flip: bool):
+    """(decoded uint8 image, seed) -> a random resized crop at `size`, uint8, mirrored with probability 0.5 when
+    `flip`; and the same from encoded bytes, where JPEGs decode only the crop window."""
     from .augment import CROP_DRAWS, crop_boxes
 
     random_method = crop.interpolation == "random"
 
     def draws(seed):
-        return tf.random.stateless_uniform([CROP_DRAWS + 1], seed=seed)
+        return tf.random.stateless_uniform([CROP_DRAWS + 2], seed=seed)
+
+    def finish(image, u):
+        if flip:  # on the crop, before resizing: the fewest pixels
+            image = tf.cond(u[CROP_DRAWS + 1] < 0.5, lambda: tf.reverse(image, [1]), lambda: image)
+        return _resize_one(tf, image, size, u[CROP_DRAWS] if random_method else None)
 
     def box(u, height, width):
         top, left, h, w = crop_boxes(u[None, :CROP_DRAWS], height, width, crop.scale, crop.ratio)
@@ -397,8 +402,7 @@ def _cropper(tf, crop, size):
         u = draws(seed)
         shape = tf.shape(image)
         b = box(u, shape[0], shape[1])
-        image = tf.slice(image, [b[0], b[1], 0], [b[2], b[3], -1])
-        return _resize_one(tf, image, size, u[CROP_DRAWS] if random_method else None)
+        return finish(tf.slice(image, [b[0], b[1], 0], [b[2], b[3], -1]), u)
 
     def from_bytes(contents, seed, channels):
         u = draws(seed)
@@ -413,8 +417,7 @@ def _cropper(tf, crop, size):
             b = box(u, shape[0], shape[1])
             return tf.slice(image, [b[0], b[1], 0], [b[2], b[3], -1])
 
-        image = tf.cond(tf.io.is_jpeg(contents), jpeg, other)
-        return _resize_one(tf, image, size, u[CROP_DRAWS] if random_method else None)
+        return finish(tf.cond(tf.io.is_jpeg(contents), jpeg, other), u)
 
     return from_image, from_bytes
 
@@ -478,7 +481,7 @@ def pipeline(split: Split, input_shape: tuple, batch: int, training: bool, seed:
         ds = augmented(ds, prep)
     elif crop_each:
         # Random resized crops come from the stored image, before it is resized: decode and crop every epoch.
-        from_image, from_bytes = _cropper(tf, augment.crop, (height, width))
+        from_image, from_bytes = _cropper(tf, augment.crop, (height, width), augment.flip)
         if split.files is not None:  # image folders: shuffle the file list, keep the encoded bytes (cache)
             ds = tf.data.Dataset.from_tensor_slices(([f for f, _ in split.files],
                                                      tf.constant([c for _, c in split.files], tf.int32)))

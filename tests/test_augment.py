@@ -263,6 +263,14 @@ def test_image_folder_and_streams_crop_before_resizing(tmp_path):
     assert x.shape == (6, 20, 20, 3) and list(y) == list(range(6))
     whole = D.pipeline(stream, (20, 20, 3), 6, training=False, shuffle=False)
     assert not np.allclose(x, batches(whole, 1)[0][0])
+    # a crop of the whole image at its own size, flipped or not, per example
+    same = load_recipe("r.yaml", text=TINY_RECIPE + "augment: {crop: {scale: [1, 1], ratio: [0.75, 0.75]}, "
+                                                    "flip: true}\n").augment
+    x, _ = batches(D.pipeline(stream, (40, 30, 3), 6, training=True, seed=0, augment=same, shuffle=False), 1)[0]
+    stored = images / 255.0
+    mirrored = [np.allclose(a, b[:, ::-1], atol=1e-6) for a, b in zip(x, stored)]
+    kept = [np.allclose(a, b, atol=1e-6) for a, b in zip(x, stored)]
+    assert all(m != k for m, k in zip(mirrored, kept)) and any(mirrored) and any(kept)
 
 
 def test_crop_fraction_keeps_the_centre():
