@@ -197,7 +197,8 @@ def test_default_run_directory_resumes_the_same_configuration(tiny):
 
 def test_mirrored_over_two_logical_cpus(tiny):
     run = tiny["tmp"] / "mirrored"
-    r = cli(*train_args(tiny, run, "--strategy", "mirrored", "--set", "cpu_devices=2", "--set", "epochs=2"))
+    r = cli(*train_args(tiny, run, "--strategy", "mirrored", "--set", "cpu_devices=2", "--set", "epochs=2",
+                        "--set", "augment.flip=true"))
     assert r.returncode == 0, r.stderr
     env = json.loads((run / "env.json").read_text())
     assert env["strategy"] == "mirrored" and env["strategy_class"] == "MirroredStrategy"
