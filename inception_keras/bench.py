@@ -204,8 +204,8 @@ def run(arch: str, recipe_path: str, batch: int, precision: str, data: str, step
         alone = (measure_pipeline(epoch, batch, max(batch * (warmup + windows * steps), 4 * buffer))
                  if kind == "real" else {})
         figures = measure(models.train, source, batch, steps, windows, warmup, steps_per_execution)
-        figures.update(data=kind, source=what, augment=", ".join(recipe.augment.names) if recipe.augment and kind == "real" else "",
-                       **alone)
+        augmented = ", ".join(recipe.augment.names) if recipe.augment and kind == "real" else ""
+        figures.update(data=kind, source=what, augment=augmented, **alone)
         results.append(figures)
     gpu_peak = _gpu_peak_bytes()
     out = {
