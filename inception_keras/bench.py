@@ -73,13 +73,15 @@ def _gpu_peak_bytes() -> int | None:
     return None
 
 
-def _synthetic(input_shape, classes, batch, outputs):
+def _synthetic(input_shape, classes, batch, outputs, one_hot=False):
     import keras
     import numpy as np
 
     rng = np.random.default_rng(0)
     x = rng.random((4 * batch, *input_shape), dtype=np.float32)
     y = rng.integers(0, classes, 4 * batch).astype("int32")
+    if one_hot:  # label smoothing: the loss takes one-hot labels
+        y = np.eye(classes, dtype=np.float32)[y]
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 
@@ -103,7 +105,7 @@ def _timed_fit(model, data, total_steps: int, batch: int, spe: int) -> list[floa
         x, y = data
         reps = -(-total_steps * batch // len(x))
         outputs = model.output if isinstance(model.output, dict) else None
-        y_all = np.tile(y, reps)
+        y_all = np.tile(y, (reps,) + (1,) * (y.ndim - 1))
         labels = {k: y_all for k in outputs} if outputs else y_all
         model.fit(np.tile(x, (reps, 1, 1, 1)), labels, batch_size=batch, epochs=1, steps_per_epoch=total_steps,
                   shuffle=False, verbose=0, callbacks=[Clock()])
@@ -145,19 +147,41 @@ def measure(model, data, batch: int, steps: int, windows: int, warmup: int, spe:
             "window_images_per_second": [round(batch * steps / d, 2) for d in durations], "cpu_steal": steal}
 
 
+def measure_pipeline(data, batch: int, images: int) -> dict:
+    """The input pipeline alone, no model: images/s, and images per CPU-second of this process (user + system
+    time of every tf.data thread), which is images/s per core when the pipeline has the cores it wants.
+
+    `data` is one epoch; the clock runs from the iterator's creation, so that images decoded ahead into a
+    shuffle buffer are paid for, over the whole epoch or `images` images, whichever is fewer (a window much
+    longer than the shuffle buffer, or the epoch itself, counts every image's work once).
+    """
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    start = time.perf_counter()
+    done = 0
+    for x, _ in data:
+        done += int(x.shape[0])
+        if done >= images:
+            break
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {"pipeline_images": done, "pipeline_images_per_second": round(done / wall, 1),
+            "pipeline_images_per_cpu_second": round(done / cpu, 1) if cpu > 0 else None,
+            "pipeline_cpu_cores_used": round(cpu / wall, 2), "cpu_cores": cores}
+
+
 def run(arch: str, recipe_path: str, batch: int, precision: str, data: str, steps: int, windows: int, warmup: int,
-        jit: str = "auto", steps_per_execution: int = 1, data_dir: str | None = None) -> dict:
+        jit: str = "auto", steps_per_execution: int = 1, data_dir: str | None = None, sets=()) -> dict:
     import dataclasses
 
     import keras
 
     from .builder import build_models
-    from .recipe import load_recipe
-    from .spec import load_arch
+    from .plan import resolve
     from .task import compile_model, resolve_precision
 
-    spec = load_arch(arch)
-    recipe = load_recipe(recipe_path)
+    spec, recipe, _ = resolve(arch, recipe_path, sets)
     recipe = dataclasses.replace(recipe, batch_size=batch, steps_per_execution=steps_per_execution)
     backend = keras.backend.backend()
     if data != "synthetic" and backend != "tensorflow":
@@ -175,9 +199,13 @@ def run(arch: str, recipe_path: str, batch: int, precision: str, data: str, step
     results = []
     kinds = ["synthetic", "real"] if data == "both" else [data]
     for kind in kinds:
-        source, what = _training_data(kind, spec, recipe, batch, outputs, data_dir)
+        source, what, epoch, buffer = _training_data(kind, spec, recipe, batch, outputs, data_dir)
+        # the pipeline alone: at least the timed steps' images and four shuffle buffers, at most an epoch
+        alone = (measure_pipeline(epoch, batch, max(batch * (warmup + windows * steps), 4 * buffer))
+                 if kind == "real" else {})
         figures = measure(models.train, source, batch, steps, windows, warmup, steps_per_execution)
-        figures.update(data=kind, source=what)
+        augmented = ", ".join(recipe.augment.names) if recipe.augment and kind == "real" else ""
+        figures.update(data=kind, source=what, augment=augmented, **alone)
         results.append(figures)
     gpu_peak = _gpu_peak_bytes()
     out = {
@@ -200,19 +228,23 @@ def run(arch: str, recipe_path: str, batch: int, precision: str, data: str, step
 
 
 def _training_data(kind: str, spec, recipe, batch: int, outputs: tuple, data_dir: str | None):
-    """(data for `fit`, what it is): random images in memory, or the recipe's training pipeline, repeated."""
+    """(data for `fit`, what it is, one epoch of it, the images a shuffle buffer holds decoded): random images in
+    memory, or the recipe's training pipeline, repeated."""
     import dataclasses
 
     if kind == "synthetic":
-        return _synthetic(spec.input, spec.classes, batch, outputs), "random images held in memory"
+        return (_synthetic(spec.input, spec.classes, batch, outputs, recipe.label_smoothing > 0),
+                "random images held in memory", None, 0)
     from . import data as D
 
     ds = recipe.dataset if not data_dir else dataclasses.replace(recipe.dataset, path=data_dir)
     src = D.open_source(ds, spec.classes)
     source = D.pipeline(src.train, spec.input, batch, training=True, seed=0, outputs=outputs,
-                        num_classes=spec.classes, resize=ds.resize, shuffle_buffer=ds.shuffle_buffer,
-                        cache=ds.cache, stored_channels=src.channels).repeat()
-    return source, f"the training pipeline: {src.description}"
+                        num_classes=spec.classes, one_hot=recipe.label_smoothing > 0, resize=ds.resize,
+                        shuffle_buffer=ds.shuffle_buffer, cache=ds.cache, stored_channels=src.channels,
+                        augment=recipe.augment, crop_fraction=ds.crop_fraction)
+    decoded_ahead = 0 if src.train.images is not None else min(ds.shuffle_buffer, src.train.count)
+    return source.repeat(), f"the training pipeline: {src.description}", source, decoded_ahead
 
 
 def _count(n: int, noun: str) -> str:
@@ -245,12 +277,21 @@ def render(out: dict) -> str:
                  + (f", GPU {out['gpu_peak_bytes'] / gib:.2f} GiB" if out.get("gpu_peak_bytes") else ""))
     if "real_over_synthetic" in out:
         lines.append(f"real / synthetic: {out['real_over_synthetic']:.3f}")
+    for r in out["results"]:
+        if r.get("augment"):
+            lines.append(f"augmentation ({r['data']} data): {r['augment']}")
+        if r.get("pipeline_images_per_second"):
+            per_core = r.get("pipeline_images_per_cpu_second")
+            lines.append(f"input pipeline alone ({r['pipeline_images']:,} images): "
+                         f"{r['pipeline_images_per_second']:.1f} images/s using "
+                         f"{r['pipeline_cpu_cores_used']:.2f} of {r['cpu_cores']} cores"
+                         + (f"; {per_core:.1f} images/s per core (images per CPU-second)" if per_core else ""))
     return "\n".join(lines)
 
 
 def main(args) -> int:
     out = run(args.arch, args.recipe, args.batch, args.precision, args.data, args.steps, args.windows, args.warmup,
-              args.jit, args.steps_per_execution, args.data_dir)
+              args.jit, args.steps_per_execution, args.data_dir, args.set)
     print(render(out))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:

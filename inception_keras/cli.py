@@ -222,6 +222,8 @@ def _bench_parser(sub) -> None:
     b.add_argument("--warmup", type=_positive, default=3, help="untimed steps first")
     b.add_argument("--recipe", default=DEFAULT_RECIPE, metavar="RECIPE.yaml", help="the data for --data real")
     b.add_argument("--data-dir", metavar="DIR", help="where the data is (sets dataset.path)")
+    b.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a recipe key (augment=null) or, with the prefix arch., an architecture key")
     b.add_argument("--jit", choices=["auto", "on", "off"], default="auto", help="XLA compilation (auto: on GPUs)")
     b.add_argument("--steps-per-execution", type=_positive, default=1, help="training steps per tf.function call")
     b.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
@@ -281,8 +283,27 @@ def _export_parser(sub) -> None:
     e.add_argument("--no-check", action="store_true", help="skip loading the artifact back")
 
 
+def _show_parser(sub) -> None:
+    s = _command(sub, "show", "draw training images as the model sees them (augmented) beside their validation "
+                 "view", "Draw a grid of the first training images as the recipe's pipeline delivers them to the "
+                 "model (augmented, from the recipe's seed) beside the same images' validation view, labelled with "
+                 "their classes: check a recipe by looking (docs/augmentation.md).")
+    s.add_argument("--arch", default=DEFAULT_ARCH, metavar="ARCH.yaml", help="the architecture file (its input size)")
+    s.add_argument("--recipe", default=DEFAULT_RECIPE, metavar="RECIPE.yaml", help="the recipe file")
+    s.add_argument("--out", required=True, metavar="FILE.png", help="the PNG to write")
+    s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a recipe key (augment.flip=true, seed=3) or, with the prefix arch., an "
+                        "architecture key")
+    s.add_argument("--limit", type=_positive, metavar="N", help="keep the first N training and N validation "
+                   "examples (sets dataset.limit)")
+    s.add_argument("--data-dir", metavar="DIR", help="IDX directory, image folder or tfds data_dir "
+                   "(sets dataset.path)")
+    s.add_argument("--rows", type=_positive, default=4, help="rows of images")
+    s.add_argument("--cols", type=_positive, default=6, help="columns of images per view")
+
+
 COMMANDS = (_summary_parser, _train_parser, _sweep_parser, _evaluate_parser, _compare_parser, _bench_parser,
-            _import_weights_parser, _predict_parser, _export_parser)
+            _show_parser, _import_weights_parser, _predict_parser, _export_parser)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -391,8 +412,16 @@ def _export(args) -> None:
     print(export(args.target, args.format, args.out, check=not args.no_check))
 
 
+def _show(args) -> int:
+    _prepare_tensorflow()
+    from .show import main
+
+    return main(args)
+
+
 RUNNERS = {"summary": _summary, "train": _train, "sweep": _sweep, "evaluate": _evaluate, "compare": _compare,
-           "bench": _bench, "import-weights": _import_weights, "predict": _predict, "export": _export}
+           "bench": _bench, "show": _show, "import-weights": _import_weights, "predict": _predict,
+           "export": _export}
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -49,6 +49,7 @@ class Split:
     images: np.ndarray | None = None  # uint8 [N, H, W, C]
     labels: np.ndarray | None = None  # int [N]
     stream: object = None  # callable () -> tf.data.Dataset of (uint8 image, int label)
+    files: list | None = None  # image folders: [(path, label)], so that training can crop before decoding
 
 
 @dataclass
@@ -304,7 +305,7 @@ def _open_image_folder(ds) -> Source:
         _check_images([f for f, _ in files])
         if ds.limit:
             files = files[:ds.limit] if per_class is val else _interleave(files)[:ds.limit]
-        splits.append(Split(len(files), stream=_folder_stream(files)))
+        splits.append(Split(len(files), stream=_folder_stream(files), files=files))
     if splits[1].count == 0:
         raise ConfigError(f"{root}: no validation images ({how})")
     return Source(os.path.basename(os.path.normpath(root)), f"image folder {root} ({how})", splits[0], splits[1],
@@ -317,7 +318,7 @@ def find_unreadable(source, limit: int = 100_000) -> str | None:
     from PIL import Image
 
     for split in (source.train, source.val):
-        for path in getattr(split.stream, "files", [])[:limit]:
+        for path, _ in (split.files or [])[:limit]:
             try:
                 with Image.open(path) as image:
                     image.load()
@@ -347,16 +348,20 @@ def _folder_stream(files):
         labels = tf.constant([c for _, c in files], dtype=tf.int32)
 
         def decode(path, label):
-            img = tf.io.decode_image(tf.io.read_file(path), channels=channels, expand_animations=False)
-            return img, label
+            return _decode(tf, tf.io.read_file(path), channels), label
 
         return tf.data.Dataset.from_tensor_slices((paths, labels)).map(decode, num_parallel_calls=tf.data.AUTOTUNE)
 
-    stream.files = [f for f, _ in files]
     return stream
 
 
+def _decode(tf, contents, channels: int):
+    return tf.io.decode_image(contents, channels=channels, expand_animations=False)
+
+
 # ----------------------------------------------------------------------------- pipelines
+
+RESIZE_METHODS = ("bilinear", "area", "nearest", "bicubic")  # the paper's random interpolation
 
 
 def channel_note(stored: int | None, wanted: int) -> str | None:
@@ -410,87 +415,204 @@ def opencv_resize(tf, x, height: int, width: int):
     return tf.cast(tf.clip_by_value(tf.bitwise.right_shift(y + 2, 2), 0, 255), tf.uint8)
 
 
-def _crop_to_square(tf, x):
+def _crop_to_square(tf, x, fraction: float = 1.0):
+    """The central square, its side `fraction` of the shorter side."""
     h, w = tf.shape(x)[-3], tf.shape(x)[-2]
     s = tf.minimum(h, w)
+    if fraction != 1.0:
+        s = tf.maximum(1, tf.cast(tf.round(tf.cast(s, tf.float32) * fraction), tf.int32))
     return tf.image.crop_to_bounding_box(x, (h - s) // 2, (w - s) // 2, s, s)
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
-    """The shuffling seed of one epoch: a resumed run shuffles epoch k as the uninterrupted run did."""
+    """The seed of one epoch's shuffling and augmentation: a resumed run draws epoch k as the uninterrupted run
+    did."""
     return seed * 1_000_003 + epoch
+
+
+def _random_pairs(tf, seed: int, stream: int, epoch: int | None = None):
+    """Seeds for stateless random ops, one [2] int64 tensor per element: reproducible from `seed` (and the
+    epoch's number when given), new every epoch, independent of how tf.data schedules its parallel calls."""
+    if epoch is None:
+        return tf.data.Dataset.random(seed=seed * 4 + stream, rerandomize_each_iteration=True).batch(2)
+    return tf.data.Dataset.random(seed=epoch_seed(seed, epoch) * 4 + stream, rerandomize_each_iteration=False).batch(2)
+
+
+def _resize_one(tf, image, size, pick=None):
+    """One image to `size` as uint8: bilinear, or with `pick` in [0, 1) one of RESIZE_METHODS."""
+    image = tf.cast(image, tf.float32)
+    if pick is None:
+        out = tf.image.resize(image, size, method="bilinear")
+    else:
+        index = tf.minimum(tf.cast(pick * len(RESIZE_METHODS), tf.int32), len(RESIZE_METHODS) - 1)
+        out = tf.switch_case(index, [lambda m=m: tf.image.resize(image, size, method=m) for m in RESIZE_METHODS])
+    return tf.cast(tf.clip_by_value(tf.round(out), 0, 255), tf.uint8)
+
+
+def _cropper(tf, crop, size, flip: bool):
+    """(decoded uint8 image, seed) -> a random resized crop at `size`, uint8, mirrored with probability 0.5 when
+    `flip`; and the same from encoded bytes, where JPEGs decode only the crop window."""
+    from .augment import CROP_DRAWS, crop_boxes
+
+    random_method = crop.interpolation == "random"
+
+    def draws(seed):
+        return tf.random.stateless_uniform([CROP_DRAWS + 2], seed=seed)
+
+    def finish(image, u):
+        if flip:  # on the crop, before resizing: the fewest pixels
+            image = tf.cond(u[CROP_DRAWS + 1] < 0.5, lambda: tf.reverse(image, [1]), lambda: image)
+        return _resize_one(tf, image, size, u[CROP_DRAWS] if random_method else None)
+
+    def box(u, height, width):
+        top, left, h, w = crop_boxes(u[None, :CROP_DRAWS], height, width, crop.scale, crop.ratio)
+        return tf.cast(tf.stack([top[0], left[0], h[0], w[0]]), tf.int32)
+
+    def from_image(image, seed):
+        u = draws(seed)
+        shape = tf.shape(image)
+        b = box(u, shape[0], shape[1])
+        return finish(tf.slice(image, [b[0], b[1], 0], [b[2], b[3], -1]), u)
+
+    def from_bytes(contents, seed, channels):
+        u = draws(seed)
+
+        def jpeg():
+            shape = tf.io.extract_jpeg_shape(contents)
+            return tf.image.decode_and_crop_jpeg(contents, box(u, shape[0], shape[1]), channels=channels)
+
+        def other():
+            image = _decode(tf, contents, channels)
+            shape = tf.shape(image)
+            b = box(u, shape[0], shape[1])
+            return tf.slice(image, [b[0], b[1], 0], [b[2], b[3], -1])
+
+        return finish(tf.cond(tf.io.is_jpeg(contents), jpeg, other), u)
+
+    return from_image, from_bytes
 
 
 def pipeline(split: Split, input_shape: tuple, batch: int, training: bool, seed: int = 0, outputs: tuple | None = None,
              num_classes: int | None = None, one_hot: bool = False, resize: str = "resize",
              shuffle_buffer: int = 10000, cache: bool = True, stored_channels: int | None = None,
-             partial_batch: str = "mean"):
+             partial_batch: str = "mean", augment=None, crop_fraction: float = 1.0, shuffle: bool = True):
     """A batched tf.data.Dataset of (float32 images in [0, 1] at `input_shape`, labels).
 
     Labels are a dict {output: labels} when `outputs` names more than one output (auxiliary heads), else plain.
-    Training data is shuffled again at every iteration; `Pipeline.epoch(e)` gives one epoch's dataset instead,
-    shuffled by the epoch's own seed (what training uses, so that a resumed run sees what the uninterrupted
-    one saw). `partial_batch="divide_by_batch_size"` adds sample weights n / batch to every example of a batch
-    of n: Keras' mean loss over the batch becomes its summed loss divided by `batch` (d2l's
-    trainer.step(batch_size)); weights 1 on full batches.
+    Training data is shuffled and augmented anew at every iteration; `Pipeline.epoch(e)` gives one epoch's
+    dataset instead, drawn from the epoch's own seed (what training uses, so that a resumed run sees what the
+    uninterrupted one saw). `augment` (recipe.Augment) applies to training data only; `shuffle=False` keeps
+    the stored order (`show`). `partial_batch="divide_by_batch_size"` adds sample weights n / batch to every
+    example of a batch of n: Keras' mean loss over the batch becomes its summed loss divided by `batch`
+    (d2l's trainer.step(batch_size)); weights 1 on full batches.
     """
     p = Pipeline(split, input_shape, batch, seed, outputs, num_classes, one_hot, resize, shuffle_buffer, cache,
-                 stored_channels, partial_batch)
-    return p.epoch(None) if training else p.validation()
+                 stored_channels, partial_batch, augment if training else None, crop_fraction)
+    return p.epoch(None, shuffle=shuffle) if training else p.validation()
 
 
 class Pipeline:
-    """The decoded (and, for streams, cached) examples of one split, made once; datasets over them per epoch."""
+    """One split's examples, decoded (and, for streams, cached) once; datasets over them per epoch."""
 
     def __init__(self, split: Split, input_shape: tuple, batch: int, seed: int = 0, outputs: tuple | None = None,
                  num_classes: int | None = None, one_hot: bool = False, resize: str = "resize",
                  shuffle_buffer: int = 10000, cache: bool = True, stored_channels: int | None = None,
-                 partial_batch: str = "mean"):
+                 partial_batch: str = "mean", augment=None, crop_fraction: float = 1.0):
         import tensorflow as tf
+
+        from .augment import Augmenter
 
         if partial_batch not in ("mean", "divide_by_batch_size"):
             raise ValueError(f"partial_batch must be 'mean' or 'divide_by_batch_size', got {partial_batch!r}")
         self.split, self.input_shape, self.batch, self.seed = split, tuple(input_shape), batch, seed
         self.outputs, self.num_classes, self.one_hot, self.resize = outputs, num_classes, one_hot, resize
-        self.shuffle_buffer, self.stored_channels, self.partial_batch = shuffle_buffer, stored_channels, partial_batch
-        height, width, channels = self.input_shape
+        self.stored_channels, self.partial_batch, self.crop_fraction = stored_channels, partial_batch, crop_fraction
+        self.augment = augment if augment is not None and augment.names else None
+        # random resized crops come from the stored image, before it is resized: decoded anew every epoch
+        self.crop_each = self.augment is not None and self.augment.crop is not None and split.images is None
+        self.augmenter = (Augmenter(self.augment, input_shape, seed, crop_in_batch=not self.crop_each)
+                          if self.augment else None)
+        if self.augmenter is not None and not self.augmenter.draws:
+            self.augmenter = None
+        self.buffer = len(split.images) if split.images is not None else min(shuffle_buffer, split.count)
         if split.images is not None:
             self.base = tf.data.Dataset.from_tensor_slices((split.images, split.labels))
-            self.buffer = len(split.images)
+        elif self.crop_each and split.files is not None:  # image folders: the file list, encoded bytes cached
+            self.base = tf.data.Dataset.from_tensor_slices(([f for f, _ in split.files],
+                                                            tf.constant([c for _, c in split.files], tf.int32)))
+            if cache:
+                self.base = self.base.map(lambda f, y: (tf.io.read_file(f), y),
+                                          num_parallel_calls=tf.data.AUTOTUNE).cache()
+            self.read = (lambda f: f) if cache else tf.io.read_file
+            self.buffer = split.count
+        elif self.crop_each:  # decoded examples (tfds): cropped as they stream
+            self.base = self._stream()
         else:
-            ds = split.stream() if stored_channels is not None else split.stream(channels=channels)
+            self.base = self._resized(cache)
 
-            def prep_one(x, y):
-                x = _to_channels(tf, x, channels)
-                if resize == "opencv":
-                    return opencv_resize(tf, x, height, width), y
-                if resize == "crop":
-                    x = _crop_to_square(tf, x)
-                x = tf.image.resize(x, (height, width), method="bilinear")
-                return tf.cast(tf.clip_by_value(tf.round(x), 0, 255), tf.uint8), y
+    def _stream(self):
+        channels = self.input_shape[2]
+        return self.split.stream() if self.stored_channels is not None else self.split.stream(channels=channels)
 
-            ds = ds.map(prep_one, num_parallel_calls=tf.data.AUTOTUNE)
-            self.base = ds.cache() if cache else ds  # one cache, shared by every epoch's dataset
-            self.buffer = min(shuffle_buffer, split.count)
+    def _resized(self, cache: bool):
+        """A stream decoded and resized to the input as uint8, cached: one cache shared by every epoch."""
+        import tensorflow as tf
 
-    def epoch(self, epoch: int | None):
-        """Training data of one epoch (shuffled by `epoch_seed`); None: reshuffled at every iteration."""
-        if epoch is None:
-            ds = self.base.shuffle(self.buffer, seed=self.seed, reshuffle_each_iteration=True)
-        else:
-            ds = self.base.shuffle(self.buffer, seed=epoch_seed(self.seed, epoch), reshuffle_each_iteration=False)
-        return self._finish(ds, weigh=self.partial_batch == "divide_by_batch_size")
+        height, width, channels = self.input_shape
+        resize, fraction = self.resize, self.crop_fraction
+
+        def prep_one(x, y):
+            x = _to_channels(tf, x, channels)
+            if resize == "opencv":
+                return opencv_resize(tf, x, height, width), y
+            if resize == "crop":
+                x = _crop_to_square(tf, x, fraction)
+            x = tf.image.resize(x, (height, width), method="bilinear")
+            return tf.cast(tf.clip_by_value(tf.round(x), 0, 255), tf.uint8), y
+
+        ds = self._stream().map(prep_one, num_parallel_calls=tf.data.AUTOTUNE)
+        return ds.cache() if cache else ds
+
+    def epoch(self, epoch: int | None, shuffle: bool = True):
+        """Training data of one epoch, shuffled and augmented from `epoch_seed`; None: anew at every iteration."""
+        import tensorflow as tf
+
+        def shuffled(ds):
+            if not shuffle:
+                return ds
+            if epoch is None:
+                return ds.shuffle(self.buffer, seed=self.seed, reshuffle_each_iteration=True)
+            return ds.shuffle(self.buffer, seed=epoch_seed(self.seed, epoch), reshuffle_each_iteration=False)
+
+        channels = self.input_shape[2]
+        if self.crop_each:
+            from_image, from_bytes = _cropper(tf, self.augment.crop, self.input_shape[:2], self.augment.flip)
+            pairs = _random_pairs(tf, self.seed, 2, epoch)
+            if self.split.files is not None:
+                ds = tf.data.Dataset.zip((shuffled(self.base), pairs))
+                ds = ds.map(lambda fy, s: (from_bytes(self.read(fy[0]), s, channels), fy[1]),
+                            num_parallel_calls=tf.data.AUTOTUNE)
+            else:
+                ds = tf.data.Dataset.zip((self.base, pairs))
+                ds = shuffled(ds.map(lambda xy, s: (from_image(_to_channels(tf, xy[0], channels), s), xy[1]),
+                                     num_parallel_calls=tf.data.AUTOTUNE))
+            return self._finish(ds, epoch, augment=True)
+        return self._finish(shuffled(self.base), epoch, augment=True)
 
     def validation(self):
-        return self._finish(self.base)
+        return self._finish(self.base, None, augment=False)
 
-    def _finish(self, ds, weigh: bool = False):
+    def _finish(self, ds, epoch: int | None, augment: bool):
+        """Batches, [0, 1] floats (resized here for in-memory images), augmentation, labels, weights."""
         import tensorflow as tf
+
+        from .augment import tf_augment
 
         height, width, channels = self.input_shape
         in_memory = self.split.images is not None
         stored = tuple(self.split.images.shape[1:3]) if in_memory else None
-        resize, batch = self.resize, self.batch
+        resize, batch, fraction = self.resize, self.batch, self.crop_fraction
+        augmenter = self.augmenter if augment else None
 
         def finish_labels(y):
             y = tf.cast(y, tf.int32)
@@ -500,23 +622,31 @@ class Pipeline:
                 return {name: y for name in self.outputs}
             return y
 
-        def prep(x, y):
+        def to_float(x, s):
+            x = tf.cast(x, tf.float32) / 255.0
+            return tf_augment(augmenter, x, s) if s is not None else x
+
+        def prep(x, y, s):
             if not in_memory:  # streams were resized (and cached) as uint8 already
-                return tf.cast(x, tf.float32) / 255.0, finish_labels(y)
+                return to_float(x, s), finish_labels(y)
             x = _to_channels(tf, x, channels)
             if resize == "opencv":
-                if stored != (height, width):
-                    x = opencv_resize(tf, x, height, width)
-                return tf.cast(x, tf.float32) / 255.0, finish_labels(y)
+                return to_float(opencv_resize(tf, x, height, width) if stored != (height, width) else x, s), \
+                    finish_labels(y)
             x = tf.cast(x, tf.float32)
             if resize == "crop":
-                x = _crop_to_square(tf, x)
-            if stored != (height, width):
+                x = _crop_to_square(tf, x, fraction)
+            if resize == "crop" and fraction != 1.0 or stored != (height, width):
                 x = tf.image.resize(x, (height, width), method="bilinear")
-            return x / 255.0, finish_labels(y)
+            return to_float(x, s), finish_labels(y)
 
-        ds = ds.batch(batch).map(prep, num_parallel_calls=tf.data.AUTOTUNE)
-        if weigh:
+        ds = ds.batch(batch)
+        if augmenter is None:
+            ds = ds.map(lambda x, y: prep(x, y, None), num_parallel_calls=tf.data.AUTOTUNE)
+        else:
+            ds = tf.data.Dataset.zip((ds, _random_pairs(tf, self.seed, 1, epoch)))
+            ds = ds.map(lambda xy, s: prep(xy[0], xy[1], s), num_parallel_calls=tf.data.AUTOTUNE)
+        if augment and self.partial_batch == "divide_by_batch_size":
             def weights(x, y):
                 n = tf.shape(x)[0]
                 return x, y, tf.fill([n], tf.cast(n, tf.float32) / float(batch))

@@ -79,7 +79,7 @@ def evaluate(target: str, recipe_path: str | None = None, data_dir: str | None =
     classes = model.output_shape[-1]
     source = D.open_source(ds, classes)
     val = D.pipeline(source.val, input_shape, batch, training=False, resize=ds.resize, cache=False,
-                     stored_channels=source.channels)
+                     stored_channels=source.channels, crop_fraction=ds.crop_fraction)
     logits, labels = [], []
     for x, y in val:
         logits.append(np.asarray(model(x, training=False), dtype=np.float64))

@@ -20,6 +20,8 @@ PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16", "auto")
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
 SCHEDULES = ("constant", "step", "cosine")
 DATA_KINDS = ("auto", "tfds", "idx", "image_folder")
+CROP_INTERPOLATIONS = ("bilinear", "random")
+MAX_HUE = 0.5
 MAX_SEED = 2 ** 32 - 1  # numpy's and TensorFlow's seeds are 32-bit
 MAX_CPU_DEVICES = 64
 MAX_EPOCHS = 1_000_000
@@ -43,9 +45,12 @@ class Dataset:
                                    "crop to a square, then resize), or opencv (bilinear as MXNet's Resize computes "
                                    "it: OpenCV's 8-bit fixed point, rounded to uint8; bit-exact with the d2l seed's "
                                    "input, docs/fidelity.md)", "resize", choices=("resize", "crop", "opencv"))
+    crop_fraction: float = option("probability", "resize: crop keeps this central fraction of the shorter side "
+                                                 "(torchvision's evaluation, resize 256 and crop 224: 0.875)", 1.0)
     shuffle_buffer: int = option("pos_int", "shuffle buffer for streamed data sets (in-memory ones are shuffled "
                                             "whole)", 10000)
-    cache: bool = option("bool", "cache decoded, resized examples of streamed data sets in memory", True)
+    cache: bool = option("bool", "cache decoded, resized examples of streamed data sets in memory (image folders "
+                                 "with `augment.crop`: the encoded files, decoded and cropped every epoch)", True)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -69,6 +74,74 @@ class Schedule:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Crop:
+    scale: tuple = option("range", "area of the crop as a fraction of the image's, drawn uniformly (the paper and "
+                                   "torchvision: [0.08, 1])", (0.08, 1.0), maximum=1)
+    ratio: tuple = option("range", "aspect ratio (width / height) of the crop, drawn log-uniformly (the paper and "
+                                   "torchvision: [3/4, 4/3])", (3 / 4, 4 / 3))
+    interpolation: str = option("choice", "how the crop is resized to the input: bilinear, or random: a method drawn "
+                                          "per image (the paper; bilinear, area, nearest or bicubic where images are "
+                                          "decoded one by one, bilinear or nearest on batches held in memory)",
+                                "bilinear", choices=CROP_INTERPOLATIONS)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Color:
+    brightness: float = option("nonneg_number", "multiply by a factor drawn from [max(0, 1 - b), 1 + b] "
+                                                "(torchvision's ColorJitter)", 0.0)
+    contrast: float = option("nonneg_number", "blend with the image's mean grey by a factor drawn from "
+                                              "[max(0, 1 - c), 1 + c]", 0.0)
+    saturation: float = option("nonneg_number", "blend with the image's grey version by a factor drawn from "
+                                                "[max(0, 1 - s), 1 + s] (3 channels)", 0.0)
+    hue: float = option("rate", f"rotate the hue by a fraction of the colour circle drawn from [-h, h], h at most "
+                                f"{MAX_HUE} (3 channels)", 0.0)
+    lighting: float = option("nonneg_number", "AlexNet's PCA lighting noise: add ImageNet's RGB eigenvectors "
+                                              "weighted by eigenvalue x N(0, lighting) (3 channels; AlexNet: 0.1)",
+                             0.0)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Erase:
+    probability: float = option("probability", "share of images that get a box erased (torchvision's "
+                                               "RandomErasing p)", 0.5)
+    scale: tuple = option("range", "area of the box as a fraction of the image's, drawn uniformly", (0.02, 0.33),
+                          maximum=1)
+    ratio: tuple = option("range", "aspect ratio of the box, drawn log-uniformly (clipped to the image)", (0.3, 3.3))
+    value: float = option("probability", "fill value on the [0, 1] pixel scale", 0.0)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Augment:
+    crop: Crop | None = option("mapping", "random resized crop, the Inception crop (below; `crop: {}` takes the "
+                                          "defaults); null: off", None, nullable=True, nested=Crop)
+    flip: bool = option("bool", "mirror left-right with probability 0.5", False)
+    translate: float = option("rate", "shift by up to this fraction of the input's height and width, in whole "
+                                      "pixels, the border filled with black (a padding crop: pad 4 px of 32 = "
+                                      "0.125)", 0.0)
+    color: Color | None = option("mapping", "photometric jitter, applied in this order (below); null: off", None,
+                                 nullable=True, nested=Color)
+    erase: Erase | None = option("mapping", "random erasing, after the rest (below); null: off", None,
+                                 nullable=True, nested=Erase)
+
+    @property
+    def names(self) -> list[str]:
+        """The augmentations that change images, as the log and `show` name them."""
+        out = []
+        if self.crop:
+            out.append(f"crop {self.crop.scale[0]:g}-{self.crop.scale[1]:g} of the area")
+        if self.flip:
+            out.append("flip")
+        if self.translate:
+            out.append(f"translate {self.translate:g}")
+        if self.color and any(getattr(self.color, k) for k in ("brightness", "contrast", "saturation", "hue",
+                                                               "lighting")):
+            out.append("color")
+        if self.erase and self.erase.probability:
+            out.append(f"erase p={self.erase.probability:g}")
+        return out
+
+
+@dataclass(frozen=True, kw_only=True)
 class Recipe:
     name: str = option("name", "recipe name (used in run directory names)")
     dataset: Dataset = option("mapping", "what to train on (below)", nested=Dataset)
@@ -83,6 +156,8 @@ class Recipe:
     schedule: Schedule | None = option("mapping", "learning-rate schedule (below)", None, nullable=True,
                                        nested=Schedule)
     label_smoothing: float = option("rate", "label smoothing of the cross-entropy loss", 0.0)
+    augment: Augment | None = option("mapping", "data augmentation of the training data only, drawn from `seed` "
+                                                "(below); null: none", None, nullable=True, nested=Augment)
     initializer: str | None = option("choice", "kernel initializer for every layer (overrides the architecture's "
                                                "defaults.initializer; null keeps it)", None, choices=INITIALIZERS,
                                      nullable=True)
@@ -123,6 +198,12 @@ def parse_recipe(doc: Document) -> Recipe:
     if ds["kind"] == "idx" and ds["name"] not in ("fashion_mnist", "mnist") and not ds["path"]:
         problems.append(doc.problem(("dataset", "kind"), "kind idx needs `path` (a directory with the four IDX "
                                                          "files) unless the name is mnist or fashion_mnist"))
+    color = (values.get("augment") or {}).get("color")
+    if color and color["hue"] > MAX_HUE:
+        problems.append(doc.problem(("augment", "color", "hue"), f"expected a number in [0, {MAX_HUE}] (half the "
+                                                                 f"colour circle), got {color['hue']:g}"))
+    if ds["crop_fraction"] == 0:
+        problems.append(doc.problem(("dataset", "crop_fraction"), "expected a number in (0, 1], got 0"))
     raise_if(problems)
     if values["schedule"] is None:
         values["schedule"] = {}

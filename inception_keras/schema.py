@@ -278,6 +278,8 @@ TYPES = {
     "pos_number": "a number > 0",
     "nonneg_number": "a number >= 0",
     "rate": "a number in [0, 1)",
+    "probability": "a number in [0, 1]",
+    "range": "[low, high] (two numbers > 0, low <= high)",
     "bool": "a boolean",
     "str": "a string",
     "name": "a name",
@@ -315,6 +317,8 @@ class Option:
             text = "same | valid | integer >= 0"
         else:
             text = TYPES[self.kind].split(" ", 1)[1] if TYPES[self.kind].startswith(("a ", "an ")) else TYPES[self.kind]
+            if self.kind == "range":
+                text = "[low, high]"
             if self.maximum is not None:
                 text = f"{text}, at most {self.maximum}"
         return text + (" or null" if self.nullable else "")
@@ -338,6 +342,8 @@ class Option:
 
 
 def _choice_text(value) -> str:
+    if isinstance(value, tuple):
+        return "[" + ", ".join(f"{v:.4g}" for v in value) + "]"
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
@@ -430,7 +436,9 @@ def check_value(o: Option, value: Any) -> tuple[Any, str | None]:
         if o.maximum is not None and value > o.maximum:
             return INVALID, f"expected {o.expected} up to {o.maximum}, got {_int_text(value)}"
         return value, None
-    if kind in ("number", "pos_number", "nonneg_number", "rate"):
+    if kind == "range":
+        return _check_range(o, value)
+    if kind in ("number", "pos_number", "nonneg_number", "rate", "probability"):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             hint = " (remove the quotes)" if isinstance(value, str) and _looks_numeric(value) else ""
             return INVALID, f"expected {o.expected}, got {describe(value)}{hint}"
@@ -441,7 +449,7 @@ def check_value(o: Option, value: Any) -> tuple[Any, str | None]:
         if math.isnan(value) or math.isinf(value):
             return INVALID, f"expected {o.expected}, got {value}"
         if (kind == "pos_number" and value <= 0 or kind == "nonneg_number" and value < 0
-                or kind == "rate" and not 0 <= value < 1):
+                or kind == "rate" and not 0 <= value < 1 or kind == "probability" and not 0 <= value <= 1):
             return INVALID, f"expected {o.expected}, got {value:g}"
         return value, None
     if kind == "padding":
@@ -492,6 +500,26 @@ def check_value(o: Option, value: Any) -> tuple[Any, str | None]:
             return INVALID, f"expected a list, got {describe(value)}"
         return value, None
     raise AssertionError(kind)
+
+
+def _check_range(o: Option, value: Any) -> tuple[Any, str | None]:
+    """[low, high]: two finite numbers > 0, low <= high, and at most `o.maximum` when it is given."""
+    bound = f", at most {o.maximum:g}" if o.maximum is not None else ""
+    wanted = f"[low, high] (two numbers > 0{bound}, low <= high)"
+    if (not isinstance(value, list) or len(value) != 2
+            or any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in value)):
+        return INVALID, f"expected {wanted}, got {_short(value)}"
+    try:
+        low, high = (float(v) for v in value)
+    except OverflowError:
+        return INVALID, f"expected {wanted}, got a number too large to represent"
+    if not all(math.isfinite(v) and v > 0 for v in (low, high)):
+        return INVALID, f"expected {wanted}, got [{low:g}, {high:g}]"
+    if low > high:
+        return INVALID, f"expected {wanted}, got low {low:g} > high {high:g}"
+    if o.maximum is not None and high > o.maximum:
+        return INVALID, f"expected {wanted}, got high {high:g} > {o.maximum:g}"
+    return (low, high), None
 
 
 def _int_text(value: int) -> str:
@@ -556,7 +584,7 @@ def parse_into(doc: Document, problems: list, cls, value: Any, path: Path, what:
     if out is None:
         return None
     for o in options(cls):
-        if o.nested is not None and o.attr in out:
+        if o.nested is not None and o.attr in out and out[o.attr] is not None:
             inner = parse_into(doc, problems, o.nested, out[o.attr], path + (o.key,), o.key)
             if inner is not None:
                 out[o.attr] = inner

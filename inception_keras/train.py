@@ -178,6 +178,8 @@ def _prepare(s: Session) -> None:
           f"examples, resized to {'x'.join(map(str, spec.input))}" + "".join(f"; {n}" for n in s.notes))
     for note in spec.adaptations:
         s.log(f"adapted: {note}")
+    if recipe.augment and recipe.augment.names:
+        s.log(f"augment (training data only): {', '.join(recipe.augment.names)}")
 
 
 def _build(s: Session) -> None:
@@ -200,8 +202,8 @@ def _build(s: Session) -> None:
     kw = dict(input_shape=spec.input, batch=recipe.batch_size, seed=recipe.seed, outputs=tuple(s.models.loss_weights),
               num_classes=spec.classes, one_hot=recipe.label_smoothing > 0, resize=recipe.dataset.resize,
               shuffle_buffer=recipe.dataset.shuffle_buffer, cache=recipe.dataset.cache,
-              stored_channels=source.channels)
-    s.train_data = D.Pipeline(source.train, partial_batch=recipe.partial_batch, **kw)
+              stored_channels=source.channels, crop_fraction=recipe.dataset.crop_fraction)
+    s.train_data = D.Pipeline(source.train, partial_batch=recipe.partial_batch, augment=recipe.augment, **kw)
     s.val_ds = D.Pipeline(source.val, **kw).validation()
     s.steps = math.ceil(source.train.count / recipe.batch_size)
     with strat.scope():

@@ -56,7 +56,8 @@ def metric_rows(run_dir):
 
 def test_two_workers_train_together(tiny):
     recipe = tiny["tmp"] / "two.yaml"
-    recipe.write_text(TINY_RECIPE.replace("DATA", tiny["data"]).replace("epochs: 3", "epochs: 2"))
+    recipe.write_text(TINY_RECIPE.replace("DATA", tiny["data"]).replace("epochs: 3", "epochs: 2")
+                      + "augment: {flip: true, translate: 0.1, erase: {}}\n")  # each worker augments its shard
     run = tiny["tmp"] / "mw"
     procs = start_workers(tiny, recipe, run)
     results = [p.communicate(timeout=600) for p in procs]

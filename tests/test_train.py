@@ -198,7 +198,8 @@ def test_default_run_directory_resumes_the_same_configuration(tiny):
 
 def test_mirrored_over_two_logical_cpus(tiny):
     run = tiny["tmp"] / "mirrored"
-    r = cli(*train_args(tiny, run, "--strategy", "mirrored", "--set", "cpu_devices=2", "--set", "epochs=2"))
+    r = cli(*train_args(tiny, run, "--strategy", "mirrored", "--set", "cpu_devices=2", "--set", "epochs=2",
+                        "--set", "augment.flip=true"))
     assert r.returncode == 0, r.stderr
     env = json.loads((run / "env.json").read_text())
     assert env["strategy"] == "mirrored" and env["strategy_class"] == "MirroredStrategy"
@@ -260,6 +261,7 @@ def test_bad_recipe_keys_exit_2_with_file_path_and_line(tiny):
     assert lines[0] == f"error: 3 errors in {recipe}:"
     assert lines[1] == (f"{recipe}:3:1: epoch: unknown key 'epoch' in the recipe; did you mean 'epochs'? (known: "
                         f"name, dataset, epochs, batch_size, partial_batch, optimizer, schedule, label_smoothing, "
+                        f"augment, "
                         f"initializer, precision, strategy, cpu_devices, seed, steps_per_execution, jit_compile)")
     assert lines[2] == (f"{recipe}:1:1: the recipe is missing required key 'epochs' (epochs to train)")
     assert lines[3] == (f"{recipe}:5:40: optimizer.learning_rate: expected a number > 0, got '0.01' (a string) "
@@ -361,7 +363,7 @@ def test_shipped_yaml_files_load():
     for name in sorted(os.listdir(os.path.join(ROOT, "arch"))):
         assert load_arch(os.path.join(ROOT, "arch", name)).params > 5_000_000
     names = [load_recipe(os.path.join(ROOT, "train", n)).name for n in sorted(os.listdir(os.path.join(ROOT, "train")))]
-    assert names == ["fashion_mnist", "imagenet", "imagenet_bn", "imagenette", "quick"]
+    assert names == ["fashion_mnist", "fashion_mnist_best", "imagenet", "imagenet_bn", "imagenette", "quick"]
 
 
 def test_learning_rate_schedules():
@@ -375,10 +377,14 @@ def test_learning_rate_schedules():
     assert float(sched(0)) == pytest.approx(0.08) and float(sched(79)) == pytest.approx(0.08)
     assert float(sched(80)) == pytest.approx(0.08 * 0.96) and float(sched(160)) == pytest.approx(0.08 * 0.96 ** 2)
     assert opt.momentum == 0.9 and isinstance(opt, keras.optimizers.SGD)
-    bn = load_recipe(os.path.join(ROOT, "train", "imagenet_bn.yaml"))
-    cos = make_optimizer(bn, steps_per_epoch=10)._learning_rate
-    assert float(cos(0)) == pytest.approx(0.0) and float(cos(50)) == pytest.approx(0.2, rel=1e-4)
-    assert float(cos(1000)) == pytest.approx(0.0, abs=1e-6) and 0 < float(cos(525)) < 0.2
+    bn = load_recipe(os.path.join(ROOT, "train", "imagenet_bn.yaml"))  # torchvision: x0.1 every 30 epochs
+    step = make_optimizer(bn, steps_per_epoch=10)._learning_rate
+    assert float(step(299)) == pytest.approx(0.1) and float(step(300)) == pytest.approx(0.01)
+    assert float(step(899)) == pytest.approx(0.001)
+    quick = load_recipe(os.path.join(ROOT, "train", "imagenette.yaml"))  # 2 warm-up epochs of 40, then cosine
+    cos = make_optimizer(quick, steps_per_epoch=10)._learning_rate
+    assert float(cos(0)) == pytest.approx(0.0) and float(cos(20)) == pytest.approx(0.05, rel=1e-4)
+    assert float(cos(400)) == pytest.approx(0.0, abs=1e-6) and 0 < float(cos(210)) < 0.05
 
 
 def test_precision_auto(tmp_path, monkeypatch):

@@ -14,6 +14,8 @@ JAX backend, which runs the same builder (arch YAML -> keras.Model); tf.data, tf
                                                         on the one GPU): test accuracy after every epoch, then
                                                         per epoch n, mean, sd, min..max against the seed's 0.875
   python tools/gpu_check.py summarize --jsonl FILE      that study again from the JSON lines of a run
+  python tools/gpu_check.py best   --idx DIR [--epochs N]  train/fashion_mnist_best.yaml in full: test accuracy
+                                                         per epoch, the augmentation on the accelerator
 
 Each prints JSON lines. `--size 32 --limit 512 --seeds 0..2 --epochs 2` makes any of them a check of this
 script on a CPU in a minute (KERAS_BACKEND=jax with JAX installed, or tensorflow).
@@ -254,9 +256,77 @@ def summarize(args):
         emit(**record)
 
 
+def best(args):
+    """A recipe trained in full with Keras (JAX on the GPU machine): the data in memory at the input size, the
+    recipe's augmentation as the first layer of the training model (on the accelerator, training only), the
+    recipe's optimizer, schedule and label smoothing; one JSON line per epoch with the test accuracy."""
+    os.environ.setdefault("KERAS_BACKEND", "jax")
+    import keras
+    import numpy as np
+
+    from inception_keras.augment import Augmenter
+    from inception_keras.builder import Models, build_models
+    from inception_keras.data import read_idx_split
+    from inception_keras.recipe import load_recipe
+    from inception_keras.spec import load_arch
+    from inception_keras.task import compile_model
+
+    recipe = load_recipe(args.recipe, sets=[("epochs", args.epochs)] if args.epochs else None)
+    spec = load_arch(args.arch)
+    keras.mixed_precision.set_global_policy(args.precision)
+    keras.utils.set_random_seed(recipe.seed)
+    height, width, channels = spec.input
+
+    def load(split):
+        x, y = read_idx_split(args.idx, split)
+        if args.limit:
+            x, y = x[:args.limit], y[:args.limit]
+        out = np.empty((len(x), height, width, channels), np.float32)
+        for i in range(0, len(x), 5000):  # bilinear, as the TensorFlow pipeline does
+            chunk = x[i:i + 5000].astype(np.float32)
+            if chunk.shape[-1] != channels:
+                chunk = np.repeat(chunk, channels, axis=-1)
+            out[i:i + 5000] = np.asarray(keras.ops.image.resize(chunk, (height, width), interpolation="bilinear"))
+        out /= 255.0
+        if recipe.label_smoothing > 0:  # the loss takes one-hot labels
+            y = np.eye(spec.classes, dtype=np.float32)[y]
+        return out, y
+
+    t = time.perf_counter()
+    (xtr, ytr), (xte, yte) = load("train"), load("test")
+    emit(what="best", step="data", seconds=round(time.perf_counter() - t, 1), train=len(xtr), test=len(xte))
+    models = build_models(spec)
+    inp = keras.Input(spec.input, name="images")
+    augment = Augmenter(recipe.augment, spec.input, seed=recipe.seed)
+    train = keras.Model(inp, models.train(augment(inp)), name=f"{spec.name}_augmented")
+    steps = -(-len(xtr) // recipe.batch_size)
+    compile_model(Models(train, models.inference, models.loss_weights), recipe, steps, "auto")
+    labels = {k: ytr for k in models.loss_weights} if models.has_aux else ytr
+    val_labels = {k: yte for k in models.loss_weights} if models.has_aux else yte
+
+    class Report(keras.callbacks.Callback):
+        def on_epoch_begin(self, e, logs=None):
+            self.t0, self.t_val = time.perf_counter(), None
+
+        def on_test_begin(self, logs=None):
+            self.t_val = self.t_val or time.perf_counter()
+
+        def on_epoch_end(self, e, logs=None):
+            now = time.perf_counter()
+            train_seconds = (self.t_val or now) - self.t0
+            emit(what="best", arch=spec.name, recipe=recipe.name, backend=keras.backend.backend(),
+                 precision=args.precision, augment=augment.augment.names if augment.augment else [],
+                 epoch=e + 1, epochs=recipe.epochs, epoch_seconds=round(now - self.t0, 2),
+                 images_per_second=round(len(xtr) / train_seconds, 1),
+                 **{k: round(float(v), 4) for k, v in (logs or {}).items()})
+
+    train.fit(xtr, labels, batch_size=recipe.batch_size, epochs=recipe.epochs, validation_data=(xte, val_labels),
+              shuffle=True, verbose=0, callbacks=[Report()])
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("what", choices=["bench", "torch", "epoch", "seed", "seeds", "summarize"])
+    p.add_argument("what", choices=["bench", "torch", "epoch", "seed", "seeds", "summarize", "best"])
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--windows", type=int, default=3)
@@ -265,7 +335,9 @@ def main():
     p.add_argument("--precision", default="float32")
     p.add_argument("--peers", default=os.path.join(ROOT, ".gpu", "peers"))
     p.add_argument("--idx", default=os.path.join(ROOT, ".gpu", "fashion-mnist"))
-    p.add_argument("--epochs", type=int, default=None, help="default: the recipe's (5)")
+    p.add_argument("--epochs", type=int, default=None, help="default: the recipe's (the seed's: 5)")
+    p.add_argument("--arch", default=os.path.join(ROOT, "arch", "googlenet_bn_fashion.yaml"), help="best")
+    p.add_argument("--recipe", default=os.path.join(ROOT, "train", "fashion_mnist_best.yaml"), help="best")
     p.add_argument("--device", default="cuda", help="torch: the device of the PyTorch peer")
     p.add_argument("--seed", type=int, default=0, help="seed, epoch: the recipe's seed")
     p.add_argument("--seeds", default="0..9", help="seeds: 0..9 or 0,3,5")
@@ -278,7 +350,7 @@ def main():
     p.add_argument("--jsonl", default=None, help="summarize: the gpu.jsonl to read")
     args = p.parse_args()
     {"bench": bench, "torch": torch_peer, "epoch": epoch, "seed": seed, "seeds": seeds,
-     "summarize": summarize}[args.what](args)
+     "summarize": summarize, "best": best}[args.what](args)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,8 @@
 #   2. the seed recipe with 10 seeds (train/fashion_mnist.yaml: 5 epochs, SGD 0.1, batch 128, 96x96, float32),
 #      each seed in its own process on the one GPU: test accuracy after every epoch, then per epoch n, mean, sd,
 #      min..max against the seed's 0.875 (what="seed-study"); a run cut short reports the epochs it finished
+#   tools/gpu_check.sh best   train/fashion_mnist_best.yaml in full (docs/augmentation.md), one JSON line per
+#                             epoch; a second call, as one call may run 10 minutes (BEST_EPOCHS=N to shorten)
 # Needs, carried beside the working tree (see docs/performance.md):
 #   .whl/               keras, namex and optree wheels for the machine's Python (TensorFlow is not there)
 #   .gpu/peers/         the hand-written peers (../shared/peers)
@@ -25,6 +27,13 @@ nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=c
 export KERAS_BACKEND=jax
 python3 -c "import keras; keras.ops.convert_to_numpy(keras.ops.ones(3) + 1)" || export KERAS_BACKEND=torch
 python3 -c "import keras, sys; print('keras', keras.__version__, keras.backend.backend(), sys.version.split()[0])"
+if [ "${1:-}" = best ]; then
+  t0=$SECONDS
+  timeout "${BEST_TIMEOUT:-540}" python3 tools/gpu_check.py best --precision mixed_bfloat16 \
+    ${BEST_EPOCHS:+--epochs "$BEST_EPOCHS"} | tee -a "$OUT/gpu.jsonl"
+  echo "best recipe: $((SECONDS - t0)) s"
+  exit 0
+fi
 t0=$SECONDS
 timeout 75 python3 tools/gpu_check.py torch | tee -a "$OUT/gpu.jsonl"
 echo "torch peer: $((SECONDS - t0)) s"; t0=$SECONDS

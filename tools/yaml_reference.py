@@ -55,10 +55,19 @@ def reference() -> str:
     out += [f"`aux_heads.<name>`: {S.AuxHead.__doc__.split(': ', 1)[1]}", "",
             *table([o for o in options(S.AuxHead) if o.key != "name"]), "",
             "### Recipe files (`train/*.yaml`)", "", *table(options(R.Recipe)), ""]
-    for o in options(R.Recipe):
-        if o.nested is not None:
-            out += [f"`{o.key}`:", "", *table(options(o.nested)), ""]
+    out += _nested(options(R.Recipe), "")
     return "\n".join(out).rstrip()
+
+
+def _nested(opts, prefix: str) -> list[str]:
+    """A table for every nested mapping (`augment`, then `augment.crop`, ...), depth first."""
+    out = []
+    for o in opts:
+        if o.nested is not None:
+            key = f"{prefix}{o.key}"
+            out += [f"`{key}`:", "", *table(options(o.nested)), ""]
+            out += _nested(options(o.nested), key + ".")
+    return out
 
 
 def written() -> str:
