@@ -72,8 +72,8 @@ def test_two_workers_train_together(tiny):
     env = json.loads((run / "env.json").read_text())
     assert env["workers"] == 2 and env["replicas"] == 2 and env["strategy"] == "multi_worker_mirrored"
     assert env["task"] == "worker:0"
-    assert sorted(os.listdir(run)) == [".lock", "backup", "config.yaml", "env.json", "metrics.csv", "model.keras",
-                                       "state.json"]
+    assert sorted(os.listdir(run)) == ["backup", "config.yaml", "env.json", "metrics.csv", "model.keras",
+                                       "state.json", "tensorboard"]  # a finished run keeps no .lock
     chief = h5_arrays(run / "backup" / "epoch-0002.weights.h5")
     worker = h5_arrays(run / "backup" / ".worker-1-tmp" / "epoch-0002.weights.h5")
     assert chief.keys() == worker.keys() and len(chief) > 10
