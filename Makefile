@@ -32,8 +32,10 @@ fashion-mnist:
 	  else echo "note: no apt-get; tensorflow-datasets will download Fashion-MNIST"; fi; \
 	fi
 
+# The suite in as many processes as there are cores (pytest-xdist): most tests start TensorFlow in a process of
+# their own, so two cores run it in about half the time.
 test: install
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q -n auto tests
 
 # make train ARCH=arch/googlenet_bn.yaml RECIPE=train/imagenette.yaml ARGS="--set epochs=2"
 train: install fashion-mnist

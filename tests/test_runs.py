@@ -21,14 +21,31 @@ DROPOUT_ARCH = TINY_ARCH.replace("  head:\n    - dense: {}\n", "  head:\n    - d
 MEASURED = ["loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"]  # not the seconds
 
 
-@pytest.fixture
-def setup(tmp_path):
-    data = write_bars(str(tmp_path / "data"), n_train=1200, n_test=100)
-    arch = tmp_path / "drop.yaml"
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """The data, a tiny network with dropout and its recipe, written once for the module."""
+    where = tmp_path_factory.mktemp("runs-module")
+    data = write_bars(str(where / "data"), n_train=640, n_test=100)
+    arch = where / "drop.yaml"
     arch.write_text(DROPOUT_ARCH)
-    recipe = tmp_path / "recipe.yaml"
+    recipe = where / "recipe.yaml"
     recipe.write_text(TINY_RECIPE.replace("DATA", data))
-    return {"arch": str(arch), "recipe": str(recipe), "tmp": tmp_path}
+    return {"arch": str(arch), "recipe": str(recipe), "module": where}
+
+
+@pytest.fixture
+def setup(files, tmp_path):
+    return {**files, "tmp": tmp_path}
+
+
+@pytest.fixture(scope="module")
+def interrupted_once(files):
+    """A 3-epoch run killed (SIGKILL) once epoch 2 is committed; tests get copies (`interrupted_run`)."""
+    run = files["module"] / "interrupted"
+    run_until(["train", "--arch", files["arch"], "--recipe", files["recipe"], "--run-dir", str(run), "--set",
+               "epochs=3"], str(run), 2)
+    assert len(rows(run)) == 2
+    return run
 
 
 def train(setup, run, *extra):
@@ -71,16 +88,16 @@ def test_killed_resumed_and_extended_run_equals_the_uninterrupted_run(setup):
     assert again.returncode == 2 and "has 4 epoch(s) done; give more" in again.stderr
 
 
-def interrupted_run(setup, name="run", epochs=3) -> str:
-    run = setup["tmp"] / name
-    run_until(train(setup, run, "--set", f"epochs={epochs}"), str(run), 2)
-    assert len(rows(run)) == 2
+@pytest.fixture
+def interrupted_run(interrupted_once, tmp_path) -> str:
+    run = tmp_path / "run"
+    shutil.copytree(interrupted_once, run)
     return str(run)
 
 
 @pytest.mark.parametrize("damage", ["deleted", "empty object", "null", "list", "missing keys"])
-def test_a_lost_commit_record_never_restarts_a_run(setup, damage):
-    run = interrupted_run(setup)
+def test_a_lost_commit_record_never_restarts_a_run(interrupted_run, damage):
+    run = interrupted_run
     path = os.path.join(run, "backup", "checkpoint.json")
     content = {"deleted": None, "empty object": "{}", "null": "null", "list": "[1]",
                "missing keys": '{"epoch": 2}'}[damage]
@@ -94,13 +111,14 @@ def test_a_lost_commit_record_never_restarts_a_run(setup, damage):
     assert "metrics.csv with 2 epoch row(s)" in r.stderr and "backup/epoch-0002.weights.h5" in r.stderr
     assert "Nothing was changed" in r.stderr and f"--resume {run} --recover" in r.stderr
     assert digest(run) == before  # not a byte changed
-    r = cli("train", "--resume", run, "--recover")
-    assert r.returncode == 0, r.stderr
-    assert [m["epoch"] for m in rows(run)] == ["1", "2", "3"]
+    if damage == "deleted":  # what the message proposes works (once is enough: the record is rebuilt alike)
+        r = cli("train", "--resume", run, "--recover")
+        assert r.returncode == 0, r.stderr
+        assert [m["epoch"] for m in rows(run)] == ["1", "2", "3"]
 
 
-def test_recover_skips_weights_that_do_not_open(setup):
-    run = interrupted_run(setup)
+def test_recover_skips_weights_that_do_not_open(interrupted_run):
+    run = interrupted_run
     backup = os.path.join(run, "backup")
     os.remove(os.path.join(backup, "checkpoint.json"))
     shutil.copy(os.path.join(backup, "epoch-0002.weights.h5"), os.path.join(backup, "epoch-0001.weights.h5"))
@@ -112,8 +130,8 @@ def test_recover_skips_weights_that_do_not_open(setup):
     assert [m["epoch"] for m in rows(run)] == ["1", "2", "3"]
 
 
-def test_damaged_files_are_errors_naming_them(setup):
-    run = interrupted_run(setup)
+def test_damaged_files_are_errors_naming_them(interrupted_run):
+    run = interrupted_run
     weights = os.path.join(run, "backup", "epoch-0002.weights.h5")
     with open(weights, "r+b") as f:
         f.truncate(500)
@@ -200,7 +218,7 @@ def tensorboard_scalars(directory) -> dict:
     return out
 
 
-def test_tensorboard_events_hold_the_csv_rows(setup):
+def test_tensorboard_events_hold_the_csv_rows_and_progress_says_how_long(setup):
     run = setup["tmp"] / "tb"
     r = cli(*train(setup, run, "--set", "epochs=2"))
     assert r.returncode == 0, r.stderr
@@ -212,12 +230,6 @@ def test_tensorboard_events_hold_the_csv_rows(setup):
                                                 for i, r in enumerate(csv_rows)}
     assert validation["epoch_accuracy"] == {i + 1: pytest.approx(float(r["val_accuracy"]), rel=1e-4)
                                             for i, r in enumerate(csv_rows)}
-
-
-def test_progress_says_how_long_an_epoch_and_the_run_take(setup):
-    run = setup["tmp"] / "progress"
-    r = cli(*train(setup, run, "--set", "epochs=2"))
-    assert r.returncode == 0, r.stderr
     (line,) = [ln for ln in r.stdout.splitlines() if ln.startswith("expected: ")]
     assert " per epoch of training (" in line and " images/s), about " in line and "for the 2 epochs left" in line
 
