@@ -183,7 +183,7 @@ def read_checkpoint(run_dir: str) -> dict | None:
     error naming it."""
     path = os.path.join(run_dir, BACKUP, CHECKPOINT)
     ckpt = read_json(path, mapping=False)
-    if ckpt is None:
+    if ckpt is None and not os.path.lexists(path):
         return None
     problem = checkpoint_problem(ckpt)
     if problem:
