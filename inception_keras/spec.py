@@ -516,16 +516,26 @@ def load_arch(path: str, text: str | None = None, sets: "list[tuple[str, Any]] |
 
 
 def resolved_config(config: dict) -> dict:
-    """A run's configuration with its `arch` part resolved (every key filled, `extends` merged), as runs
-    write it since the architecture is stored resolved: an older run's architecture as written compares
-    key for key with a new one. An architecture this version cannot read is left as it is."""
-    arch = config.get("arch") if isinstance(config, dict) else None
-    if not isinstance(arch, dict):
+    """A run's configuration with its `arch` and `recipe` parts resolved (every key filled, `extends`
+    merged), as runs write them now: a run written by an older version, whose architecture is as written or
+    whose recipe lacks keys added since, compares key for key with a new one. A part this version cannot
+    read is left as it is."""
+    if not isinstance(config, dict):
         return config
-    try:
-        return {**config, "arch": parse_arch(Document(None, arch)).config}
-    except Exception:  # noqa: BLE001 - a foreign or future architecture: compared as written
-        return config
+    out = dict(config)
+    if isinstance(config.get("arch"), dict):
+        try:
+            out["arch"] = parse_arch(Document(None, config["arch"])).config
+        except Exception:  # noqa: BLE001 - a foreign or future architecture: compared as written
+            pass
+    if isinstance(config.get("recipe"), dict):
+        from .recipe import parse_recipe
+
+        try:
+            out["recipe"] = parse_recipe(Document(None, config["recipe"])).to_dict()
+        except Exception:  # noqa: BLE001 - likewise
+            pass
+    return out
 
 
 def local_names(items: list) -> list[str | None]:

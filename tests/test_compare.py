@@ -154,12 +154,18 @@ def test_equal_runs_and_a_single_run_have_no_key_columns(tmp_path):
 
 
 def test_a_key_missing_in_one_run_differs_and_lists_compare_whole(tmp_path):
+    """A key a run's recipe lacks because an older version had none is compared as its default (no
+    difference); in a configuration this version cannot read, a missing key is a difference."""
     a = make_run(tmp_path, "a", history([0.5]))
     b = make_run(tmp_path, "b", history([0.6]), sets={"recipe.label_smoothing": _DROP, "arch.input": [32, 32, 1]})
-    df = compare_runs([a, b], on_warning=lambda *_: None, by_run=True)
-    assert list(df.columns) == SUMMARY + ["arch.input", "recipe.label_smoothing"]
-    assert list(df["arch.input"]) == [[32, 32, 1], [16, 16, 1]]
-    assert math.isnan(df["recipe.label_smoothing"][0]) and df["recipe.label_smoothing"][1] == 0.0
+    c = make_run(tmp_path, "c", history([0.4]), sets={"recipe.future_key": 3})  # not a recipe of this version
+    df = compare_runs([a, b, c], on_warning=lambda *_: None, by_run=True)
+    keys = [k for k in df.columns if k not in SUMMARY]
+    assert keys[0] == "arch.input" and "recipe.future_key" in keys and "recipe.label_smoothing" not in keys[:1]
+    assert list(df["arch.input"]) == [[32, 32, 1], [16, 16, 1], [16, 16, 1]]
+    assert list(compare_runs([a, b], on_warning=lambda *_: None, by_run=True).columns) == SUMMARY + ["arch.input"]
+    assert pd.isna(df["recipe.future_key"][0]) and pd.isna(df["recipe.future_key"][1])
+    assert df["recipe.future_key"][2] == 3
     text = render(df, style="table")
     assert "[32, 32, 1]" in text
 

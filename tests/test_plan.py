@@ -131,3 +131,23 @@ def test_yaml_round_is_what_config_yaml_holds():
     config = {"arch": {"input": (16, 16, 1)}, "recipe": {"lr": 0.1, "limit": None}}
     assert yaml_round(config) == {"arch": {"input": [16, 16, 1]}, "recipe": {"lr": 0.1, "limit": None}}
     assert yaml_round(config) == yaml.safe_load(runs.dump_config(config))
+
+
+def test_an_older_runs_configuration_is_resumed_and_compared_resolved(tiny):
+    """A run directory written before recipe keys were added (and with its architecture as written) is the
+    same configuration as the same command today: the default run directory resumes it."""
+    import yaml
+
+    from inception_keras.plan import TrainOptions, plan
+
+    root = tiny["tmp"] / "runs"
+    options = TrainOptions(tiny["arch"], tiny["recipe"], runs_root=str(root))
+    first = plan(options)
+    old = dict(first.config)
+    old["arch"] = yaml.safe_load(open(tiny["arch"]))  # as written
+    old["recipe"] = {k: v for k, v in old["recipe"].items() if k not in ("augment", "partial_batch")}
+    os.makedirs(first.run_dir)
+    runs.write_config(first.run_dir, old)
+    runs.write_state(first.run_dir, status="interrupted", epochs_done=0)
+    again = plan(options)
+    assert again.run_dir == first.run_dir and again.resuming
