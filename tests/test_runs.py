@@ -29,7 +29,7 @@ def files(tmp_path_factory):
     arch = where / "drop.yaml"
     arch.write_text(DROPOUT_ARCH)
     recipe = where / "recipe.yaml"
-    recipe.write_text(TINY_RECIPE.replace("DATA", data))
+    recipe.write_text(TINY_RECIPE.replace("DATA", data) + "augment: {flip: true, translate: 0.125}\n")
     return {"arch": str(arch), "recipe": str(recipe), "module": where}
 
 
@@ -66,8 +66,8 @@ def digest(run_dir) -> dict:
 
 def test_killed_resumed_and_extended_run_equals_the_uninterrupted_run(setup):
     """Killed after epoch 1 and resumed, then continued from 2 to 4 epochs with --resume --set epochs=4: the
-    metrics of every epoch equal those of one uninterrupted 4-epoch run (data order and dropout's random state
-    are restored; the network has dropout)."""
+    metrics of every epoch equal those of one uninterrupted 4-epoch run (data order, augmentation and dropout's
+    random state are restored; the network has dropout, the recipe flips and shifts images)."""
     whole = setup["tmp"] / "whole"
     r = cli(*train(setup, whole, "--set", "epochs=4"))
     assert r.returncode == 0, r.stderr
