@@ -22,7 +22,8 @@ from .plan import DEFAULT_ARCH, DEFAULT_RECIPE, RUNS_ROOT, Plan, TrainOptions, p
 
 
 def train(arch_path=DEFAULT_ARCH, recipe_path=DEFAULT_RECIPE, run_dir=None, resume=None, sets=(), limit=None,
-          data_dir=None, strategy=None, runs_root=RUNS_ROOT, verbose=None, log=None) -> str:
+          data_dir=None, strategy=None, runs_root=RUNS_ROOT, verbose=None, log=None, init_from=None,
+          recover=False) -> str:
     """Train; return the run directory. Raises ConfigError (bad input) or TrainingError (a failed run).
 
     The arguments are the flags of `inception-keras train`; a `TrainOptions` may stand for all of them
@@ -32,7 +33,8 @@ def train(arch_path=DEFAULT_ARCH, recipe_path=DEFAULT_RECIPE, run_dir=None, resu
     is kept and the same command resumes it.
     """
     options = _as_options(arch_path, recipe=recipe_path, run_dir=run_dir, resume=resume, sets=sets, limit=limit,
-                          data_dir=data_dir, strategy=strategy, runs_root=runs_root, verbose=verbose)
+                          data_dir=data_dir, strategy=strategy, runs_root=runs_root, verbose=verbose,
+                          init_from=init_from, recover=recover)
     if log is None:
         def log(*parts):
             print(*parts, flush=True)
