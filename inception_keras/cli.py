@@ -126,14 +126,20 @@ def _train_parser(sub) -> None:
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a recipe key (epochs=10, optimizer.learning_rate=0.05) or, with the prefix "
                         "arch., an architecture key (arch.classes=5); recorded in config.yaml")
-    t.add_argument("--limit", type=_positive, metavar="N", help="keep the first N training and N validation "
-                   "examples (sets dataset.limit)")
-    t.add_argument("--data-dir", metavar="DIR", help="IDX directory, image folder or tfds data_dir "
-                   "(sets dataset.path)")
-    t.add_argument("--strategy", choices=STRATEGIES, help="tf.distribute strategy (sets strategy; default: the "
-                   "recipe's)")
+    _data_flags(t)
     t.add_argument("--runs-root", default=default_runs_root(), metavar="DIR",
                    help=f"where default run directories go (${RUNS_ROOT_ENV} sets it; otherwise {RUNS_ROOT})")
+
+
+def _data_flags(p, strategy: bool = True) -> None:
+    """--limit, --data-dir (and --strategy): flags that set recipe keys, as train, sweep and show take them."""
+    p.add_argument("--limit", type=_positive, metavar="N", help="keep the first N training and N validation "
+                   "examples (sets dataset.limit)")
+    p.add_argument("--data-dir", metavar="DIR", help="IDX directory, image folder or tfds data_dir "
+                   "(sets dataset.path)")
+    if strategy:
+        p.add_argument("--strategy", choices=STRATEGIES, help="tf.distribute strategy (sets strategy; default: "
+                       "the recipe's)")
 
 
 def _index(text: str) -> int:
@@ -164,12 +170,7 @@ def _sweep_parser(sub) -> None:
                    "train nothing")
     s.add_argument("--index", type=_index, metavar="I", help="train point I alone (default: $JOB_COMPLETION_INDEX, "
                    "which a Kubernetes Indexed Job gives each pod; without either, every point in turn)")
-    s.add_argument("--limit", type=_positive, metavar="N", help="keep the first N training and N validation "
-                   "examples (sets dataset.limit)")
-    s.add_argument("--data-dir", metavar="DIR", help="IDX directory, image folder or tfds data_dir "
-                   "(sets dataset.path)")
-    s.add_argument("--strategy", choices=STRATEGIES, help="tf.distribute strategy (sets strategy; default: the "
-                   "recipe's)")
+    _data_flags(s)
     s.add_argument("--runs-root", default=default_runs_root(), metavar="DIR",
                    help=f"where the default sweep directory goes (${RUNS_ROOT_ENV} sets it; otherwise {RUNS_ROOT})")
     s.add_argument("--metric", default="val_accuracy", help="the metric of the comparison printed at the end")
@@ -294,10 +295,7 @@ def _show_parser(sub) -> None:
     s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a recipe key (augment.flip=true, seed=3) or, with the prefix arch., an "
                         "architecture key")
-    s.add_argument("--limit", type=_positive, metavar="N", help="keep the first N training and N validation "
-                   "examples (sets dataset.limit)")
-    s.add_argument("--data-dir", metavar="DIR", help="IDX directory, image folder or tfds data_dir "
-                   "(sets dataset.path)")
+    _data_flags(s, strategy=False)
     s.add_argument("--rows", type=_positive, default=4, help="rows of images")
     s.add_argument("--cols", type=_positive, default=6, help="columns of images per view")
 
