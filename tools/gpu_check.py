@@ -141,7 +141,20 @@ def fit_seed(args, seed: int, what: str) -> None:
     models = build_models(spec)
     compile_model(models, recipe, len(xtr) // recipe.batch_size, "auto")
 
-    class Timer(keras.callbacks.Callback):
+    concurrent = {"concurrent_runs": args.parallel} if what == "seed-run" else {}
+    report = epoch_reporter(len(xtr), what=what, seed=seed, backend=keras.backend.backend(), precision=args.precision,
+                            epochs=epochs, size=args.size, train=len(xtr), **concurrent)
+
+    models.train.fit(xtr, ytr, batch_size=recipe.batch_size, epochs=epochs, validation_data=(xte, yte),
+                     shuffle=True, verbose=0, callbacks=[report])
+
+
+def epoch_reporter(images: int, **fields):
+    """A Keras callback that emits one JSON line per epoch: `fields`, the epoch, its seconds (all, and training
+    alone), training images/s and Keras' logs (the test accuracy is `val_accuracy`)."""
+    import keras
+
+    class Report(keras.callbacks.Callback):
         def on_epoch_begin(self, e, logs=None):
             self.t0, self.t_val = time.perf_counter(), None
 
@@ -151,14 +164,10 @@ def fit_seed(args, seed: int, what: str) -> None:
         def on_epoch_end(self, e, logs=None):
             now = time.perf_counter()
             train = (self.t_val or now) - self.t0
-            concurrent = {"concurrent_runs": args.parallel} if what == "seed-run" else {}
-            emit(what=what, seed=seed, backend=keras.backend.backend(), precision=args.precision, epoch=e + 1,
-                 epochs=epochs, size=args.size, train=len(xtr), **concurrent, epoch_seconds=round(now - self.t0, 2),
-                 train_seconds=round(train, 2), images_per_second=round(len(xtr) / train, 1),
-                 **{k: round(float(v), 4) for k, v in (logs or {}).items()})
+            emit(**fields, epoch=e + 1, epoch_seconds=round(now - self.t0, 2), train_seconds=round(train, 2),
+                 images_per_second=round(images / train, 1), **{k: round(float(v), 4) for k, v in (logs or {}).items()})
 
-    models.train.fit(xtr, ytr, batch_size=recipe.batch_size, epochs=epochs, validation_data=(xte, yte),
-                     shuffle=True, verbose=0, callbacks=[Timer()])
+    return Report()
 
 
 def epoch(args):
@@ -304,24 +313,12 @@ def best(args):
     labels = {k: ytr for k in models.loss_weights} if models.has_aux else ytr
     val_labels = {k: yte for k in models.loss_weights} if models.has_aux else yte
 
-    class Report(keras.callbacks.Callback):
-        def on_epoch_begin(self, e, logs=None):
-            self.t0, self.t_val = time.perf_counter(), None
-
-        def on_test_begin(self, logs=None):
-            self.t_val = self.t_val or time.perf_counter()
-
-        def on_epoch_end(self, e, logs=None):
-            now = time.perf_counter()
-            train_seconds = (self.t_val or now) - self.t0
-            emit(what="best", arch=spec.name, recipe=recipe.name, backend=keras.backend.backend(),
-                 precision=args.precision, augment=augment.augment.names if augment.augment else [],
-                 epoch=e + 1, epochs=recipe.epochs, epoch_seconds=round(now - self.t0, 2),
-                 images_per_second=round(len(xtr) / train_seconds, 1),
-                 **{k: round(float(v), 4) for k, v in (logs or {}).items()})
+    report = epoch_reporter(len(xtr), what="best", arch=spec.name, recipe=recipe.name,
+                            backend=keras.backend.backend(), precision=args.precision,
+                            augment=augment.augment.names if augment.augment else [], epochs=recipe.epochs)
 
     train.fit(xtr, labels, batch_size=recipe.batch_size, epochs=recipe.epochs, validation_data=(xte, val_labels),
-              shuffle=True, verbose=0, callbacks=[Report()])
+              shuffle=True, verbose=0, callbacks=[report])
 
 
 def main():
