@@ -153,11 +153,12 @@ def _index(text: str) -> int:
 
 
 def _sweep_parser(sub) -> None:
-    s = sub.add_parser("sweep", formatter_class=_Formatter, help="a grid of runs over --set values (seeds, learning "
-                       "rates, ...), then their grouped comparison", description="Train every point of a grid, each an ordinary run "
-                       "directory under one sweep directory, then print the comparison grouped by everything but "
-                       "the seed. The same command again skips finished points and resumes an interrupted one. "
-                       "See docs/sweeps.md.")
+    s = _command(sub, "sweep", "a grid of runs over --set values (seeds, learning "
+                 "rates, ...), then their grouped comparison",
+                 "Train every point of a grid, each an ordinary run "
+                 "directory under one sweep directory, then print the comparison grouped by everything but "
+                 "the seed. The same command again skips finished points and resumes an interrupted one. "
+                 "See docs/sweeps.md.")
     s.add_argument("--arch", default=DEFAULT_ARCH, metavar="ARCH.yaml", help="the architecture file")
     s.add_argument("--recipe", default=DEFAULT_RECIPE, metavar="RECIPE.yaml", help="the recipe file")
     s.add_argument("--set", action="append", default=[], metavar="KEY=V1,V2,...",
@@ -231,14 +232,14 @@ def _bench_parser(sub) -> None:
 
 
 def _import_weights_parser(sub) -> None:
-    i = sub.add_parser("import-weights", formatter_class=_Formatter, help="a torchvision GoogLeNet state dict -> Keras weights or model",
-                       description="Map a torchvision googlenet state dict onto the network an architecture YAML "
-                       "declares and write .weights.h5 (every weight, aux heads included when declared) or .keras "
-                       "(the inference model, for predict, evaluate and export). Every tensor is accounted for: a "
-                       "missing, unused or mis-shaped key is an error naming it (exit 2); torchvision's aux heads "
-                       "are skipped, and said so, when the architecture declares none. For torchvision's "
-                       "pretrained weights use arch/googlenet_bn_imagenet.yaml (the input they expect); "
-                       "docs/weights.md.")
+    i = _command(sub, "import-weights", "a torchvision GoogLeNet state dict -> Keras weights or model",
+                 "Map a torchvision googlenet state dict onto the network an architecture YAML "
+                 "declares and write .weights.h5 (every weight, aux heads included when declared) or .keras "
+                 "(the inference model, for predict, evaluate and export). Every tensor is accounted for: a "
+                 "missing, unused or mis-shaped key is an error naming it (exit 2); torchvision's aux heads "
+                 "are skipped, and said so, when the architecture declares none. For torchvision's "
+                 "pretrained weights use arch/googlenet_bn_imagenet.yaml (the input they expect); "
+                 "docs/weights.md.")
     i.add_argument("source", choices=["torchvision"], help="whose state dict (torchvision.models.googlenet)")
     i.add_argument("state_dict", metavar="STATE_DICT", help=".pth/.pt (needs PyTorch: pip install "
                    "'inception-keras[torch]'), .safetensors or .npz (read without PyTorch)")
@@ -255,13 +256,13 @@ def _import_weights_parser(sub) -> None:
 
 
 def _predict_parser(sub) -> None:
-    p = sub.add_parser("predict", formatter_class=_Formatter, help="class names and probabilities for image files",
-                       description="Classify PNG/JPEG (and GIF/BMP) files with a run's model or a .keras file: "
-                       "each image is resized to the model's input and converted grey<->RGB as the training "
-                       "pipeline does, fed as [0, 1] values (the model's own input layer applies its "
-                       "architecture's `normalize`), and the top classes are printed with their softmax "
-                       "probabilities. Class names: the run's data set (config.yaml), ImageNet's for 1000-class "
-                       "models, or --labels.")
+    p = _command(sub, "predict", "class names and probabilities for image files",
+                 "Classify PNG/JPEG (and GIF/BMP) files with a run's model or a .keras file: "
+                 "each image is resized to the model's input and converted grey<->RGB as the training "
+                 "pipeline does, fed as [0, 1] values (the model's own input layer applies its "
+                 "architecture's `normalize`), and the top classes are printed with their softmax "
+                 "probabilities. Class names: the run's data set (config.yaml), ImageNet's for 1000-class "
+                 "models, or --labels.")
     p.add_argument("target", metavar="MODEL_OR_RUN", help="a run directory or a .keras model file")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="PNG, JPEG, GIF or BMP files")
     p.add_argument("--top", type=_positive, default=5, help="classes shown per image")
@@ -271,11 +272,11 @@ def _predict_parser(sub) -> None:
 
 
 def _export_parser(sub) -> None:
-    e = sub.add_parser("export", formatter_class=_Formatter, help="the inference model as a TensorFlow SavedModel, TFLite or ONNX file",
-                       description="Export the inference model of a run (or a .keras file) for serving, then load "
-                       "the artifact back with its own runtime (TensorFlow's SavedModel loader, the TFLite "
-                       "interpreter, onnxruntime) and report how far its logits are from Keras' on random "
-                       "images. The exported model takes [0, 1] images, NHWC float32, and returns logits.")
+    e = _command(sub, "export", "the inference model as a TensorFlow SavedModel, TFLite or ONNX file",
+                 "Export the inference model of a run (or a .keras file) for serving, then load "
+                 "the artifact back with its own runtime (TensorFlow's SavedModel loader, the TFLite "
+                 "interpreter, onnxruntime) and report how far its logits are from Keras' on random "
+                 "images. The exported model takes [0, 1] images, NHWC float32, and returns logits.")
     e.add_argument("target", metavar="MODEL_OR_RUN", help="a run directory or a .keras model file")
     e.add_argument("--format", required=True, choices=["saved_model", "tflite", "onnx"],
                    help="saved_model: a directory; tflite: a .tflite file; onnx: a .onnx file (needs "
