@@ -1,13 +1,12 @@
 """inception-keras: GoogLeNet (Inception v1) declared in YAML, built with Keras, trained with tf.distribute."""
-__version__ = "0.1.0"
-
-from .errors import ConfigError, TrainingError  # noqa: E402
-from .spec import ArchSpec, load_arch  # noqa: E402
+from inception_keras.errors import ConfigError, TrainingError
+from inception_keras.lang.spec import ArchSpec, load_arch
+from inception_keras.version import __version__
 
 
 def build_model(spec_or_path, aux: bool = False):
     """Build the keras.Model an architecture YAML (path) or `ArchSpec` describes (see builder.build_model)."""
-    from .builder import build_model as _build
+    from inception_keras.nn.builder import build_model as _build
 
     return _build(spec_or_path, aux=aux)
 
@@ -16,7 +15,7 @@ def compare_runs(paths, metric: str = "val_accuracy", on_warning=None, by_run: b
     """Compare run directories (or globs, or metrics.csv files): a pandas DataFrame, one row per seed group
     (runs that differ only in the seed: n, mean, sd, min, max of `metric`) or with `by_run=True` one row per
     run, best `metric` first, with the configuration keys that differ (see compare.compare_runs)."""
-    from .compare import compare_runs as _compare
+    from inception_keras.compare.core import compare_runs as _compare
 
     return _compare(paths, metric=metric, on_warning=on_warning, by_run=by_run)
 

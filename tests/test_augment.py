@@ -13,10 +13,10 @@ from PIL import Image
 from conftest import ROOT, TINY_ARCH, TINY_RECIPE, cli, write_bars
 from test_paper import make_image_folder
 
-from inception_keras import augment as A
-from inception_keras import data as D
+from inception_keras.data import augment as A
+from inception_keras.data import pipeline as D
 from inception_keras.errors import ConfigError
-from inception_keras.recipe import load_recipe
+from inception_keras.lang.recipe import load_recipe
 
 
 def recipe_with(augment: str, data: str = "DATA", **more):
@@ -301,7 +301,7 @@ def panels(path, grid):
 
 
 def test_show_draws_training_and_validation_views(tiny):
-    from inception_keras.show import show
+    from inception_keras.data.show import show
 
     recipe = tiny["tmp"] / "aug.yaml"
     recipe.write_text(TINY_RECIPE.replace("DATA", tiny["data"])
@@ -314,7 +314,7 @@ def test_show_draws_training_and_validation_views(tiny):
     assert all(not np.array_equal(t, v) for t, v in zip(train, val))  # every training image is augmented
     assert grid["classes"] == [str(label) for label in grid["labels"]]  # IDX files other than (fashion_)mnist
     # the validation grid is the data as validation sees it: resized, never augmented
-    from inception_keras import data as D2
+    from inception_keras.data import pipeline as D2
 
     source = D2.open_source(load_recipe(str(recipe)).dataset, 10)
     expected = np.asarray(next(iter(D2.pipeline(source.train, (16, 16, 1), 6, training=False)))[0])
@@ -387,7 +387,7 @@ def test_shipped_recipes_augment_as_documented():
     best = load_recipe(os.path.join(ROOT, "train", "fashion_mnist_best.yaml"))
     assert best.augment.crop is None and best.augment.flip and best.augment.erase.probability == 0.5
     assert best.label_smoothing == 0.1 and best.schedule.name == "cosine" and best.optimizer.momentum == 0.9
-    from inception_keras.spec import load_arch
+    from inception_keras.lang.spec import load_arch
 
     spec = load_arch(os.path.join(ROOT, "arch", "googlenet_bn_fashion.yaml"))
     assert spec.input == (96, 96, 1) and spec.classes == 10 and not spec.aux_heads

@@ -10,15 +10,15 @@ import pytest
 
 from conftest import ROOT
 
-from inception_keras import runs
-from inception_keras.callbacks import format_row, make_backup_callback, make_progress_callback, metrics_row
+from inception_keras.runs import store as runs
+from inception_keras.engine.callbacks import format_row, make_backup_callback, make_progress_callback, metrics_row
 
 
 def test_training_modules_import_no_tensorflow():
     """The command line creates the tf.distribute strategy before anything initializes TensorFlow, and sets
     TensorFlow's environment before its import: none of the modules on that path imports it."""
-    code = ("import sys\nimport inception_keras.cli, inception_keras.train, inception_keras.callbacks, "
-            "inception_keras.plan, inception_keras.task, inception_keras.env, inception_keras.compat\n"
+    code = ("import sys\nimport inception_keras.cli, inception_keras.engine.trainer, inception_keras.engine.callbacks, "
+            "inception_keras.engine.plan, inception_keras.engine.task, inception_keras.engine.env, inception_keras.engine.compat\n"
             "print(sorted({m.split('.')[0] for m in sys.modules} & {'tensorflow', 'keras'}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                          env=dict(os.environ, PYTHONPATH=ROOT))
@@ -114,7 +114,7 @@ def test_progress_lines(monkeypatch):
     the rate), then a line every `every` seconds with the time left in the epoch and in the run."""
     import keras
 
-    from inception_keras import callbacks
+    from inception_keras.engine import callbacks
 
     lines = []
     progress = make_progress_callback(epochs=3, steps=10, batch=4, log=lines.append, every=30.0)
@@ -134,7 +134,7 @@ def test_progress_lines(monkeypatch):
 def test_progress_on_a_terminal_redraws_one_status_line_and_clears_it():
     import io
 
-    from inception_keras.callbacks import Progress
+    from inception_keras.engine.callbacks import Progress
 
     lines, screen = [], io.StringIO()
     p = Progress(epochs=2, steps=10, batch=4, log=lines.append, tty=True, stream=screen, redraw=0.0)

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from conftest import cli
 
-from inception_keras.cli import parser
-from inception_keras.plan import DEFAULT_ARCH, DEFAULT_RECIPE
-from inception_keras.recipe import PRECISIONS, STRATEGIES
+from inception_keras.cli.app import parser
+from inception_keras.lang.defaults import DEFAULT_ARCH, DEFAULT_RECIPE
+from inception_keras.lang.recipe import PRECISIONS, STRATEGIES
 
 
 def test_defaults_and_choices_come_from_plan_and_the_schema(monkeypatch):

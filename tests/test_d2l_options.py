@@ -8,8 +8,8 @@ import pytest
 
 from conftest import TINY_RECIPE
 
-from inception_keras import data as D
-from inception_keras.recipe import load_recipe
+from inception_keras.data import pipeline as D
+from inception_keras.lang.recipe import load_recipe
 
 
 def split(n, seed=0):

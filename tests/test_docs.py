@@ -17,7 +17,7 @@ def test_yaml_reference_matches_the_code():
     assert yaml_reference.written() == yaml_reference.reference(), \
         "docs/yaml.md's reference is stale: run python tools/yaml_reference.py --write"
     text = yaml_reference.reference()
-    from inception_keras.spec import LAYER_KINDS
+    from inception_keras.lang.spec import LAYER_KINDS
 
     assert all(f"`{kind}`: " in text for kind in LAYER_KINDS)  # every registered kind is documented
 
@@ -80,7 +80,7 @@ def test_readme_python_example_runs(tmp_path):
 
 def test_results_state_what_the_code_computes():
     """docs/results.md's network figures are what `summary` computes today."""
-    from inception_keras.spec import load_arch
+    from inception_keras.lang.spec import load_arch
 
     text = open(os.path.join(ROOT, "docs", "results.md"), encoding="utf-8").read()
     seed, paper, bn = (load_arch(os.path.join(ROOT, "arch", f)) for f in ("googlenet.yaml", "googlenet_paper.yaml",
@@ -104,7 +104,7 @@ def test_every_option_is_described():
     """No option without help text; the defaults are shown by the formatter."""
     import argparse
 
-    from inception_keras.cli import parser
+    from inception_keras.cli.app import parser
 
     p = parser()
     (sub,) = [a for a in p._actions if isinstance(a, argparse._SubParsersAction)]

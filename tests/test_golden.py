@@ -24,7 +24,7 @@ import seeded  # noqa: E402
 import keras  # noqa: E402
 
 import inception_keras as ik  # noqa: E402
-from inception_keras import weights as W  # noqa: E402
+from inception_keras.interop import weights as W  # noqa: E402
 from inception_keras.errors import ConfigError  # noqa: E402
 
 SEED_ARCH = os.path.join(ROOT, "arch", "googlenet.yaml")
@@ -223,7 +223,7 @@ def test_opencv_resize_is_mxnet_resize_bit_for_bit():
     up and down, square or not, grey and RGB (tests/fixtures/mxnet_resize.npz, tools/reference/mxnet_resize.py)."""
     import tensorflow as tf
 
-    from inception_keras import data as D
+    from inception_keras.data import pipeline as D
 
     ref = npz("mxnet_resize.npz")
     for name in (str(n) for n in ref["case.names"]):

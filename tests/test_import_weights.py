@@ -13,8 +13,8 @@ from test_golden import BN_ARCH, bn_model, close, tv_input, tv_ref, tv_state
 
 import keras
 
-from inception_keras import weights as W
-from inception_keras.cli import main
+from inception_keras.interop import weights as W
+from inception_keras.cli.app import main
 
 
 def write_state(state: dict, path: str) -> str:

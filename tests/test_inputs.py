@@ -10,8 +10,8 @@ import pytest
 from conftest import ROOT, cli
 
 from inception_keras.errors import ConfigError
-from inception_keras.overrides import parse_sets
-from inception_keras.spec import load_arch
+from inception_keras.lang.overrides import parse_sets
+from inception_keras.lang.spec import load_arch
 
 SEED = os.path.join(ROOT, "arch", "googlenet.yaml")
 

@@ -11,11 +11,11 @@ from PIL import Image
 
 from conftest import ROOT, cli
 
-from inception_keras import data as D
-from inception_keras.builder import build_models
+from inception_keras.data import pipeline as D
+from inception_keras.nn.builder import build_models
 from inception_keras.errors import ConfigError
-from inception_keras.recipe import load_recipe
-from inception_keras.spec import load_arch
+from inception_keras.lang.recipe import load_recipe
+from inception_keras.lang.spec import load_arch
 
 PAPER = os.path.join(ROOT, "arch", "googlenet_paper.yaml")
 BN = os.path.join(ROOT, "arch", "googlenet_bn.yaml")
@@ -99,7 +99,7 @@ def test_summary_shows_both_totals_and_adaptations():
 
 def test_lrn_matches_caffe():
     """Caffe's across-channel LRN: b = a / (k + alpha/n * sum over n neighbouring channels of a^2)^beta."""
-    from inception_keras.blocks import LocalResponseNormalization
+    from inception_keras.nn.blocks import LocalResponseNormalization
 
     x = np.random.default_rng(0).normal(size=(2, 3, 3, 8)).astype("float32") * 20
     n, alpha, beta, k = 5, 1e-4, 0.75, 1.0
@@ -114,7 +114,7 @@ def test_lrn_matches_caffe():
     np.testing.assert_allclose(got, expected, rtol=1e-5)
     assert not np.allclose(got, x)  # the scale is large enough for LRN to matter
     # the keras.ops formula used on other backends agrees with Caffe too
-    from inception_keras.blocks import lrn
+    from inception_keras.nn.blocks import lrn
 
     np.testing.assert_allclose(np.asarray(lrn(x, layer.depth_radius, layer.k, layer.tf_alpha, layer.beta)), expected,
                                rtol=1e-5)
@@ -216,7 +216,7 @@ def test_aux_network_trains_on_an_image_folder(tmp_path):
 
     import keras
 
-    from inception_keras import blocks  # noqa: F401 - registers the LRN layer
+    from inception_keras.nn import blocks  # noqa: F401 - registers the LRN layer
 
     model = keras.models.load_model(run / "model.keras", compile=False)
     assert len(model.outputs) == 1 and tuple(model.output.shape) == (None, 3)

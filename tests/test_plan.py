@@ -7,11 +7,12 @@ import os
 import pytest
 import yaml
 
-from inception_keras import runs
+from inception_keras.runs import store as runs
 from inception_keras.errors import ConfigError
-from inception_keras.plan import (DEFAULT_ARCH, DEFAULT_RECIPE, RUNS_ROOT, TrainOptions, default_runs_root,
-                                  from_config, plan, yaml_round)
-from inception_keras.schema import load_document
+from inception_keras.engine.plan import RUNS_ROOT, TrainOptions, default_runs_root, plan, yaml_round
+from inception_keras.lang.defaults import DEFAULT_ARCH, DEFAULT_RECIPE
+from inception_keras.runs.config import from_config
+from inception_keras.lang.schema import load_document
 
 
 def same_spec(a, b) -> bool:
@@ -138,7 +139,7 @@ def test_an_older_runs_configuration_is_resumed_and_compared_resolved(tiny):
     same configuration as the same command today: the default run directory resumes it."""
     import yaml
 
-    from inception_keras.plan import TrainOptions, plan
+    from inception_keras.engine.plan import TrainOptions, plan
 
     root = tiny["tmp"] / "runs"
     options = TrainOptions(tiny["arch"], tiny["recipe"], runs_root=str(root))

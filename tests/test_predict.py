@@ -11,10 +11,10 @@ import pytest
 from conftest import TINY_ARCH, bars, cli, write_bars
 
 import inception_keras as ik
-from inception_keras import data as D
-from inception_keras.cli import main
-from inception_keras.predict import imagenet_classes, predict
-from inception_keras.spec import load_arch
+from inception_keras.data import pipeline as D
+from inception_keras.cli.app import main
+from inception_keras.interop.predict import imagenet_classes, predict
+from inception_keras.lang.spec import load_arch
 
 
 def write_image(path, array_u8):
@@ -29,7 +29,7 @@ def write_image(path, array_u8):
 @pytest.fixture(scope="module")
 def fmnist_run(tmp_path_factory):
     """A tiny network trained for 3 epochs on the bars data set, declared as fashion_mnist (IDX files)."""
-    from inception_keras.train import train
+    from inception_keras.engine.trainer import train
 
     tmp = tmp_path_factory.mktemp("predict")
     data = write_bars(str(tmp / "data"))

@@ -18,9 +18,9 @@ import yaml
 
 from conftest import ROOT, TINY_RECIPE, bars, cli, write_bars, write_idx
 
-from inception_keras import data as D
+from inception_keras.data import pipeline as D
 from inception_keras.errors import ConfigError
-from inception_keras.recipe import load_recipe
+from inception_keras.lang.recipe import load_recipe
 
 
 def rows(run_dir) -> list[dict]:
@@ -80,7 +80,7 @@ def test_arch_overrides_and_limit_are_recorded(tiny):
 
 
 def test_recipe_initializer_reaches_the_architecture(tiny):
-    from inception_keras.plan import resolve
+    from inception_keras.engine.plan import resolve
 
     spec, recipe, config = resolve(tiny["arch"], tiny["recipe"], sets=["initializer=lecun_normal"])
     assert spec.stages[0].layers[0].initializer == "lecun_normal"
@@ -89,8 +89,8 @@ def test_recipe_initializer_reaches_the_architecture(tiny):
 
 def test_train_takes_keyword_arguments_or_train_options(tiny):
     """The Python API: the flags as keyword arguments, or one TrainOptions; both reach the same plan."""
-    from inception_keras.plan import TrainOptions
-    from inception_keras.train import train
+    from inception_keras.engine.plan import TrainOptions
+    from inception_keras.engine.trainer import train
 
     run = tiny["tmp"] / "run"
     run.mkdir()
@@ -358,7 +358,7 @@ def test_fashion_mnist_from_debian_when_installed():
 
 
 def test_shipped_yaml_files_load():
-    from inception_keras.spec import load_arch
+    from inception_keras.lang.spec import load_arch
 
     for name in sorted(os.listdir(os.path.join(ROOT, "arch"))):
         assert load_arch(os.path.join(ROOT, "arch", name)).params > 5_000_000
@@ -369,7 +369,7 @@ def test_shipped_yaml_files_load():
 def test_learning_rate_schedules():
     import keras
 
-    from inception_keras.task import make_optimizer
+    from inception_keras.engine.task import make_optimizer
 
     paper = load_recipe(os.path.join(ROOT, "train", "imagenet.yaml"))
     opt = make_optimizer(paper, steps_per_epoch=10)
@@ -388,7 +388,7 @@ def test_learning_rate_schedules():
 
 
 def test_precision_auto(tmp_path, monkeypatch):
-    from inception_keras import task as T
+    from inception_keras.engine import task as T
 
     amx = tmp_path / "amx"
     amx.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f amx_bf16 amx_tile\n")
@@ -411,7 +411,7 @@ def test_precision_auto(tmp_path, monkeypatch):
 def test_gpu_compute_capability_is_none_without_gpus(monkeypatch):
     import tensorflow as tf
 
-    from inception_keras.task import gpu_compute_capability
+    from inception_keras.engine.task import gpu_compute_capability
 
     real = tf.config.list_physical_devices
     monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [] if kind == "GPU" else real(kind))

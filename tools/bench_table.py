@@ -25,7 +25,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from inception_keras.bench import cpu_ticks, steal_share  # noqa: E402
+from inception_keras.engine.bench import cpu_ticks, steal_share  # noqa: E402
 
 
 def run_json(cmd: list[str], env=None) -> dict:

@@ -38,7 +38,7 @@ def emit(**record):
 
 def bench(args):
     os.environ.setdefault("KERAS_BACKEND", "jax")
-    from inception_keras import bench as B
+    from inception_keras.engine import bench as B
 
     for precision in args.precisions.split(","):
         try:
@@ -96,7 +96,7 @@ def load_fashion_mnist(idx: str, size: int, limit: int | None = None):
     import keras
     import numpy as np
 
-    from inception_keras.data import read_idx_split
+    from inception_keras.data.pipeline import read_idx_split
 
     def load(split):
         x, y = read_idx_split(idx, split)
@@ -114,8 +114,8 @@ def _seed_recipe(args, seed: int):
     """The seed's recipe (train/fashion_mnist.yaml) and network (arch/googlenet.yaml at --size), this seed."""
     import dataclasses
 
-    from inception_keras.recipe import load_recipe
-    from inception_keras.spec import load_arch
+    from inception_keras.lang.recipe import load_recipe
+    from inception_keras.lang.spec import load_arch
 
     recipe = load_recipe(os.path.join(ROOT, "train", "fashion_mnist.yaml"), sets=[("seed", seed)])
     recipe = dataclasses.replace(recipe, precision=args.precision)
@@ -128,8 +128,8 @@ def fit_seed(args, seed: int, what: str) -> None:
     os.environ.setdefault("KERAS_BACKEND", "jax")
     import keras
 
-    from inception_keras.builder import build_models
-    from inception_keras.task import compile_model
+    from inception_keras.nn.builder import build_models
+    from inception_keras.engine.task import compile_model
 
     recipe, spec = _seed_recipe(args, seed)
     epochs = args.epochs or recipe.epochs
@@ -273,12 +273,12 @@ def best(args):
     import keras
     import numpy as np
 
-    from inception_keras.augment import Augmenter
-    from inception_keras.builder import Models, build_models
-    from inception_keras.data import read_idx_split
-    from inception_keras.recipe import load_recipe
-    from inception_keras.spec import load_arch
-    from inception_keras.task import compile_model
+    from inception_keras.data.augment import Augmenter
+    from inception_keras.nn.builder import Models, build_models
+    from inception_keras.data.pipeline import read_idx_split
+    from inception_keras.lang.recipe import load_recipe
+    from inception_keras.lang.spec import load_arch
+    from inception_keras.engine.task import compile_model
 
     recipe = load_recipe(args.recipe, sets=[("epochs", args.epochs)] if args.epochs else None)
     spec = load_arch(args.arch)

@@ -1,0 +1,1 @@
+"""Training: plan, task, the trainer, callbacks, distribution, compatibility patches, environment, bench, sweep, and tf_runtime (the one place TensorFlow is prepared). Never imports compare, interop or cli."""

@@ -1,0 +1,148 @@
+"""`inception-keras export`: the inference model for serving, checked by loading it back.
+
+Formats, all through Keras 3's own `Model.export` on the TensorFlow backend:
+
+  saved_model  a TensorFlow SavedModel directory (`format="tf_saved_model"`); its `serve` endpoint
+               (also the `serving_default` signature) takes float32 [N, H, W, C] and returns the logits.
+               Loaded back with `tf.saved_model.load`.
+  tflite       a TFLite (LiteRT) flatbuffer (`format="litert"`, TensorFlow's TFLite converter with its
+               builtin ops only). Loaded back with TensorFlow's TFLite interpreter.
+  onnx         an ONNX model (`format="onnx"`, which converts the traced function with tf2onnx: install
+               `inception-keras[onnx]`, i.e. tf2onnx, onnx and onnxruntime). Loaded back with onnxruntime.
+
+Every artifact takes what the Keras model takes: [0, 1] images, NHWC, float32 (an architecture's
+`normalize` is the model's first layer and is exported with it). The custom layers (Padding2D,
+Rescale2D, AdaptiveAveragePooling2D, LocalResponseNormalization, InputNormalization) are plain TensorFlow
+ops once traced: pad, multiply, einsum, local_response_normalization, subtract and divide.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import shutil
+import warnings
+
+import numpy as np
+
+from inception_keras.errors import ConfigError
+
+FORMATS = {"saved_model": ("tf_saved_model", ""), "tflite": ("litert", ".tflite"), "onnx": ("onnx", ".onnx")}
+RUNTIMES = {"saved_model": "TensorFlow's SavedModel loader", "tflite": "the TFLite interpreter",
+            "onnx": "onnxruntime"}
+CHECK_IMAGES = 2
+
+
+def export_model(model, fmt: str, out: str) -> None:
+    """Write `model` (one input, one output) as `fmt` to `out`. Raises ConfigError for what a user can fix."""
+    if fmt not in FORMATS:
+        raise ConfigError(f"unknown export format '{fmt}' (one of: {', '.join(FORMATS)})")
+    keras_format, suffix = FORMATS[fmt]
+    if suffix and not out.endswith(suffix):
+        raise ConfigError(f"{out}: a {fmt} export is a file ending in {suffix}")
+    if os.path.isdir(out) and (fmt != "saved_model" or os.listdir(out)):
+        raise ConfigError(f"{out}: exists and is a {'non-empty ' if fmt == 'saved_model' else ''}directory; "
+                          "choose a new path")
+    if fmt == "onnx":
+        _need_onnx()
+        mixed = sorted({layer.dtype_policy.name for layer in model.layers if layer.dtype_policy.compute_dtype
+                        != "float32"})
+        if mixed:
+            raise ConfigError(f"the model computes in {', '.join(mixed)} (trained with mixed precision): Keras' "
+                              "ONNX export needs a float32 model; export saved_model or tflite, or rebuild the "
+                              "model in float32 and load its weights")
+        # Keras' ONNX export refuses a model that was never called (one just loaded from .keras)
+        model(np.zeros((1, *(int(d) for d in model.input_shape[1:])), np.float32), training=False)
+    parent = os.path.dirname(os.path.abspath(out))
+    os.makedirs(parent, exist_ok=True)
+    quiet = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(quiet), warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # Keras' tf2onnx patch touches np.object
+            model.export(out, format=keras_format, verbose=False)
+    except ConfigError:
+        raise
+    except Exception as e:
+        if fmt == "saved_model" and os.path.isdir(out):
+            shutil.rmtree(out, ignore_errors=True)
+        raise ConfigError(f"{out}: the {fmt} export failed: {type(e).__name__}: {str(e).strip().splitlines()[0]}"
+                          ) from None
+
+
+def _need_onnx() -> None:
+    missing = []
+    for name in ("tf2onnx", "onnx"):
+        try:
+            __import__(name)
+        except ImportError:
+            missing.append(name)
+    if missing:
+        raise ConfigError(f"the onnx export needs {' and '.join(missing)} (pip install 'inception-keras[onnx]': "
+                          "tf2onnx, onnx and onnxruntime), which Keras' ONNX export uses on the TensorFlow backend")
+
+
+def run_exported(fmt: str, path: str, x: np.ndarray) -> np.ndarray:
+    """The exported artifact's logits for x (float32 NHWC), computed by the format's own runtime."""
+    x = np.asarray(x, np.float32)
+    if fmt == "saved_model":
+        import tensorflow as tf
+
+        loaded = tf.saved_model.load(path)
+        return np.asarray(loaded.serve(tf.constant(x)))
+    if fmt == "tflite":
+        import tensorflow as tf
+
+        try:  # LiteRT's own interpreter where installed; TensorFlow's (deprecated, still in TF 2.21) otherwise
+            from ai_edge_litert.interpreter import Interpreter
+        except ImportError:
+            Interpreter = tf.lite.Interpreter
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # tf.lite.Interpreter's deprecation notice
+            interpreter = Interpreter(model_path=path)
+        inp = interpreter.get_input_details()[0]
+        if tuple(inp["shape"]) != x.shape:
+            interpreter.resize_tensor_input(inp["index"], list(x.shape))
+        interpreter.allocate_tensors()
+        interpreter.set_tensor(inp["index"], x)
+        interpreter.invoke()
+        return np.asarray(interpreter.get_tensor(interpreter.get_output_details()[0]["index"]))
+    if fmt == "onnx":
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise ConfigError("checking an onnx export needs onnxruntime (pip install 'inception-keras[onnx]'), "
+                              "or pass --no-check") from None
+        session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+        return np.asarray(session.run(None, {session.get_inputs()[0].name: x})[0])
+    raise ConfigError(f"unknown export format '{fmt}'")
+
+
+def compare_exported(model, fmt: str, path: str, n: int = CHECK_IMAGES, seed: int = 0) -> dict:
+    """Keras' logits against the artifact's on n random [0, 1] images: max abs and relative difference."""
+    shape = tuple(int(d) for d in model.input_shape[1:])
+    x = np.random.default_rng(seed).random((n, *shape), dtype=np.float32)
+    ours = np.asarray(model(x, training=False), np.float64)
+    theirs = np.asarray(run_exported(fmt, path, x), np.float64)
+    if theirs.shape != ours.shape:
+        raise ConfigError(f"{path}: the exported model returns shape {theirs.shape}, Keras {ours.shape}")
+    diff = float(np.max(np.abs(theirs - ours)))
+    return {"max_abs": diff, "relative": diff / max(float(np.max(np.abs(ours))), 1e-30), "images": n,
+            "runtime": RUNTIMES[fmt]}
+
+
+def export(target: str, fmt: str, out: str, check: bool = True) -> str:
+    """Export a run's (or .keras file's) inference model; load it back and compare. Returns a report."""
+    from inception_keras.interop.predict import load_inference
+
+    model, _, where = load_inference(target)
+    export_model(model, fmt, out)
+    size = (sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(out) for f in fs)
+            if os.path.isdir(out) else os.path.getsize(out))
+    shape = "x".join(str(d) for d in model.input_shape[1:])
+    lines = [f"wrote {out} ({fmt}, {size:,} bytes) from {where}: float32 [N, {shape.replace('x', ', ')}] "
+             f"images in [0, 1] -> {model.output_shape[-1]} logits"]
+    if check:
+        c = compare_exported(model, fmt, out)
+        lines.append(f"checked with {c['runtime']}: logits differ from Keras' by at most {c['max_abs']:.3g} "
+                     f"(relative {c['relative']:.3g}) on {c['images']} random images")
+    return "\n".join(lines)

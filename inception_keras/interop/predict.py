@@ -1,0 +1,175 @@
+"""`inception-keras predict`: class names and probabilities for image files.
+
+A run directory or a `.keras` file gives the model (`load_inference`); images are read as the training
+pipeline reads an in-memory data set (data.pipeline): decoded as stored (alpha dropped), grey <-> RGB as
+`data._to_channels` converts, centre-cropped when the run's recipe says `resize: crop`, resized bilinearly in
+float32 to the model's input when the size differs, divided by 255. Whatever the architecture declares
+under `normalize` is the model's own first layer, so [0, 1] images are all it is given.
+
+Class names: `--labels FILE` (one per line); else a run's data set (config.yaml: Fashion-MNIST's names,
+MNIST's digits, an image folder's class folders, a tfds set's label names where tfds knows them without
+downloading); else ImageNet's 1,000 names (resources/imagenet_classes.txt, torchvision's list, in the order
+of its pretrained weights) for a 1000-class model; else `class N`.
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from inception_keras.errors import ConfigError
+
+MAX_IMAGE_BYTES = 256 << 20
+
+
+def imagenet_classes() -> list[str]:
+    """ImageNet-1k's class names in class-index order (torchvision's list; the ILSVRC 2012 synset order)."""
+    from importlib.resources import files
+
+    text = files("inception_keras").joinpath("resources", "imagenet_classes.txt").read_text(encoding="utf-8")
+    names = text.splitlines()
+    assert len(names) == 1000, len(names)
+    return names
+
+
+def load_inference(target: str):
+    """(inference keras.Model with one output, the run's recipe or None, where the weights came from)."""
+    import keras
+
+    from inception_keras.nn import blocks  # noqa: F401 - registers the custom layers for load_model
+    from inception_keras.interop.evaluate import _load
+
+    if os.path.isdir(target):
+        model, recipe, where = _load(target, None)
+    else:
+        if not os.path.exists(target):
+            raise ConfigError(f"{target}: no such run directory or model file")
+        if not target.endswith(".keras"):
+            raise ConfigError(f"{target}: not a run directory or a .keras model file (a .weights.h5 file holds "
+                              "no architecture: import with --out FILE.keras, or load it into "
+                              "build_model(spec, aux=True))")
+        try:
+            model = keras.models.load_model(target, compile=False)
+        except Exception as e:  # noqa: BLE001 - Keras raises many kinds for a bad file
+            raise ConfigError(f"{target}: cannot load the model: {e}") from None
+        recipe, where = None, target
+    if isinstance(model.output, dict):  # a training model saved whole: its main output
+        model = keras.Model(model.input, model.output["logits"], name=model.name)
+    return model, recipe, where
+
+
+def class_names(recipe, classes: int, labels: str | None = None) -> tuple[list[str], str]:
+    """(one name per class, where the names came from)."""
+    if labels:
+        try:
+            with open(labels, encoding="utf-8") as f:
+                names = [line.strip() for line in f if line.strip()]
+        except (OSError, UnicodeDecodeError) as e:
+            raise ConfigError(f"{labels}: cannot read the class names: {e}") from None
+        if len(names) != classes:
+            raise ConfigError(f"{labels}: {len(names)} class names for a model of {classes} classes")
+        return names, labels
+    names, where = [], ""
+    if recipe is not None:
+        names, where = _dataset_names(recipe.dataset)
+    if not names and classes == 1000:
+        names, where = imagenet_classes(), "ImageNet-1k"
+    if not names:
+        return [f"class {i}" for i in range(classes)], "no class names known (--labels FILE names them)"
+    return (names + [f"class {i}" for i in range(len(names), classes)])[:classes], where
+
+
+def _dataset_names(ds) -> tuple[list[str], str]:
+    from inception_keras.data import pipeline as D
+
+    if ds.name == "fashion_mnist":
+        return list(D.FASHION_MNIST_CLASSES), "Fashion-MNIST"
+    if ds.name == "mnist":
+        return [str(i) for i in range(10)], "MNIST"
+    if ds.path and os.path.isdir(ds.path) and (ds.kind == "image_folder" or ds.kind == "auto"
+                                               and not D.has_idx(ds.path) and D._looks_like_image_folder(ds.path)):
+        root = os.path.join(ds.path, "train") if os.path.isdir(os.path.join(ds.path, "train")) else ds.path
+        return sorted(D._class_files(root)), f"the class folders of {root}"
+    if ds.kind in ("auto", "tfds"):
+        try:
+            import tensorflow_datasets as tfds
+
+            label = tfds.builder(ds.name, data_dir=ds.path).info.features["label"]
+            return list(label.names), f"tfds '{ds.name}'"
+        except Exception:  # noqa: BLE001 - unknown set, no metadata offline: numbered classes
+            return [], ""
+    return [], ""
+
+
+def load_image(path: str, input_shape: tuple, resize: str = "resize"):
+    """float32 [H, W, C] in [0, 1] at the model's input, or ConfigError naming the file."""
+    import tensorflow as tf
+
+    from inception_keras.data import pipeline as D
+
+    if not os.path.exists(path):
+        raise ConfigError(f"{path}: no such image file")
+    if not os.path.isfile(path):
+        raise ConfigError(f"{path}: not a file")
+    try:
+        with open(path, "rb") as f:
+            blob = f.read(MAX_IMAGE_BYTES + 1)
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read the image: {e.strerror or e}") from None
+    if len(blob) > MAX_IMAGE_BYTES:
+        raise ConfigError(f"{path}: more than {MAX_IMAGE_BYTES >> 20} MiB; not read as an image")
+    if not any(blob.startswith(m) for m in D.IMAGE_MAGIC):
+        raise ConfigError(f"{path}: not a PNG, JPEG, GIF or BMP image (starts with {blob[:8].hex() or 'nothing'})")
+    try:
+        img = tf.io.decode_image(blob, channels=0, dtype=tf.uint8, expand_animations=False)
+    except (tf.errors.InvalidArgumentError, tf.errors.UnknownError) as e:
+        raise ConfigError(f"{path}: cannot decode the image: {e.message.splitlines()[0]}") from None
+    height, width, channels = input_shape
+    stored = int(img.shape[-1])
+    if stored in (2, 4):  # grey + alpha, RGBA: the alpha channel is dropped
+        img = img[..., :stored - 1]
+    if resize == "opencv":
+        x = D._to_channels(tf, img, channels)
+        if tuple(x.shape[:2]) != (height, width):
+            x = D.opencv_resize(tf, x, height, width)
+        return (tf.cast(x, tf.float32) / 255.0).numpy(), f"{img.shape[0]}x{img.shape[1]}x{stored}"
+    x = tf.cast(D._to_channels(tf, img, channels), tf.float32)
+    if resize == "crop":
+        x = D._crop_to_square(tf, x)
+    if tuple(x.shape[:2]) != (height, width):
+        x = tf.image.resize(x, (height, width), method="bilinear")
+    return (x / 255.0).numpy(), f"{img.shape[0]}x{img.shape[1]}x{stored}"
+
+
+def predict(target: str, images: list[str], top: int = 5, labels: str | None = None,
+            resize: str | None = None) -> dict:
+    model, recipe, where = load_inference(target)
+    input_shape = tuple(int(d) for d in model.input_shape[1:])
+    classes = int(model.output_shape[-1])
+    names, names_from = class_names(recipe, classes, labels)
+    resize = resize or (recipe.dataset.resize if recipe is not None else "resize")
+    batch, stored = [], []
+    for path in images:  # every image is checked before the model runs
+        x, shape = load_image(path, input_shape, resize)
+        batch.append(x)
+        stored.append(shape)
+    logits = np.concatenate([np.asarray(model(np.stack(batch[i:i + 32]), training=False), np.float64)
+                             for i in range(0, len(batch), 32)])
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    probs = np.exp(shifted) / np.exp(shifted).sum(axis=1, keepdims=True)
+    out = []
+    for path, shape, p in zip(images, stored, probs):
+        order = np.argsort(-p, kind="stable")[:min(top, classes)]
+        out.append({"image": path, "stored": shape, "top": [(int(c), names[c], float(p[c])) for c in order]})
+    return {"model": where, "input": "x".join(map(str, input_shape)), "classes": classes, "names": names_from,
+            "predictions": out}
+
+
+def render(result: dict) -> str:
+    lines = [f"model: {result['model']} (input {result['input']}, {result['classes']} classes; names: "
+             f"{result['names']})"]
+    for item in result["predictions"]:
+        lines += ["", f"{item['image']} ({item['stored']} -> {result['input']})"]
+        width = max(len(str(c)) for c, _, _ in item["top"])
+        lines += [f"  {p:8.4f}  {c:>{width}}  {name}" for c, name, p in item["top"]]
+    return "\n".join(lines)

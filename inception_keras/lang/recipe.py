@@ -1,0 +1,210 @@
+"""Training recipes: YAML -> validated, typed `Recipe` (no TensorFlow here).
+
+A recipe says how to train (data, batch, epochs, optimizer, schedule,
+precision, strategy); the architecture YAML says what is trained. Both are
+checked the same way, and `--set key=value` overrides go into either
+(`arch.` prefix for the architecture) before checking.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from inception_keras.errors import ConfigError
+from inception_keras.lang.overrides import load
+from inception_keras.lang.schema import Document, build, describe, option, parse_into, raise_if, to_plain
+from inception_keras.lang.spec import INITIALIZERS
+
+STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker_mirrored")
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16", "auto")
+OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
+SCHEDULES = ("constant", "step", "cosine")
+DATA_KINDS = ("auto", "tfds", "idx", "image_folder")
+CROP_INTERPOLATIONS = ("bilinear", "random")
+MAX_HUE = 0.5
+MAX_SEED = 2 ** 32 - 1  # numpy's and TensorFlow's seeds are 32-bit
+MAX_CPU_DEVICES = 64
+MAX_EPOCHS = 1_000_000
+
+
+@dataclass(frozen=True, kw_only=True)
+class Dataset:
+    name: str = option("str", "tfds name (fashion_mnist, mnist, cifar10, imagenette, ...); names the classes")
+    kind: str = option("choice", "auto: IDX files when found for (fashion_)mnist, image_folder when `path` has "
+                                 "class folders, else tfds", "auto", choices=DATA_KINDS)
+    path: str | None = option("str", "IDX directory, image folder, or tfds data_dir (--data-dir sets it)", None,
+                              nullable=True)
+    train_split: str = option("str", "tfds split to train on", "train")
+    validation_split: str = option("str", "tfds split to validate on (the official test split for "
+                                          "Fashion-MNIST)", "test")
+    validation_fraction: float = option("rate", "image_folder without a val/ subtree: fraction held out for "
+                                                "validation", 0.1)
+    limit: int | None = option("pos_int", "keep the first N training and N validation examples (--limit)", None,
+                               nullable=True)
+    resize: str = option("choice", "how images reach the input size: resize (bilinear, in float32), crop (center "
+                                   "crop to a square, then resize), or opencv (bilinear as MXNet's Resize computes "
+                                   "it: OpenCV's 8-bit fixed point, rounded to uint8; bit-exact with the d2l seed's "
+                                   "input, docs/fidelity.md)", "resize", choices=("resize", "crop", "opencv"))
+    crop_fraction: float = option("probability", "resize: crop keeps this central fraction of the shorter side "
+                                                 "(torchvision's evaluation, resize 256 and crop 224: 0.875)", 1.0)
+    shuffle_buffer: int = option("pos_int", "shuffle buffer for streamed data sets (in-memory ones are shuffled "
+                                            "whole)", 10000)
+    cache: bool = option("bool", "cache decoded, resized examples of streamed data sets in memory (image folders "
+                                 "with `augment.crop`: the encoded files, decoded and cropped every epoch)", True)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Optimizer:
+    name: str = option("choice", "optimizer", "sgd", choices=OPTIMIZERS)
+    learning_rate: float = option("pos_number", "initial learning rate (for the global batch)")
+    momentum: float = option("rate", "momentum (sgd, rmsprop)", 0.0)
+    nesterov: bool = option("bool", "Nesterov momentum (sgd)", False)
+    weight_decay: float = option("nonneg_number", "decoupled weight decay (Keras' `weight_decay`)", 0.0)
+    clipnorm: float | None = option("pos_number", "clip each gradient's norm", None, nullable=True)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Schedule:
+    name: str = option("choice", "constant; step: multiply by `factor` every `every_epochs`; cosine: cosine decay "
+                                 "to `min_factor` x the initial rate over the run", "constant", choices=SCHEDULES)
+    every_epochs: float = option("pos_number", "step: epochs between decays", 1)
+    factor: float = option("pos_number", "step: multiplier at each decay (the paper: 0.96 every 8 epochs)", 0.96)
+    warmup_epochs: float = option("nonneg_number", "linear warm-up from 0 (cosine)", 0)
+    min_factor: float = option("rate", "cosine: final rate as a fraction of the initial one", 0.0)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Crop:
+    scale: tuple = option("range", "area of the crop as a fraction of the image's, drawn uniformly (the paper and "
+                                   "torchvision: [0.08, 1])", (0.08, 1.0), maximum=1)
+    ratio: tuple = option("range", "aspect ratio (width / height) of the crop, drawn log-uniformly (the paper and "
+                                   "torchvision: [3/4, 4/3])", (3 / 4, 4 / 3))
+    interpolation: str = option("choice", "how the crop is resized to the input: bilinear, or random: a method drawn "
+                                          "per image (the paper; bilinear, area, nearest or bicubic where images are "
+                                          "decoded one by one, bilinear or nearest on batches held in memory)",
+                                "bilinear", choices=CROP_INTERPOLATIONS)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Color:
+    brightness: float = option("nonneg_number", "multiply by a factor drawn from [max(0, 1 - b), 1 + b] "
+                                                "(torchvision's ColorJitter)", 0.0)
+    contrast: float = option("nonneg_number", "blend with the image's mean grey by a factor drawn from "
+                                              "[max(0, 1 - c), 1 + c]", 0.0)
+    saturation: float = option("nonneg_number", "blend with the image's grey version by a factor drawn from "
+                                                "[max(0, 1 - s), 1 + s] (3 channels)", 0.0)
+    hue: float = option("rate", f"rotate the hue by a fraction of the colour circle drawn from [-h, h], h at most "
+                                f"{MAX_HUE} (3 channels)", 0.0)
+    lighting: float = option("nonneg_number", "AlexNet's PCA lighting noise: add ImageNet's RGB eigenvectors "
+                                              "weighted by eigenvalue x N(0, lighting) (3 channels; AlexNet: 0.1)",
+                             0.0)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Erase:
+    probability: float = option("probability", "share of images that get a box erased (torchvision's "
+                                               "RandomErasing p)", 0.5)
+    scale: tuple = option("range", "area of the box as a fraction of the image's, drawn uniformly", (0.02, 0.33),
+                          maximum=1)
+    ratio: tuple = option("range", "aspect ratio of the box, drawn log-uniformly (clipped to the image)", (0.3, 3.3))
+    value: float = option("probability", "fill value on the [0, 1] pixel scale", 0.0)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Augment:
+    crop: Crop | None = option("mapping", "random resized crop, the Inception crop (below; `crop: {}` takes the "
+                                          "defaults); null: off", None, nullable=True, nested=Crop)
+    flip: bool = option("bool", "mirror left-right with probability 0.5", False)
+    translate: float = option("rate", "shift by up to this fraction of the input's height and width, in whole "
+                                      "pixels, the border filled with black (a padding crop: pad 4 px of 32 = "
+                                      "0.125)", 0.0)
+    color: Color | None = option("mapping", "photometric jitter, applied in this order (below); null: off", None,
+                                 nullable=True, nested=Color)
+    erase: Erase | None = option("mapping", "random erasing, after the rest (below); null: off", None,
+                                 nullable=True, nested=Erase)
+
+    @property
+    def names(self) -> list[str]:
+        """The augmentations that change images, as the log and `show` name them."""
+        out = []
+        if self.crop:
+            out.append(f"crop {self.crop.scale[0]:g}-{self.crop.scale[1]:g} of the area")
+        if self.flip:
+            out.append("flip")
+        if self.translate:
+            out.append(f"translate {self.translate:g}")
+        if self.color and any(getattr(self.color, k) for k in ("brightness", "contrast", "saturation", "hue",
+                                                               "lighting")):
+            out.append("color")
+        if self.erase and self.erase.probability:
+            out.append(f"erase p={self.erase.probability:g}")
+        return out
+
+
+@dataclass(frozen=True, kw_only=True)
+class Recipe:
+    name: str = option("name", "recipe name (used in run directory names)")
+    dataset: Dataset = option("mapping", "what to train on (below)", nested=Dataset)
+    epochs: int = option("pos_int", "epochs to train", maximum=MAX_EPOCHS)
+    batch_size: int = option("pos_int", "global batch size: split across all replicas of all workers")
+    partial_batch: str = option("choice", "the last, smaller batch of an epoch: mean (its loss is the mean over its "
+                                          "examples, as every batch's) or divide_by_batch_size (its summed loss "
+                                          "divided by batch_size, as d2l's trainer.step(batch_size): a smaller "
+                                          "step; Keras' epoch loss and accuracy then weigh its examples by n / "
+                                          "batch_size)", "mean", choices=("mean", "divide_by_batch_size"))
+    optimizer: Optimizer = option("mapping", "optimizer (below)", nested=Optimizer)
+    schedule: Schedule | None = option("mapping", "learning-rate schedule (below)", None, nullable=True,
+                                       nested=Schedule)
+    label_smoothing: float = option("rate", "label smoothing of the cross-entropy loss", 0.0)
+    augment: Augment | None = option("mapping", "data augmentation of the training data only, drawn from `seed` "
+                                                "(below); null: none", None, nullable=True, nested=Augment)
+    initializer: str | None = option("choice", "kernel initializer for every layer (overrides the architecture's "
+                                               "defaults.initializer; null keeps it)", None, choices=INITIALIZERS,
+                                     nullable=True)
+    precision: str = option("choice", "float32, mixed precision, or auto (bf16 on CPUs with AMX/AVX512-BF16, "
+                                      "float16 on GPUs with tensor cores, else float32)", "float32",
+                            choices=PRECISIONS)
+    strategy: str = option("choice", "tf.distribute strategy; auto: multi_worker_mirrored when TF_CONFIG is set, "
+                                     "mirrored over all GPUs when there are GPUs, else the default (one device)",
+                           "auto", choices=STRATEGIES)
+    cpu_devices: int = option("nonneg_int", "split the CPU into this many logical devices, so `mirrored` can run "
+                                            "replicas without GPUs (tests); 0 leaves it whole", 0,
+                              maximum=MAX_CPU_DEVICES)
+    seed: int = option("nonneg_int", "random seed (initialization, shuffling, dropout)", 0, maximum=MAX_SEED)
+    steps_per_execution: int = option("pos_int", "training steps per tf.function call", 1)
+    jit_compile: Any = option("choice", "XLA: auto (on GPUs), true or false", "auto", choices=("auto", True, False))
+    source: str | None = field(default=None, compare=False)
+
+    def to_dict(self) -> dict:
+        """The resolved recipe as plain data: every key, defaults filled (written to config.yaml)."""
+        return to_plain(self)
+
+
+def load_recipe(path: str, text: str | None = None, sets: "list[tuple[str, Any]] | None" = None) -> Recipe:
+    return parse_recipe(load(path, text, sets, what="recipe file"))
+
+
+def parse_recipe(doc: Document) -> Recipe:
+    problems: list = []
+    if not isinstance(doc.data, dict):
+        raise ConfigError([doc.problem((), f"a recipe is a mapping with keys name, dataset, epochs, batch_size, "
+                                            f"optimizer; got {describe(doc.data)}")])
+    values = parse_into(doc, problems, Recipe, doc.data, (), "the recipe")
+    raise_if(problems)
+    ds = values["dataset"]
+    if ds["kind"] == "image_folder" and not ds["path"]:
+        problems.append(doc.problem(("dataset",), "kind image_folder needs `path`: the folder with one "
+                                                  "subfolder per class (or train/ and val/ subtrees)"))
+    if ds["kind"] == "idx" and ds["name"] not in ("fashion_mnist", "mnist") and not ds["path"]:
+        problems.append(doc.problem(("dataset", "kind"), "kind idx needs `path` (a directory with the four IDX "
+                                                         "files) unless the name is mnist or fashion_mnist"))
+    color = (values.get("augment") or {}).get("color")
+    if color and color["hue"] > MAX_HUE:
+        problems.append(doc.problem(("augment", "color", "hue"), f"expected a number in [0, {MAX_HUE}] (half the "
+                                                                 f"colour circle), got {color['hue']:g}"))
+    if ds["crop_fraction"] == 0:
+        problems.append(doc.problem(("dataset", "crop_fraction"), "expected a number in (0, 1], got 0"))
+    raise_if(problems)
+    if values["schedule"] is None:
+        values["schedule"] = {}
+    return build(Recipe, values, source=doc.file)

@@ -1,0 +1,1 @@
+"""Keras layers, the builder registry and the model builder. Imports lang only."""

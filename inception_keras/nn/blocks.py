@@ -1,0 +1,298 @@
+"""Keras building blocks: a conv unit, the Inception block, LRN, pooling.
+
+Each function takes a typed layer from `spec` and a tensor and returns a
+tensor; layer names come from the spec (`3a.3x3_reduce`), so `model.summary()`
+and checkpoints read like the paper's Table 1.
+"""
+from __future__ import annotations
+
+import keras
+import numpy as np
+from keras import layers, ops
+
+from inception_keras.lang import spec as S
+
+
+def lrn(x, depth_radius=2, bias=1.0, alpha=2e-5, beta=0.75):
+    """Across-channel LRN with keras.ops (any backend): x / (bias + alpha * sum of squares over the
+    2*depth_radius+1 neighbouring channels) ** beta, in float32."""
+    dtype = x.dtype
+    x = ops.cast(x, "float32")
+    squares = ops.pad(ops.square(x), [(0, 0)] * (len(x.shape) - 1) + [(depth_radius + 1, depth_radius)])
+    cumulative = ops.cumsum(squares, axis=-1)
+    n = 2 * depth_radius + 1
+    window = cumulative[..., n:] - cumulative[..., :-n]
+    return ops.cast(x / ops.power(bias + alpha * window, beta), dtype)
+
+
+@keras.saving.register_keras_serializable(package="inception_keras")
+class LocalResponseNormalization(layers.Layer):
+    """Caffe's across-channel LRN in TensorFlow's terms (`tf.nn.local_response_normalization`).
+
+    Caffe's (local_size n, alpha, beta, k) is depth_radius (n-1)/2, alpha/n, beta, bias k:
+    Caffe divides alpha by the window size, TensorFlow does not. On the TensorFlow backend the fused
+    TensorFlow op runs; on others the same formula in keras.ops (`lrn`).
+    """
+
+    def __init__(self, depth_radius=2, bias=1.0, alpha=2e-5, beta=0.75, **kwargs):
+        super().__init__(**kwargs)
+        self.depth_radius, self.bias, self.alpha, self.beta = depth_radius, bias, alpha, beta
+
+    def call(self, x):
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+
+            y = tf.nn.local_response_normalization(tf.cast(x, "float32"), depth_radius=self.depth_radius,
+                                                   bias=self.bias, alpha=self.alpha, beta=self.beta)
+            return tf.cast(y, x.dtype)
+        return lrn(x, self.depth_radius, self.bias, self.alpha, self.beta)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "depth_radius": self.depth_radius, "bias": self.bias,
+                "alpha": self.alpha, "beta": self.beta}
+
+
+@keras.saving.register_keras_serializable(package="inception_keras")
+class Padding2D(layers.Layer):
+    """Pad height and width with 0 or, for max pooling, with -inf: `padding` pixels on every side, or
+    [[top, bottom], [left, right]].
+
+    The explicit padding of PyTorch and MXNet (`padding=N`): for stride 2, Keras's "same" pads the bottom
+    and right more than the top and left, which shifts the output by a pixel. Ceil-mode pooling pads the
+    bottom and right a little more for its last, partial window.
+    """
+
+    def __init__(self, padding, fill: str = "zero", **kwargs):
+        super().__init__(**kwargs)
+        if fill not in ("zero", "-inf"):
+            raise ValueError(f"fill must be 'zero' or '-inf', got {fill!r}")
+        if isinstance(padding, int):
+            padding = [[padding, padding], [padding, padding]]
+        self.padding, self.fill = [[int(a), int(b)] for a, b in padding], fill
+
+    def call(self, x):
+        value = float("-inf") if self.fill == "-inf" else 0.0
+        return keras.ops.pad(x, [[0, 0], *self.padding, [0, 0]], constant_values=value)
+
+    def compute_output_shape(self, input_shape):
+        n, h, w, c = input_shape
+        (top, bottom), (left, right) = self.padding
+        return (n, None if h is None else h + top + bottom, None if w is None else w + left + right, c)
+
+    def get_config(self):
+        return {**super().get_config(), "padding": self.padding, "fill": self.fill}
+
+
+@keras.saving.register_keras_serializable(package="inception_keras")
+class SymmetricPadding2D(Padding2D):
+    """The same padding on every side (the name model.keras files of earlier versions use)."""
+
+
+@keras.saving.register_keras_serializable(package="inception_keras")
+class Rescale2D(layers.Layer):
+    """Multiply each spatial position by its own constant: a ceil-mode average pool's window sizes (the last,
+    partial windows average over fewer values, as PyTorch and Caffe count them)."""
+
+    def __init__(self, scale, **kwargs):
+        super().__init__(**kwargs)
+        self.scale = [[float(v) for v in row] for row in scale]
+
+    def call(self, x):
+        return x * ops.convert_to_tensor(np.asarray(self.scale, "float32")[None, :, :, None], dtype=x.dtype)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "scale": self.scale}
+
+
+@keras.saving.register_keras_serializable(package="inception_keras")
+class InputNormalization(layers.Layer):
+    """(x - mean) / std per channel, in float32: what an architecture's `normalize` declares its input
+    expects, applied to the [0, 1] images the data pipeline (and `predict`) feeds. No weights: the constants
+    are in the layer's config, so a model.keras file carries them."""
+
+    def __init__(self, mean, std, **kwargs):
+        kwargs.setdefault("dtype", "float32")
+        super().__init__(**kwargs)
+        self.mean, self.std = [float(v) for v in mean], [float(v) for v in std]
+
+    def call(self, x):
+        mean = ops.convert_to_tensor(np.asarray(self.mean, "float32"), dtype=x.dtype)
+        std = ops.convert_to_tensor(np.asarray(self.std, "float32"), dtype=x.dtype)
+        return (x - mean) / std
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "mean": self.mean, "std": self.std}
+
+
+def normalize_input(spec, x):
+    """The architecture's `normalize` as the model's first layer (`input.normalize`), or x unchanged."""
+    if spec.normalize is None:
+        return x
+    mean, std = spec.normalize.per_channel(spec.input[2])
+    return InputNormalization(mean, std, name="input.normalize")(x)
+
+
+def adaptive_pooling_matrix(n: int, out: int) -> np.ndarray:
+    """[out, n]: row i averages inputs floor(i*n/out) .. ceil((i+1)*n/out) - 1 (PyTorch's adaptive windows)."""
+    m = np.zeros((out, n), dtype="float32")
+    for i in range(out):
+        start, end = (i * n) // out, -((-(i + 1) * n) // out)
+        m[i, start:end] = 1.0 / (end - start)
+    return m
+
+
+@keras.saving.register_keras_serializable(package="inception_keras")
+class AdaptiveAveragePooling2D(layers.Layer):
+    """PyTorch's AdaptiveAvgPool2d on channels-last maps: a fixed output size from any input size, with windows
+    that may differ in size and overlap when the input is not a multiple of the output."""
+
+    def __init__(self, output_size: int, **kwargs):
+        super().__init__(**kwargs)
+        self.output_size = int(output_size)
+
+    def call(self, x):
+        _, h, w, _ = x.shape
+        rows = ops.convert_to_tensor(adaptive_pooling_matrix(h, self.output_size), dtype=x.dtype)
+        cols = ops.convert_to_tensor(adaptive_pooling_matrix(w, self.output_size), dtype=x.dtype)
+        return ops.einsum("oh,nhwc,pw->nopc", rows, x, cols)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[0], self.output_size, self.output_size, input_shape[3]
+
+    def get_config(self):
+        return {**super().get_config(), "output_size": self.output_size}
+
+
+BUILDERS: dict = {}
+
+
+def builds(kind: type):
+    """Register the Keras builder of a layer kind: fn(layer, x, dtype=None) -> tensor."""
+
+    def register(fn):
+        BUILDERS[kind] = fn
+        return fn
+
+    return register
+
+
+def apply(layer, x, dtype=None):
+    """Apply one spec layer to a tensor. `dtype` forces a layer's dtype (float32 logits under mixed precision)."""
+    try:
+        build = BUILDERS[type(layer)]
+    except KeyError:
+        raise TypeError(f"no Keras builder registered for layer kind {type(layer).__name__}") from None
+    return build(layer, x, dtype=dtype)
+
+
+def _explicit(padding, x, name: str, fill: str = "zero"):
+    """Apply an integer padding as a layer; return (x, the padding left for the Keras layer)."""
+    if isinstance(padding, str):
+        return x, padding
+    if padding > 0:
+        x = Padding2D(padding, fill, name=f"{name}.pad")(x)
+    return x, "valid"
+
+
+@builds(S.Conv)
+def conv(c: S.Conv, x, dtype=None):
+    """conv + activation, or conv -> BatchNorm -> activation."""
+    act = None if c.activation == "linear" else c.activation
+    x, padding = _explicit(c.padding, x, c.name)
+    x = layers.Conv2D(c.filters, c.kernel, strides=c.stride, padding=padding, use_bias=c.use_bias,
+                      activation=None if c.batch_norm else act, kernel_initializer=c.initializer, name=c.name)(x)
+    if c.batch_norm:
+        x = layers.BatchNormalization(epsilon=c.bn_epsilon, momentum=c.bn_momentum, name=f"{c.name}.bn")(x)
+        if act:
+            x = layers.Activation(act, name=f"{c.name}.{act}")(x)
+    return x
+
+
+@builds(S.MaxPool)
+@builds(S.AvgPool)
+def pool(p: S.Pool, x, dtype=None):
+    is_max = isinstance(p, S.MaxPool)
+    cls = layers.MaxPooling2D if is_max else layers.AveragePooling2D
+    if p.ceil_mode:
+        return _ceil_pool(p, x, cls, is_max)
+    x, padding = _explicit(p.padding, x, p.name, "-inf" if is_max else "zero")
+    return cls(p.size, strides=p.stride, padding=padding, name=p.name)(x)
+
+
+def _ceil_pool(p: S.Pool, x, cls, is_max: bool):
+    """Ceil-mode pooling: explicit padding, then bottom/right padding for the last window; average pools
+    then divide by each window's size within the padded input (PyTorch's count_include_pad, Caffe's AVE)."""
+    _, h, w, _ = x.shape
+    pad = 0 if p.padding == "valid" else p.padding
+    sizes = [S.pool_out(n, p.size, p.stride, p.padding, True) for n in (h, w)]
+    extra = [max(0, (out - 1) * p.stride + p.size - (n + 2 * pad)) for out, n in zip(sizes, (h, w))]
+    if pad or any(extra):
+        x = Padding2D([[pad, pad + extra[0]], [pad, pad + extra[1]]], "-inf" if is_max else "zero",
+                      name=f"{p.name}.pad")(x)
+    if is_max or not any(extra):
+        return cls(p.size, strides=p.stride, padding="valid", name=p.name)(x)
+    y = cls(p.size, strides=p.stride, padding="valid", name=f"{p.name}.window")(x)
+    counts = [np.minimum(np.arange(out) * p.stride + p.size, n + 2 * pad) - np.arange(out) * p.stride
+              for out, n in zip(sizes, (h, w))]
+    return Rescale2D(p.size * p.size / np.outer(*counts), name=p.name)(y)
+
+
+@builds(S.Inception)
+def inception(b: S.Inception, x, dtype=None):
+    """The Inception block: 1x1 | 1x1 -> 3x3 | 1x1 -> 5x5 | pool -> 1x1, concatenated on channels."""
+    c1x1, c3r, c3, c5r, c5, cproj = b.convs()
+    branch1 = conv(c1x1, x)
+    branch2 = conv(c3, conv(c3r, x))
+    branch3 = conv(c5, conv(c5r, x))
+    kind = S.MaxPool if b.pool_type == "max" else S.AvgPool
+    pooled = pool(kind(name=f"{b.name}.pool", size=b.pool_size, stride=1, padding="same"), x)
+    branch4 = conv(cproj, pooled)
+    return layers.Concatenate(axis=-1, name=b.name)([branch1, branch2, branch3, branch4])
+
+
+@builds(S.AdaptiveAvgPool)
+def adaptive_avgpool(layer, x, dtype=None):
+    return AdaptiveAveragePooling2D(layer.output, name=layer.name)(x)
+
+
+@builds(S.GlobalAvgPool)
+def global_avgpool(layer, x, dtype=None):
+    return layers.GlobalAveragePooling2D(name=layer.name)(x)
+
+
+@builds(S.Flatten)
+def flatten(layer, x, dtype=None):
+    if layer.order == "channels_first":
+        x = layers.Permute((3, 1, 2), name=f"{layer.name}.chw")(x)
+    return layers.Flatten(name=layer.name)(x)
+
+
+@builds(S.Dropout)
+def dropout(layer, x, dtype=None):
+    return layers.Dropout(layer.rate, name=layer.name)(x)
+
+
+@builds(S.Dense)
+def dense(layer, x, dtype=None):
+    act = None if layer.activation == "linear" else layer.activation
+    return layers.Dense(layer.units, activation=act, use_bias=layer.use_bias, kernel_initializer=layer.initializer,
+                        name=layer.name, dtype=dtype)(x)
+
+
+@builds(S.BatchNorm)
+def batch_norm(layer, x, dtype=None):
+    return layers.BatchNormalization(epsilon=layer.epsilon, momentum=layer.momentum, name=layer.name)(x)
+
+
+@builds(S.LRN)
+def local_response_normalization(layer, x, dtype=None):
+    return LocalResponseNormalization(layer.depth_radius, layer.k, layer.tf_alpha, layer.beta, name=layer.name)(x)
