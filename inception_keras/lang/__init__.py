@@ -1,1 +1,1 @@
-"""The architecture and recipe languages: the bounded YAML reader, options and checkers, layer kinds and their cost rules, extends, overrides, recipes, summary and diagram. Imports no TensorFlow and nothing above it."""
+"""The architecture and recipe languages: the bounded YAML reader, options and checkers, layer kinds and their cost rules, extends, overrides, recipes, summary and diagram. Never imports TensorFlow or anything above it."""
