@@ -141,35 +141,27 @@ def normalize_input(spec, x):
     return InputNormalization(mean, std, name="input.normalize")(x)
 
 
-def adaptive_pooling_matrix(n: int, out: int) -> np.ndarray:
-    """[out, n]: row i averages inputs floor(i*n/out) .. ceil((i+1)*n/out) - 1 (PyTorch's adaptive windows)."""
-    m = np.zeros((out, n), dtype="float32")
-    for i in range(out):
-        start, end = (i * n) // out, -((-(i + 1) * n) // out)
-        m[i, start:end] = 1.0 / (end - start)
-    return m
-
-
 @keras.saving.register_keras_serializable(package="inception_keras")
-class AdaptiveAveragePooling2D(layers.Layer):
-    """PyTorch's AdaptiveAvgPool2d on channels-last maps: a fixed output size from any input size, with windows
-    that may differ in size and overlap when the input is not a multiple of the output."""
+class AdaptiveAveragePooling2D(layers.AdaptiveAveragePooling2D):
+    """PyTorch's AdaptiveAvgPool2d on channels-last maps (a fixed output size from any input size; windows that
+    may differ in size and overlap when the input is not a multiple of the output) is Keras' own layer since
+    Keras 3.13: cell i averages rows floor(i*H/out) .. ceil((i+1)*H/out) - 1, PyTorch's windows. Checked against
+    them written out, at sizes that do not divide and upsampling, by tests/test_arch.py, and against the einsum
+    with a [out, H] averaging matrix this class computed before Keras had the layer (equal to 1.2e-7 in float32).
 
-    def __init__(self, output_size: int, **kwargs):
-        super().__init__(**kwargs)
-        self.output_size = int(output_size)
+    This subclass only keeps the name saved models use, `inception_keras>AdaptiveAveragePooling2D`, and its
+    config ({output_size: int}, channels-last): model.keras files written before Keras had the layer load into
+    it, and files written now load with the code that wrote the older ones."""
 
-    def call(self, x):
-        _, h, w, _ = x.shape
-        rows = ops.convert_to_tensor(adaptive_pooling_matrix(h, self.output_size), dtype=x.dtype)
-        cols = ops.convert_to_tensor(adaptive_pooling_matrix(w, self.output_size), dtype=x.dtype)
-        return ops.einsum("oh,nhwc,pw->nopc", rows, x, cols)
-
-    def compute_output_shape(self, input_shape):
-        return input_shape[0], self.output_size, self.output_size, input_shape[3]
+    def __init__(self, output_size, **kwargs):
+        kwargs.pop("data_format", None)  # always channels-last, as the project's maps are
+        super().__init__(int(output_size), data_format="channels_last", **kwargs)
+        self.size = int(output_size)
 
     def get_config(self):
-        return {**super().get_config(), "output_size": self.output_size}
+        config = {**super().get_config(), "output_size": self.size}
+        config.pop("data_format", None)
+        return config
 
 
 BUILDERS: dict = {}
