@@ -20,6 +20,7 @@ from inception_keras.runs import store as runs
 from inception_keras.errors import ConfigError, Interrupted, TrainingError, raise_interrupted
 from inception_keras.engine.plan import RUNS_ROOT, Plan, TrainOptions, plan
 from inception_keras.lang.defaults import DEFAULT_ARCH, DEFAULT_RECIPE
+from inception_keras.runs.loader import LoadError, load_model, load_run, load_weights
 
 
 def train(arch_path=DEFAULT_ARCH, recipe_path=DEFAULT_RECIPE, run_dir=None, resume=None, sets=(), limit=None,
@@ -234,30 +235,18 @@ def warm_start(model, source: str) -> str:
     """Copy weights into `model` from another run (its model.keras, else its last backup), a .keras file or a
     .weights.h5 file: every layer whose name and weight shapes match; the others keep their fresh
     initialization (a new head for other classes). Returns what it did, for the log."""
-    import keras
-
-    from inception_keras.nn import blocks  # noqa: F401 - the project's layers, for load_model
-
     path = source
     try:
-        if os.path.isdir(source) and not os.path.exists(os.path.join(source, runs.MODEL)):
-            from inception_keras.nn.builder import build_models
-            from inception_keras.runs.config import from_config
-
-            path = os.path.join(source, runs.BACKUP, runs.read_checkpoint(source)["weights"])
-            donor = build_models(from_config(source)[0]).train
-            donor.load_weights(path)
-        elif os.path.isdir(source) or source.endswith(".keras"):
-            path = os.path.join(source, runs.MODEL) if os.path.isdir(source) else source
-            donor = keras.models.load_model(path, compile=False)
+        if os.path.isdir(source):
+            loaded = load_run(source)
+            donor, path = loaded.train, loaded.path
+        elif source.endswith(".keras"):
+            donor = load_model(source)
         else:  # a bare .weights.h5 names no layers: it fits a network of the same structure only
-            model.load_weights(path, skip_mismatch=True)
+            load_weights(model, path, skip_mismatch=True)
             return f"initialized from {path} (the same structure; layers of other shapes start fresh)"
-    except ConfigError:
-        raise
-    except Exception as e:  # noqa: BLE001 - Keras and h5py raise many kinds for a bad file
-        raise ConfigError(f"--init-from {path}: cannot load it ({str(e).splitlines()[0] if str(e) else e})") \
-            from None
+    except LoadError as e:
+        raise ConfigError(f"--init-from {e.path}: cannot load it ({e.reason})") from None
     return _copy_weights(model, {layer.name: layer.get_weights() for layer in donor.layers}, path)
 
 
@@ -277,17 +266,6 @@ def _copy_weights(model, donor: dict, path: str) -> str:
     return (f"initialized {copied} layer(s) from {path}"
             + (f"; {len(skipped)} with other shapes start fresh: {', '.join(skipped[:6])}"
                + ("..." if len(skipped) > 6 else "") if skipped else ""))
-
-
-def load_weights(model, path: str) -> None:
-    """model.load_weights, with a damaged file (truncated, not HDF5, another network's) an error naming it."""
-    try:
-        model.load_weights(path)
-    except Exception as e:  # noqa: BLE001 - h5py and Keras raise many kinds for a bad file
-        text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ConfigError(f"{path}: cannot load these weights ({text}); the file is damaged or belongs to "
-                          f"another network. Run --resume with --recover to continue from an earlier intact "
-                          f"epoch, or start a new run") from None
 
 
 def _write_run_files(s: Session) -> None:

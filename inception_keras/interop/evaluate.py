@@ -3,67 +3,22 @@ validation split of its data (the official test split for Fashion-MNIST)."""
 from __future__ import annotations
 
 import dataclasses
-import os
 
 import numpy as np
 
-from inception_keras.runs import store as runs
-from inception_keras.errors import ConfigError
 from inception_keras.lang.defaults import DEFAULT_RECIPE
-from inception_keras.runs.config import from_config
+from inception_keras.runs.loader import load_inference
 
 
 def _load(target: str, recipe_path: str | None):
-    """(inference model, recipe, where the weights came from)."""
+    """(inference model, recipe, where the weights came from): a run's own recipe unless `recipe_path` is given;
+    the default recipe for a bare .keras file."""
     from inception_keras.lang.recipe import load_recipe
 
-    if os.path.isdir(target):
-        from inception_keras.nn.builder import build_models
-
-        spec, recipe, _ = from_config(target)
-        if recipe_path:
-            recipe = load_recipe(recipe_path)
-        model_path = os.path.join(target, runs.MODEL)
-        if os.path.exists(model_path):
-            return load_model(model_path), recipe, model_path
-        ckpt = runs.read_checkpoint(target)
-        if not ckpt:
-            raise ConfigError(f"{target}: no {runs.MODEL} and no backup to evaluate (the run has not finished an "
-                              f"epoch)")
-        models = build_models(spec)
-        weights = os.path.join(target, runs.BACKUP, ckpt["weights"])
-        _load_weights(models.train, weights)
-        return models.inference, recipe, f"{weights} (epoch {ckpt['epoch']}; the run has not finished)"
-    if not os.path.exists(target):
-        raise ConfigError(f"{target}: no such run directory or model file")
-    return load_model(target), load_recipe(recipe_path or DEFAULT_RECIPE), target
-
-
-def load_model(path: str):
-    """A .keras file, or an error naming it when it is damaged (Keras says "File not found" for a zip it cannot
-    read; the file is there, it is broken)."""
-    import keras
-
-    from inception_keras.nn import blocks  # noqa: F401 - the project's layers
-
-    try:
-        return keras.models.load_model(path, compile=False)
-    except Exception as e:  # noqa: BLE001 - Keras raises many kinds for a bad file
-        text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        if "not found" in text.lower() or "zip" in text.lower():
-            text = "not a readable .keras file (a zip archive of the model); truncated or corrupt?"
-        raise ConfigError(f"{path}: cannot load the model: {text}") from None
-
-
-def _load_weights(model, path):
-    """Weights only: the optimizer in the backup is not needed (and not built) for evaluation."""
-    import warnings
-
-    from inception_keras.engine.trainer import load_weights
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        load_weights(model, path)
+    model, recipe, where = load_inference(target)
+    if recipe_path or recipe is None:
+        recipe = load_recipe(recipe_path or DEFAULT_RECIPE)
+    return model, recipe, where
 
 
 def evaluate(target: str, recipe_path: str | None = None, data_dir: str | None = None, limit: int | None = None,

@@ -26,6 +26,7 @@ import warnings
 import numpy as np
 
 from inception_keras.errors import ConfigError
+from inception_keras.runs.loader import load_inference
 
 FORMATS = {"saved_model": ("tf_saved_model", ""), "tflite": ("litert", ".tflite"), "onnx": ("onnx", ".onnx")}
 RUNTIMES = {"saved_model": "TensorFlow's SavedModel loader", "tflite": "the TFLite interpreter",
@@ -132,8 +133,6 @@ def compare_exported(model, fmt: str, path: str, n: int = CHECK_IMAGES, seed: in
 
 def export(target: str, fmt: str, out: str, check: bool = True) -> str:
     """Export a run's (or .keras file's) inference model; load it back and compare. Returns a report."""
-    from inception_keras.interop.predict import load_inference
-
     model, _, where = load_inference(target)
     export_model(model, fmt, out)
     size = (sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(out) for f in fs)

@@ -1,6 +1,6 @@
 """`inception-keras predict`: class names and probabilities for image files.
 
-A run directory or a `.keras` file gives the model (`load_inference`); images are read as the training
+A run directory or a `.keras` file gives the model (`runs.loader.load_inference`); images are read as the training
 pipeline reads an in-memory data set (data.pipeline): decoded as stored (alpha dropped), grey <-> RGB as
 `data._to_channels` converts, centre-cropped when the run's recipe says `resize: crop`, resized bilinearly in
 float32 to the model's input when the size differs, divided by 255. Whatever the architecture declares
@@ -18,6 +18,7 @@ import os
 import numpy as np
 
 from inception_keras.errors import ConfigError
+from inception_keras.runs.loader import load_inference
 
 MAX_IMAGE_BYTES = 256 << 20
 
@@ -30,32 +31,6 @@ def imagenet_classes() -> list[str]:
     names = text.splitlines()
     assert len(names) == 1000, len(names)
     return names
-
-
-def load_inference(target: str):
-    """(inference keras.Model with one output, the run's recipe or None, where the weights came from)."""
-    import keras
-
-    from inception_keras.nn import blocks  # noqa: F401 - registers the custom layers for load_model
-    from inception_keras.interop.evaluate import _load
-
-    if os.path.isdir(target):
-        model, recipe, where = _load(target, None)
-    else:
-        if not os.path.exists(target):
-            raise ConfigError(f"{target}: no such run directory or model file")
-        if not target.endswith(".keras"):
-            raise ConfigError(f"{target}: not a run directory or a .keras model file (a .weights.h5 file holds "
-                              "no architecture: import with --out FILE.keras, or load it into "
-                              "build_model(spec, aux=True))")
-        try:
-            model = keras.models.load_model(target, compile=False)
-        except Exception as e:  # noqa: BLE001 - Keras raises many kinds for a bad file
-            raise ConfigError(f"{target}: cannot load the model: {e}") from None
-        recipe, where = None, target
-    if isinstance(model.output, dict):  # a training model saved whole: its main output
-        model = keras.Model(model.input, model.output["logits"], name=model.name)
-    return model, recipe, where
 
 
 def class_names(recipe, classes: int, labels: str | None = None) -> tuple[list[str], str]:
