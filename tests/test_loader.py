@@ -1,0 +1,120 @@
+"""runs.loader, the one model loader: files written by the code before the restructuring (tests/fixtures/legacy_run,
+whose model.keras names the layer `inception_keras>AdaptiveAveragePooling2D`) load and predict, its run directory
+evaluates to what its training measured, and damaged files are errors naming them."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import ROOT, write_bars
+
+from inception_keras.errors import ConfigError
+from inception_keras.runs import loader
+
+LEGACY = os.path.join(ROOT, "tests", "fixtures", "legacy_run")
+
+
+@pytest.fixture
+def legacy(tmp_path):
+    """A copy of the legacy run (config.yaml names its data at /tmp/lg/data) and freshly written bars data."""
+    run = tmp_path / "legacy_run"
+    shutil.copytree(LEGACY, run)
+    data = write_bars(str(tmp_path / "data"), n_train=256, n_test=64)
+    return str(run), data
+
+
+def test_loader_imports_without_tensorflow():
+    code = ("import sys, inception_keras.runs.loader; "
+            "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       env=dict(os.environ, PYTHONPATH=ROOT))
+    assert r.returncode == 0 and r.stdout.strip() == "[]", r.stdout + r.stderr
+
+
+def test_the_legacy_model_loads_and_predicts_as_its_backup_does():
+    import keras
+
+    model = loader.load_model(os.path.join(LEGACY, "model.keras"))
+    pool = model.get_layer("s2.adaptive_avgpool1")
+    assert isinstance(pool, keras.layers.AdaptiveAveragePooling2D)  # Keras' own layer, under the saved name
+    assert pool.get_config()["output_size"] == 3 and "data_format" not in pool.get_config()
+    x = np.random.default_rng(0).random((5, 16, 16, 1), dtype=np.float32)
+    logits = np.asarray(model(x, training=False))
+    assert logits.shape == (5, 10) and np.isfinite(logits).all()
+    # the last backup holds the same epoch: loaded into the models built from config.yaml, the same logits
+    from inception_keras.nn.builder import build_models
+    from inception_keras.runs.config import from_config
+
+    models = build_models(from_config(LEGACY)[0])
+    loader.load_weights(models.train, os.path.join(LEGACY, "backup", "epoch-0001.weights.h5"), quiet=True)
+    np.testing.assert_allclose(np.asarray(models.inference(x, training=False)), logits, atol=1e-5)
+
+
+def test_a_model_saved_now_keeps_the_saved_layer_name(tmp_path):
+    import json
+    import zipfile
+
+    from inception_keras.nn.builder import build_models
+    from inception_keras.runs.config import from_config
+
+    path = str(tmp_path / "now.keras")
+    build_models(from_config(LEGACY)[0]).inference.save(path)
+    layers = json.loads(zipfile.ZipFile(path).read("config.json"))["config"]["layers"]
+    pool = next(layer for layer in layers if layer["name"] == "s2.adaptive_avgpool1")
+    assert pool["registered_name"] == "inception_keras>AdaptiveAveragePooling2D"
+    assert pool["config"]["output_size"] == 3
+    assert tuple(loader.load_model(path).get_layer("s2.adaptive_avgpool1").output.shape) == (None, 3, 3, 16)
+
+
+def test_the_legacy_run_evaluates_to_what_its_training_measured(legacy):
+    from inception_keras.interop.evaluate import evaluate
+
+    run, data = legacy
+    result = evaluate(run, data_dir=data)
+    assert result["model"] == os.path.join(run, "model.keras") and result["examples"] == 64
+    history = loader.runs.read_checkpoint(run)["history"][-1]
+    assert result["accuracy"] == pytest.approx(history["val_accuracy"])
+    assert result["loss"] == pytest.approx(history["val_loss"], abs=1e-4)
+    # an unfinished run: the newest backup's weights in the model built from config.yaml, the same numbers
+    os.remove(os.path.join(run, "model.keras"))
+    again = evaluate(run, data_dir=data)
+    assert again["model"].endswith("epoch-0001.weights.h5 (epoch 1; the run has not finished)")
+    assert again["accuracy"] == result["accuracy"] and again["loss"] == pytest.approx(result["loss"], abs=1e-5)
+
+
+def test_load_run_gives_the_training_model_of_an_unfinished_run(legacy):
+    run, _ = legacy
+    finished = loader.load_run(run)
+    assert finished.recipe.name == "tiny" and finished.spec.name == "legacy" and finished.train is not None
+    os.remove(os.path.join(run, "model.keras"))
+    unfinished = loader.load_run(run)
+    assert unfinished.path == os.path.join(run, "backup", "epoch-0001.weights.h5")
+    assert unfinished.inference.output_shape == (None, 10)
+    shutil.rmtree(os.path.join(run, "backup"))
+    with pytest.raises(ConfigError, match="no model.keras and no backup"):
+        loader.load_run(run)
+
+
+def test_damaged_and_wrong_files_are_errors_naming_them(legacy, tmp_path):
+    run, _ = legacy
+    model, weights = os.path.join(run, "model.keras"), os.path.join(run, "backup", "epoch-0001.weights.h5")
+    with open(model, "r+b") as f:
+        f.truncate(100)
+    with pytest.raises(loader.LoadError) as e:
+        loader.load_model(model)
+    assert str(e.value) == (f"{model}: cannot load the model: not a readable .keras file (a zip archive of the "
+                            "model); truncated or corrupt?") and e.value.path == model and e.value.exit_code == 2
+    os.remove(model)
+    with open(weights, "r+b") as f:
+        f.truncate(500)
+    with pytest.raises(loader.LoadError, match=f"^{weights}: cannot load these weights .*--recover"):
+        loader.load_run(run)
+    missing = str(tmp_path / "nothing")
+    with pytest.raises(ConfigError, match="no such run directory or model file"):
+        loader.load_inference(missing)
+    with pytest.raises(ConfigError, match="not a run directory or a .keras model file"):
+        loader.load_inference(weights)
