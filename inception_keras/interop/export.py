@@ -63,7 +63,7 @@ def export_model(model, fmt: str, out: str) -> None:
             model.export(out, format=keras_format, verbose=False)
     except ConfigError:
         raise
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 - tf2onnx, the TFLite converter and TensorFlow raise many kinds
         if fmt == "saved_model" and os.path.isdir(out):
             shutil.rmtree(out, ignore_errors=True)
         raise ConfigError(f"{out}: the {fmt} export failed: {type(e).__name__}: {str(e).strip().splitlines()[0]}"

@@ -133,7 +133,7 @@ def predict(target: str, images: list[str], top: int = 5, labels: str | None = N
     shifted = logits - logits.max(axis=1, keepdims=True)
     probs = np.exp(shifted) / np.exp(shifted).sum(axis=1, keepdims=True)
     out = []
-    for path, shape, p in zip(images, stored, probs):
+    for path, shape, p in zip(images, stored, probs, strict=True):
         order = np.argsort(-p, kind="stable")[:min(top, classes)]
         out.append({"image": path, "stored": shape, "top": [(int(c), names[c], float(p[c])) for c in order]})
     return {"model": where, "input": "x".join(map(str, input_shape)), "classes": classes, "names": names_from,

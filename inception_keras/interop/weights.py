@@ -1,7 +1,7 @@
 """Pretrained weights from the originals: torchvision's GoogLeNet state dict onto our Keras models.
 
-`load_state_dict(path)` reads a state dict from `.npz`, `.safetensors` (read here with NumPy: no
-safetensors package) or `.pth` / `.pt` (only where `import torch` works). `torchvision_to_keras(state,
+`load_state_dict(path)` (interop.state_dict) reads a state dict from `.npz`, `.safetensors` (with the
+safetensors library) or `.pth` / `.pt` (only where `import torch` works). `torchvision_to_keras(state,
 model)` maps it onto a model built from an architecture YAML (arch/googlenet_bn.yaml is torchvision's
 network) and returns an `ImportReport`; `import_torchvision(...)` does both and writes `.weights.h5`
 or `.keras`.
@@ -25,7 +25,6 @@ the model has no such head, and the report says so; `num_batches_tracked` is ign
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 from dataclasses import dataclass, field
@@ -33,6 +32,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from inception_keras.errors import ConfigError, Problem
+from inception_keras.interop.state_dict import load_state_dict, read_safetensors, write_safetensors
+
+__all__ = ["ImportReport", "declaration_order", "gluon_to_keras", "import_torchvision", "load_state_dict",
+           "read_safetensors", "torchvision_to_keras", "write_safetensors"]
 
 BRANCHES = {  # torchvision Inception submodule -> our conv name suffix
     "branch1": "1x1",
@@ -47,121 +50,6 @@ STEM = ("conv1", "conv2", "conv3")
 AUX_LAYERS = {"conv1": "conv", "dense1": "fc1", "dense2": "fc2"}  # ours -> torchvision InceptionAux
 _AUX = re.compile(r"^(aux\d+)\.(.+)$")
 _BN_KEYS = {"gamma": "weight", "beta": "bias", "moving_mean": "running_mean", "moving_variance": "running_var"}
-
-
-# ----------------------------------------------------------------------------- reading state dicts
-
-_ST_DTYPES = {"F64": "<f8", "F32": "<f4", "F16": "<f2", "I64": "<i8", "I32": "<i4", "I16": "<i2", "I8": "i1",
-              "U8": "u1", "BOOL": "?", "U16": "<u2", "U32": "<u4", "U64": "<u8"}
-
-
-def read_safetensors(path: str) -> dict:
-    """A .safetensors file as {name: np.ndarray}: an 8-byte little-endian header length, a JSON header
-    {name: {dtype, shape, data_offsets: [begin, end]}}, then the raw little-endian buffers."""
-    with open(path, "rb") as f:
-        blob = f.read()
-    if len(blob) < 8:
-        raise ConfigError(f"{path}: not a safetensors file (shorter than its 8-byte header length)")
-    n = int.from_bytes(blob[:8], "little")
-    if n <= 0 or 8 + n > len(blob):
-        raise ConfigError(f"{path}: not a safetensors file (header length {n} for a {len(blob)}-byte file)")
-    try:
-        header = json.loads(blob[8:8 + n].decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ConfigError(f"{path}: not a safetensors file (bad JSON header: {e})") from None
-    data = memoryview(blob)[8 + n:]
-    out = {}
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        dtype, shape, (begin, end) = info["dtype"], tuple(info["shape"]), info["data_offsets"]
-        if dtype == "BF16":
-            raw = np.frombuffer(data[begin:end], "<u2").astype(np.uint32) << 16
-            array = raw.view(np.float32)
-        elif dtype in _ST_DTYPES:
-            array = np.frombuffer(data[begin:end], _ST_DTYPES[dtype])
-        else:
-            raise ConfigError(f"{path}: {name}: unsupported safetensors dtype {dtype}")
-        if array.size != int(np.prod(shape, dtype=np.int64)):
-            raise ConfigError(f"{path}: {name}: {end - begin} bytes do not hold a {dtype} tensor of shape {shape}")
-        out[name] = array.reshape(shape).copy()
-    return out
-
-
-def write_safetensors(path: str, tensors: dict, metadata: dict | None = None) -> None:
-    """Write {name: array} as .safetensors (for tests and conversions; the format read_safetensors reads)."""
-    names = {np.dtype(v): k for k, v in _ST_DTYPES.items()}
-    header, offset, buffers = {}, 0, []
-    if metadata:
-        header["__metadata__"] = {str(k): str(v) for k, v in metadata.items()}
-    for name, array in tensors.items():
-        a = np.asarray(array)
-        a = a.astype(a.dtype.newbyteorder("<")) if a.dtype.byteorder == ">" else a
-        buf = a.tobytes(order="C")  # (not np.ascontiguousarray: it makes 0-d tensors 1-d)
-        header[name] = {"dtype": names[a.dtype.newbyteorder("=")], "shape": list(a.shape),
-                        "data_offsets": [offset, offset + len(buf)]}
-        buffers.append(buf)
-        offset += len(buf)
-    text = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    text += b" " * (-len(text) % 8)
-    with open(path, "wb") as f:
-        f.write(len(text).to_bytes(8, "little"))
-        f.write(text)
-        for buf in buffers:
-            f.write(buf)
-
-
-def _torch_state(path: str) -> dict:
-    try:
-        import torch
-    except ImportError:
-        raise ConfigError(f"{path}: reading .pth/.pt needs PyTorch (pip install torch), or convert the state "
-                          "dict to .safetensors or .npz") from None
-    obj = torch.load(path, map_location="cpu", weights_only=True)
-    if isinstance(obj, dict) and not any(torch.is_tensor(v) for v in obj.values()):
-        for key in ("state_dict", "model", "model_state_dict"):
-            if isinstance(obj.get(key), dict):
-                obj = obj[key]
-                break
-    if not isinstance(obj, dict):
-        raise ConfigError(f"{path}: holds a {type(obj).__name__}, not a state dict")
-    out = {}
-    for k, v in obj.items():
-        if torch.is_tensor(v):
-            v = v.detach().cpu()
-            out[k] = (v.float() if v.dtype == torch.bfloat16 else v).numpy()
-    return out
-
-
-def load_state_dict(path: str) -> dict:
-    """A state dict as {key: np.ndarray} from .npz, .safetensors or .pth/.pt (the last needs torch).
-    A file that cannot be read as its format raises ConfigError naming it."""
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise ConfigError(f"{path}: no such file")
-    if not os.path.isfile(path):
-        raise ConfigError(f"{path}: not a regular file")
-    low = path.lower()
-    if low.endswith(".npz"):
-        reader = _read_npz
-    elif low.endswith(".safetensors"):
-        reader = read_safetensors
-    elif low.endswith((".pth", ".pt")):
-        reader = _torch_state
-    else:
-        raise ConfigError(f"{path}: unknown state dict format (expected .npz, .safetensors, .pth or .pt)")
-    try:
-        return reader(path)
-    except ConfigError:
-        raise
-    except Exception as e:  # noqa: BLE001 - zipfile, pickle, torch and NumPy raise many kinds for a bad file
-        kind = {_read_npz: ".npz", read_safetensors: ".safetensors"}.get(reader, "PyTorch")
-        raise ConfigError(f"{path}: cannot read it as a {kind} state dict: {type(e).__name__}: {e}") from None
-
-
-def _read_npz(path: str) -> dict:
-    with np.load(path, allow_pickle=False) as z:
-        return {k: z[k] for k in z.files}
 
 
 # ----------------------------------------------------------------------------- mapping
@@ -246,14 +134,13 @@ def _flatten_permutation(layers_, head: str, conv, order: str) -> np.ndarray | N
     return None if np.array_equal(perm, np.arange(perm.size)) else perm
 
 
-def _plan(layers_, flatten_order: str):
-    """{torch key: (keras variable, converter)} for every weight of the model, or ConfigError."""
+def _prefixes(layers_) -> tuple[dict, list]:
+    """({keras conv/dense layer name: torchvision module prefix}, problems): Inception blocks' and aux heads'
+    convs by name, the three stem convolutions and the one classifier by position."""
     import keras
 
     blocks = {layer.name for layer in layers_ if isinstance(layer, keras.layers.Concatenate)}
-    prefix = {}  # keras conv/dense layer name -> torch module prefix
-    stem, mains, problems = [], [], []
-    by_name = {layer.name: layer for layer in layers_}
+    prefix, stem, mains, problems = {}, [], [], []
     for layer in layers_:
         if isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense)):
             aux = _AUX.match(layer.name)
@@ -271,18 +158,28 @@ def _plan(layers_, flatten_order: str):
             else:
                 mains.append(layer)
         elif layer.weights and not isinstance(layer, keras.layers.BatchNormalization):
-            problems.append(Problem(None, layer.name, None, None,
-                                    f"{type(layer).__name__} has weights torchvision's googlenet has no counterpart for"))
+            problems.append(Problem(None, layer.name, None, None, f"{type(layer).__name__} has weights "
+                                    "torchvision's googlenet has no counterpart for"))
     if len(stem) != len(STEM):
         problems.append(Problem(None, "", None, None, f"torchvision's googlenet has {len(STEM)} convolutions before "
                                 f"inception3a; the model has {len(stem)} ({', '.join(s.name for s in stem)})"))
-    prefix.update({layer.name: t for layer, t in zip(stem, STEM)})
+    # a count that differs is a problem above
+    prefix.update({layer.name: t for layer, t in zip(stem, STEM, strict=False)})
     if len(mains) != 1:
+        names = ", ".join(m.name for m in mains)
         problems.append(Problem(None, "", None, None, "torchvision's googlenet has one classifier (fc); the model "
-                                f"has {len(mains)} Dense layers outside aux heads ({', '.join(m.name for m in mains)})"))
+                                f"has {len(mains)} Dense layers outside aux heads ({names})"))
     else:
         prefix[mains[0].name] = "fc"
+    return prefix, problems
 
+
+def _plan(layers_, flatten_order: str):
+    """{torch key: (keras variable, converter)} for every weight of the model, or ConfigError."""
+    import keras
+
+    prefix, problems = _prefixes(layers_)
+    by_name = {layer.name: layer for layer in layers_}
     plan = {}
     for layer in layers_:
         if isinstance(layer, keras.layers.BatchNormalization):
@@ -294,9 +191,8 @@ def _plan(layers_, flatten_order: str):
                 leaf = v.path.rsplit("/", 1)[-1]
                 plan[f"{prefix[owner]}.bn.{_BN_KEYS[leaf]}"] = (v, None)
         elif layer.name in prefix:
-            p = prefix[layer.name]
             conv = isinstance(layer, keras.layers.Conv2D)
-            torch_p = f"{p}.conv" if conv else p
+            torch_p = f"{prefix[layer.name]}.conv" if conv else prefix[layer.name]
             perm = None
             aux = _AUX.match(layer.name)
             if aux and aux.group(2) == "dense1":
@@ -307,8 +203,8 @@ def _plan(layers_, flatten_order: str):
                     perm = _flatten_permutation(layers_, aux.group(1), aux_conv, flatten_order)
             for v in layer.weights:
                 leaf = v.path.rsplit("/", 1)[-1]
-                plan[f"{torch_p}.{'weight' if leaf == 'kernel' else leaf}"] = (v, ("conv" if conv else "dense", perm)
-                                                                              if leaf == "kernel" else None)
+                how = ("conv" if conv else "dense", perm) if leaf == "kernel" else None
+                plan[f"{torch_p}.{'weight' if leaf == 'kernel' else leaf}"] = (v, how)
     return plan, problems
 
 
@@ -379,12 +275,13 @@ def _torch_shape(how, keras_shape) -> tuple:
 
 def import_torchvision(state_dict_path: str, arch_path: str, out_path: str, input_shape=None,
                        flatten_order: str = "auto", sets=None):
-    """Build `arch_path` (at `input_shape` [h, w, c] if given, with `sets` [(dotted key, value)] applied), load torchvision's state dict into it and write
-    `.weights.h5` (every weight of the training model: the aux heads' too when the architecture declares them;
-    load with `build_model(spec, aux=True).load_weights`) or `.keras` (the inference model, as a run's
-    model.keras: what `predict`, `evaluate` and `export` take). Returns the `ImportReport`."""
-    from inception_keras.nn.builder import build_models
+    """Build `arch_path` (at `input_shape` [h, w, c] if given, with `sets` [(dotted key, value)] applied), load
+    torchvision's state dict into it and write `.weights.h5` (every weight of the training model: the aux heads'
+    too when the architecture declares them; load with `build_model(spec, aux=True).load_weights`) or `.keras`
+    (the inference model, as a run's model.keras: what `predict`, `evaluate` and `export` take). Returns the
+    `ImportReport`."""
     from inception_keras.lang.spec import load_arch
+    from inception_keras.nn.builder import build_models
 
     out = os.fspath(out_path)
     if not out.endswith((".weights.h5", ".keras")):
@@ -466,7 +363,7 @@ def gluon_to_keras(arrays, model_or_models, names=None) -> list:
         problems.append(Problem(None, "", None, None, f"{len(arrays)} gluon parameters for "
                                 f"{len(targets)} Keras weights"))
     pairs = []
-    for name, original, (v, layer) in zip(names, arrays, targets):
+    for name, original, (v, _) in zip(names, arrays, targets, strict=False):  # counts checked above
         a = np.asarray(original)
         how = None
         if v.path.rsplit("/", 1)[-1] == "kernel":
