@@ -3,6 +3,7 @@ artifact, loaded back here by its own runtime, reproduces the Keras logits of a 
 custom layer of blocks.py."""
 from __future__ import annotations
 
+import importlib.util
 import os
 
 import numpy as np
@@ -84,6 +85,11 @@ def test_export_round_trip_reproduces_the_keras_logits(fmt, name, tiny_model, tm
     print(report)
     assert report.startswith(f"wrote {out} ({fmt}, ") and "float32 [N, 20, 20, 3] images in [0, 1] -> 5 logits" in report
     assert "logits differ from Keras' by at most" in report
+    if fmt == "tflite":  # the interpreter that ran is named: LiteRT's where ai-edge-litert is installed
+        from inception_keras.interop.export import LITERT, TF_LITE
+
+        litert = importlib.util.find_spec("ai_edge_litert") is not None
+        assert f"checked with {LITERT if litert else TF_LITE}: " in report
     x = np.random.default_rng(1).random((3, 20, 20, 3), dtype=np.float32)
     ours = np.asarray(model(x, training=False), np.float64)
     got = runtime_logits(fmt, out, x)

@@ -6,7 +6,8 @@ Formats, all through Keras 3's own `Model.export` on the TensorFlow backend:
                (also the `serving_default` signature) takes float32 [N, H, W, C] and returns the logits.
                Loaded back with `tf.saved_model.load`.
   tflite       a TFLite (LiteRT) flatbuffer (`format="litert"`, TensorFlow's TFLite converter with its
-               builtin ops only). Loaded back with TensorFlow's TFLite interpreter.
+               builtin ops only). Loaded back with LiteRT's interpreter (`ai_edge_litert`, the `litert` extra)
+               where installed, else TensorFlow's deprecated `tf.lite.Interpreter`; the report says which.
   onnx         an ONNX model (`format="onnx"`, which converts the traced function with tf2onnx: install
                `inception-keras[onnx]`, i.e. tf2onnx, onnx and onnxruntime). Loaded back with onnxruntime.
 
@@ -31,6 +32,9 @@ from inception_keras.runs.loader import load_inference
 FORMATS = {"saved_model": ("tf_saved_model", ""), "tflite": ("litert", ".tflite"), "onnx": ("onnx", ".onnx")}
 RUNTIMES = {"saved_model": "TensorFlow's SavedModel loader", "tflite": "the TFLite interpreter",
             "onnx": "onnxruntime"}
+LITERT = "LiteRT's interpreter (ai_edge_litert)"
+TF_LITE = ("TensorFlow's TFLite interpreter (tf.lite.Interpreter, deprecated; pip install 'inception-keras[litert]' "
+           "for LiteRT's)")
 CHECK_IMAGES = 2
 
 
@@ -91,12 +95,7 @@ def run_exported(fmt: str, path: str, x: np.ndarray) -> np.ndarray:
         loaded = tf.saved_model.load(path)
         return np.asarray(loaded.serve(tf.constant(x)))
     if fmt == "tflite":
-        import tensorflow as tf
-
-        try:  # LiteRT's own interpreter where installed; TensorFlow's (deprecated, still in TF 2.21) otherwise
-            from ai_edge_litert.interpreter import Interpreter
-        except ImportError:
-            Interpreter = tf.lite.Interpreter
+        Interpreter, _ = tflite_interpreter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # tf.lite.Interpreter's deprecation notice
             interpreter = Interpreter(model_path=path)
@@ -118,6 +117,19 @@ def run_exported(fmt: str, path: str, x: np.ndarray) -> np.ndarray:
     raise ConfigError(f"unknown export format '{fmt}'")
 
 
+def tflite_interpreter():
+    """(the Interpreter class, its name for the report): LiteRT's own where ai-edge-litert is installed (it runs
+    beside TensorFlow 2.21 in one process), else TensorFlow's, deprecated for LiteRT but still in TF 2.21."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+
+        return Interpreter, LITERT
+    except ImportError:
+        import tensorflow as tf
+
+        return tf.lite.Interpreter, TF_LITE
+
+
 def compare_exported(model, fmt: str, path: str, n: int = CHECK_IMAGES, seed: int = 0) -> dict:
     """Keras' logits against the artifact's on n random [0, 1] images: max abs and relative difference."""
     shape = tuple(int(d) for d in model.input_shape[1:])
@@ -128,7 +140,7 @@ def compare_exported(model, fmt: str, path: str, n: int = CHECK_IMAGES, seed: in
         raise ConfigError(f"{path}: the exported model returns shape {theirs.shape}, Keras {ours.shape}")
     diff = float(np.max(np.abs(theirs - ours)))
     return {"max_abs": diff, "relative": diff / max(float(np.max(np.abs(ours))), 1e-30), "images": n,
-            "runtime": RUNTIMES[fmt]}
+            "runtime": tflite_interpreter()[1] if fmt == "tflite" else RUNTIMES[fmt]}
 
 
 def export(target: str, fmt: str, out: str, check: bool = True) -> str:
