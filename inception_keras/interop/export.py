@@ -14,7 +14,8 @@ Formats, all through Keras 3's own `Model.export` on the TensorFlow backend:
 Every artifact takes what the Keras model takes: [0, 1] images, NHWC, float32 (an architecture's
 `normalize` is the model's first layer and is exported with it). The custom layers (Padding2D,
 Rescale2D, AdaptiveAveragePooling2D, LocalResponseNormalization, InputNormalization) are plain TensorFlow
-ops once traced: pad, multiply, einsum, local_response_normalization, subtract and divide.
+ops once traced: pad, multiply, average pools and a gather (Keras' adaptive pooling),
+local_response_normalization, subtract and divide.
 """
 from __future__ import annotations
 
