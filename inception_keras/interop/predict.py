@@ -1,6 +1,6 @@
 """`inception-keras predict`: class names and probabilities for image files.
 
-A run directory or a `.keras` file gives the model (`runs.loader.load_inference`); images are read as the training
+A run directory or a `.keras` file gives the model (`load_inference`); images are read as the training
 pipeline reads an in-memory data set (data.pipeline): decoded as stored (alpha dropped), grey <-> RGB as
 `data._to_channels` converts, centre-cropped when the run's recipe says `resize: crop`, resized bilinearly in
 float32 to the model's input when the size differs, divided by 255. Whatever the architecture declares
