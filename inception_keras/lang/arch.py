@@ -82,6 +82,8 @@ class Defaults:
 
 @dataclass(frozen=True)
 class Stage:
+    """A named stage and its resolved layers, in order."""
+
     name: str
     layers: tuple
 
@@ -113,6 +115,8 @@ class Row:
 
 @dataclass(frozen=True)
 class ArchSpec:
+    """A checked, resolved architecture: what the Keras builder builds and the summary and diagram show."""
+
     name: str
     input: tuple
     classes: int
