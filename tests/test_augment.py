@@ -387,7 +387,7 @@ def test_shipped_recipes_augment_as_documented():
     best = load_recipe(os.path.join(ROOT, "train", "fashion_mnist_best.yaml"))
     assert best.augment.crop is None and best.augment.flip and best.augment.erase.probability == 0.5
     assert best.label_smoothing == 0.1 and best.schedule.name == "cosine" and best.optimizer.momentum == 0.9
-    from inception_keras.lang.spec import load_arch
+    from inception_keras.lang.parse import load_arch
 
     spec = load_arch(os.path.join(ROOT, "arch", "googlenet_bn_fashion.yaml"))
     assert spec.input == (96, 96, 1) and spec.classes == 10 and not spec.aux_heads

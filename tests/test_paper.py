@@ -15,7 +15,7 @@ from inception_keras.data import pipeline as D
 from inception_keras.nn.builder import build_models
 from inception_keras.errors import ConfigError
 from inception_keras.lang.recipe import load_recipe
-from inception_keras.lang.spec import load_arch
+from inception_keras.lang.parse import load_arch
 
 PAPER = os.path.join(ROOT, "arch", "googlenet_paper.yaml")
 BN = os.path.join(ROOT, "arch", "googlenet_bn.yaml")

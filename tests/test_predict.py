@@ -14,7 +14,7 @@ import inception_keras as ik
 from inception_keras.data import pipeline as D
 from inception_keras.cli.app import main
 from inception_keras.interop.predict import imagenet_classes, predict
-from inception_keras.lang.spec import load_arch
+from inception_keras.lang.parse import load_arch
 
 
 def write_image(path, array_u8):

@@ -358,7 +358,7 @@ def test_fashion_mnist_from_debian_when_installed():
 
 
 def test_shipped_yaml_files_load():
-    from inception_keras.lang.spec import load_arch
+    from inception_keras.lang.parse import load_arch
 
     for name in sorted(os.listdir(os.path.join(ROOT, "arch"))):
         assert load_arch(os.path.join(ROOT, "arch", name)).params > 5_000_000

@@ -300,7 +300,7 @@ def _run(args) -> int:
 
 def _summary(args) -> None:
     from inception_keras.lang.overrides import parse_sets
-    from inception_keras.lang.spec import load_arch
+    from inception_keras.lang.parse import load_arch
     from inception_keras.lang.summary import render
 
     sets = parse_sets(args.set)  # every bad --set at once

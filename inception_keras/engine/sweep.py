@@ -43,9 +43,9 @@ import yaml
 
 from inception_keras.runs import store as runs
 from inception_keras.errors import ConfigError, Interrupted
-from inception_keras.lang.overrides import _KEY
+from inception_keras.lang.overrides import KEY_PATTERN
 from inception_keras.engine.plan import TrainOptions, resolve
-from inception_keras.lang.schema import read_value
+from inception_keras.lang.reader import read_value
 
 INDEX_ENV = "JOB_COMPLETION_INDEX"
 MAX_POINTS = 10_000
@@ -173,7 +173,7 @@ def parse_grid(items: list[str]) -> tuple[list[str], list[Axis]]:
         key = key.strip()
         if not sep or not key:
             raise ConfigError(f"--set: expected KEY=VALUE or KEY=V1,V2,..., got '{item}'")
-        if not _KEY.match(key):
+        if not KEY_PATTERN.match(key):
             raise ConfigError(f"--set {key}: expected a dotted path of names like optimizer.learning_rate")
         if key in keys:
             raise ConfigError(f"--set {key}: given twice; give all its values in one --set {key}=V1,V2,...")
