@@ -289,12 +289,8 @@ def render(out: dict) -> str:
     return "\n".join(lines)
 
 
-def main(args) -> int:
-    out = run(args.arch, args.recipe, args.batch, args.precision, args.data, args.steps, args.windows, args.warmup,
-              args.jit, args.steps_per_execution, args.data_dir, args.set)
-    print(render(out))
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as f:
-            json.dump(out, f, indent=2)
-            f.write("\n")
-    return 0
+def write_json(out: dict, path: str) -> None:
+    """The figures of `run` as JSON (`bench --json FILE`), for tools/bench_table.py and later comparison."""
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(out, f, indent=2)
+        f.write("\n")
