@@ -96,7 +96,7 @@ def load_fashion_mnist(idx: str, size: int, limit: int | None = None):
     import keras
     import numpy as np
 
-    from inception_keras.data.pipeline import read_idx_split
+    from inception_keras.data.idx import read_idx_split
 
     def load(split):
         x, y = read_idx_split(idx, split)
@@ -275,7 +275,7 @@ def best(args):
 
     from inception_keras.data.augment import Augmenter
     from inception_keras.nn.builder import Models, build_models
-    from inception_keras.data.pipeline import read_idx_split
+    from inception_keras.data.idx import read_idx_split
     from inception_keras.lang.recipe import load_recipe
     from inception_keras.lang.parse import load_arch
     from inception_keras.engine.task import compile_model

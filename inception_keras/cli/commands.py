@@ -149,6 +149,10 @@ def run_export(args: argparse.Namespace) -> None:
 
 def run_show(args: argparse.Namespace) -> int:
     prepare_tensorflow()
-    from inception_keras.data.show import main
+    from inception_keras.data.show import check_out, report, show
+    from inception_keras.engine.plan import resolve
 
-    return main(args)
+    check_out(args.out)
+    spec, recipe, _ = resolve(args.arch, args.recipe, args.set, args.limit, args.data_dir)
+    print(report(show(spec, recipe, args.out, rows=args.rows, cols=args.cols)))
+    return 0

@@ -235,14 +235,14 @@ def _training_data(kind: str, spec, recipe, batch: int, outputs: tuple, data_dir
     if kind == "synthetic":
         return (_synthetic(spec.input, spec.classes, batch, outputs, recipe.label_smoothing > 0),
                 "random images held in memory", None, 0)
-    from inception_keras.data import pipeline as D
+    from inception_keras.data.pipeline import Pipeline
+    from inception_keras.data.sources import open_source
 
     ds = recipe.dataset if not data_dir else dataclasses.replace(recipe.dataset, path=data_dir)
-    src = D.open_source(ds, spec.classes)
-    source = D.pipeline(src.train, spec.input, batch, training=True, seed=0, outputs=outputs,
-                        num_classes=spec.classes, one_hot=recipe.label_smoothing > 0, resize=ds.resize,
-                        shuffle_buffer=ds.shuffle_buffer, cache=ds.cache, stored_channels=src.channels,
-                        augment=recipe.augment, crop_fraction=ds.crop_fraction)
+    src = open_source(ds, spec.classes)
+    source = Pipeline.from_recipe(dataclasses.replace(recipe, dataset=ds), src, spec.input, training=True,
+                                  batch=batch, seed=0, outputs=outputs, classes=spec.classes,
+                                  sample_weights=False).epoch(None)
     decoded_ahead = 0 if src.train.images is not None else min(ds.shuffle_buffer, src.train.count)
     return source.repeat(), f"the training pipeline: {src.description}", source, decoded_ahead
 
