@@ -37,13 +37,14 @@ def pipeline(split: Split, input_shape: tuple, batch: int, training: bool, seed:
              num_classes: int | None = None, one_hot: bool = False, resize: str = "resize",
              shuffle_buffer: int = 10000, cache: bool = True, stored_channels: int | None = None,
              partial_batch: str = "mean", augment=None, crop_fraction: float = 1.0, shuffle: bool = True):
-    """A batched tf.data.Dataset of (float32 images in [0, 1] at `input_shape`, labels).
+    """A batched tf.data.Dataset of (float32 images in [0, 1] at `input_shape`, labels), every option spelled
+    out (tests, one-off uses); the commands build theirs from the recipe with `Pipeline.from_recipe`.
 
     Labels are a dict {output: labels} when `outputs` names more than one output (auxiliary heads), else plain.
     Training data is shuffled and augmented anew at every iteration; `Pipeline.epoch(e)` gives one epoch's
     dataset instead, drawn from the epoch's own seed (what training uses, so that a resumed run sees what the
     uninterrupted one saw). `augment` (recipe.Augment) applies to training data only; `shuffle=False` keeps
-    the stored order (`show`). `partial_batch="divide_by_batch_size"` adds sample weights n / batch to every
+    the stored order. `partial_batch="divide_by_batch_size"` adds sample weights n / batch to every
     example of a batch of n: Keras' mean loss over the batch becomes its summed loss divided by `batch`
     (d2l's trainer.step(batch_size)); weights 1 on full batches.
     """

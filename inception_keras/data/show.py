@@ -22,8 +22,8 @@ from inception_keras.data.pipeline import Pipeline
 from inception_keras.data.sources import open_source
 from inception_keras.data.splits import Split
 from inception_keras.errors import ConfigError
-from inception_keras.lang.recipe import Recipe
 from inception_keras.lang.arch import ArchSpec
+from inception_keras.lang.recipe import Recipe
 
 MARGIN = 8
 GAP = 16

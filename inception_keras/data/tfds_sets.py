@@ -22,7 +22,7 @@ def open_tfds(ds) -> Source:
     try:
         builder = tfds.builder(ds.name, data_dir=ds.path)
         builder.download_and_prepare()
-    except Exception as e:  # tfds raises many kinds: no network, unknown name, checksum
+    except Exception as e:  # noqa: BLE001 - tfds raises many kinds: no network, unknown name, checksum
         text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise ConfigError(f"tfds could not provide '{ds.name}': {text}. Download it where there is a network "
                           f"(python -c \"import tensorflow_datasets as tfds; tfds.load('{ds.name}')\") and point "
