@@ -72,9 +72,9 @@ RUN set -eux; \
 # editable mode, pointing at /opt/inception-keras/inception_keras: the COPY of the code below is then the
 # only layer a code change rebuilds (no pip, no RUN after it).
 WORKDIR /opt/inception-keras
-COPY setup.cfg pyproject.toml inception_keras/__init__.py ./
+COPY setup.cfg pyproject.toml inception_keras/__init__.py inception_keras/version.py ./
 RUN set -eux; \
-    mkdir inception_keras; mv __init__.py inception_keras/; \
+    mkdir inception_keras; mv __init__.py version.py inception_keras/; \
     extras="$EXTRAS"; pin=""; \
     if "$VENV/bin/python" -c 'import tensorflow' >/dev/null 2>&1; then \
         echo "keeping the base image's TensorFlow"; [ "$extras" != auto ] || extras=""; \

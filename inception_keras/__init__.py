@@ -1,6 +1,7 @@
 """inception-keras: GoogLeNet (Inception v1) declared in YAML, built with Keras, trained with tf.distribute."""
 from inception_keras.errors import ConfigError, TrainingError
-from inception_keras.lang.spec import ArchSpec, load_arch
+from inception_keras.lang.arch import ArchSpec
+from inception_keras.lang.parse import load_arch
 from inception_keras.version import __version__
 
 

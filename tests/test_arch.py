@@ -11,7 +11,7 @@ from conftest import ROOT, cli
 
 import inception_keras as ik
 from inception_keras.errors import ConfigError
-from inception_keras.lang.spec import load_arch
+from inception_keras.lang.parse import load_arch
 
 SEED = os.path.join(ROOT, "arch", "googlenet.yaml")
 # The seed printed (1,64,24,24) (1,192,12,12) (1,480,6,6) (1,832,3,3) (1,1024,1,1) (1,10), channels first.
@@ -396,7 +396,7 @@ def test_adaptive_avgpool_matches_pytorchs_windows(size, out, tmp_path):
 
 def test_every_layer_kind_has_a_keras_builder():
     from inception_keras.nn import blocks
-    from inception_keras.lang.spec import LAYER_KINDS
+    from inception_keras.lang.kinds import LAYER_KINDS
 
     assert set(LAYER_KINDS.values()) <= set(blocks.BUILDERS)
 
@@ -453,7 +453,7 @@ def test_ceil_mode_pools_match_pytorchs_kernels(kind, k, s, pad):
 
 def test_ceil_mode_differs_from_floor_and_same_where_pytorch_does():
     # 299 px: torchvision's second 3x3/2 max pool sees 75x75 -> 37x37 (ceil); Keras "same" gives 38x38
-    from inception_keras.lang.spec import out_size, pool_out
+    from inception_keras.lang.geometry import out_size, pool_out
 
     assert pool_out(75, 3, 2, 0, True) == 37 and out_size(75, 3, 2, "same") == 38 and out_size(75, 3, 2, 0) == 37
     assert pool_out(14, 3, 2, 0, True) == 7 and out_size(14, 3, 2, 0) == 6

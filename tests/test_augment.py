@@ -15,6 +15,8 @@ from test_paper import make_image_folder
 
 from inception_keras.data import augment as A
 from inception_keras.data import pipeline as D
+from inception_keras.data.sources import open_source
+from inception_keras.data.splits import Split
 from inception_keras.errors import ConfigError
 from inception_keras.lang.recipe import load_recipe
 
@@ -210,7 +212,7 @@ def batches(ds, n=2):
 def test_in_memory_pipeline_augments_training_only_reproducibly(tmp_path):
     data = write_bars(str(tmp_path / "data"), n_train=64, n_test=32)
     recipe = recipe_with("{crop: {scale: [0.5, 1]}, flip: true, translate: 0.1, erase: {}}", data)
-    source = D.open_source(recipe.dataset, 10)
+    source = open_source(recipe.dataset, 10)
     kw = dict(input_shape=(32, 32, 1), batch=16, seed=5)
     plain = batches(D.pipeline(source.train, training=True, **kw))
     first = batches(D.pipeline(source.train, training=True, augment=recipe.augment, **kw))
@@ -241,7 +243,7 @@ def test_image_folder_and_streams_crop_before_resizing(tmp_path):
                                         f"{{name: sgd, learning_rate: 0.1}}\naugment: {{crop: {{interpolation: "
                                         f"random}}, flip: true, color: {{brightness: 0.4, saturation: 0.4, "
                                         f"lighting: 0.1}}}}\n")
-    source = D.open_source(recipe.dataset, 3)
+    source = open_source(recipe.dataset, 3)
     kw = dict(input_shape=(24, 24, 3), batch=4, seed=0, augment=recipe.augment)
     results = {}
     for cache in (True, False):
@@ -257,7 +259,7 @@ def test_image_folder_and_streams_crop_before_resizing(tmp_path):
     assert not np.allclose(plain[0][0], results[True][0][0])
     # a decoded stream (as tfds gives), cropped one example at a time
     images = np.random.default_rng(0).integers(0, 255, (6, 40, 30, 3)).astype(np.uint8)
-    stream = D.Split(6, stream=lambda channels=3: tf.data.Dataset.from_tensor_slices((images, np.arange(6))))
+    stream = Split(6, stream=lambda channels=3: tf.data.Dataset.from_tensor_slices((images, np.arange(6))))
     x, y = batches(D.pipeline(stream, (20, 20, 3), 6, training=True, seed=1, augment=recipe.augment,
                               shuffle=False), 1)[0]
     assert x.shape == (6, 20, 20, 3) and list(y) == list(range(6))
@@ -276,7 +278,7 @@ def test_image_folder_and_streams_crop_before_resizing(tmp_path):
 def test_crop_fraction_keeps_the_centre():
     images = np.zeros((1, 8, 8, 1), np.uint8)
     images[0, 2:6, 2:6] = 255  # a bright centre of half the side
-    split = D.Split(1, images, np.zeros(1, np.int32))
+    split = Split(1, images, np.zeros(1, np.int32))
     x, _ = batches(D.pipeline(split, (4, 4, 1), 1, training=False, resize="crop", crop_fraction=0.5), 1)[0]
     assert np.allclose(x, 1.0)  # only the centre is left
     x, _ = batches(D.pipeline(split, (8, 8, 1), 1, training=False, resize="crop"), 1)[0]
@@ -301,7 +303,12 @@ def panels(path, grid):
 
 
 def test_show_draws_training_and_validation_views(tiny):
-    from inception_keras.data.show import show
+    from inception_keras.data.show import show as draw
+    from inception_keras.engine.plan import resolve
+
+    def show(arch, recipe, out, sets=(), rows=4, cols=6):  # as `inception-keras show` calls it
+        spec, resolved, _ = resolve(arch, recipe, sets)
+        return draw(spec, resolved, out, rows=rows, cols=cols)
 
     recipe = tiny["tmp"] / "aug.yaml"
     recipe.write_text(TINY_RECIPE.replace("DATA", tiny["data"])
@@ -314,10 +321,8 @@ def test_show_draws_training_and_validation_views(tiny):
     assert all(not np.array_equal(t, v) for t, v in zip(train, val))  # every training image is augmented
     assert grid["classes"] == [str(label) for label in grid["labels"]]  # IDX files other than (fashion_)mnist
     # the validation grid is the data as validation sees it: resized, never augmented
-    from inception_keras.data import pipeline as D2
-
-    source = D2.open_source(load_recipe(str(recipe)).dataset, 10)
-    expected = np.asarray(next(iter(D2.pipeline(source.train, (16, 16, 1), 6, training=False)))[0])
+    source = open_source(load_recipe(str(recipe)).dataset, 10)
+    expected = np.asarray(next(iter(D.pipeline(source.train, (16, 16, 1), 6, training=False)))[0])
     np.testing.assert_array_equal(grid["validation"], expected)
     assert list(grid["labels"]) == list(source.train.labels[:6])
     # the same seed draws the same picture, another seed another
@@ -387,7 +392,7 @@ def test_shipped_recipes_augment_as_documented():
     best = load_recipe(os.path.join(ROOT, "train", "fashion_mnist_best.yaml"))
     assert best.augment.crop is None and best.augment.flip and best.augment.erase.probability == 0.5
     assert best.label_smoothing == 0.1 and best.schedule.name == "cosine" and best.optimizer.momentum == 0.9
-    from inception_keras.lang.spec import load_arch
+    from inception_keras.lang.parse import load_arch
 
     spec = load_arch(os.path.join(ROOT, "arch", "googlenet_bn_fashion.yaml"))
     assert spec.input == (96, 96, 1) and spec.classes == 10 and not spec.aux_heads

@@ -9,12 +9,13 @@ import pytest
 from conftest import TINY_RECIPE
 
 from inception_keras.data import pipeline as D
+from inception_keras.data.splits import Split
 from inception_keras.lang.recipe import load_recipe
 
 
 def split(n, seed=0):
     rng = np.random.default_rng(seed)
-    return D.Split(n, images=rng.integers(0, 256, (n, 28, 28, 1), dtype=np.uint8),
+    return Split(n, images=rng.integers(0, 256, (n, 28, 28, 1), dtype=np.uint8),
                    labels=rng.integers(0, 10, n).astype(np.int32))
 
 

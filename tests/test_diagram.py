@@ -8,7 +8,8 @@ import pytest
 from conftest import ROOT, cli
 
 from inception_keras.lang.diagram import layer_text, network_figure
-from inception_keras.lang.spec import Inception, load_arch
+from inception_keras.lang.kinds import Inception
+from inception_keras.lang.parse import load_arch
 
 ARCHS = ["googlenet.yaml", "googlenet_paper.yaml", "googlenet_bn.yaml"]
 

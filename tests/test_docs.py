@@ -17,7 +17,7 @@ def test_yaml_reference_matches_the_code():
     assert yaml_reference.written() == yaml_reference.reference(), \
         "docs/yaml.md's reference is stale: run python tools/yaml_reference.py --write"
     text = yaml_reference.reference()
-    from inception_keras.lang.spec import LAYER_KINDS
+    from inception_keras.lang.kinds import LAYER_KINDS
 
     assert all(f"`{kind}`: " in text for kind in LAYER_KINDS)  # every registered kind is documented
 
@@ -80,7 +80,7 @@ def test_readme_python_example_runs(tmp_path):
 
 def test_results_state_what_the_code_computes():
     """docs/results.md's network figures are what `summary` computes today."""
-    from inception_keras.lang.spec import load_arch
+    from inception_keras.lang.parse import load_arch
 
     text = open(os.path.join(ROOT, "docs", "results.md"), encoding="utf-8").read()
     seed, paper, bn = (load_arch(os.path.join(ROOT, "arch", f)) for f in ("googlenet.yaml", "googlenet_paper.yaml",

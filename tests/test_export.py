@@ -13,7 +13,7 @@ from conftest import cli
 
 import inception_keras as ik
 from inception_keras.cli.app import main
-from inception_keras.lang.spec import load_arch
+from inception_keras.lang.parse import load_arch
 
 # every custom layer: InputNormalization, Padding2D (zero and -inf), LocalResponseNormalization, Rescale2D (a
 # ceil-mode average pool's partial windows), AdaptiveAveragePooling2D (overlapping windows), and a Permute

@@ -224,15 +224,17 @@ def test_opencv_resize_is_mxnet_resize_bit_for_bit():
     import tensorflow as tf
 
     from inception_keras.data import pipeline as D
+    from inception_keras.data.images import opencv_resize
+    from inception_keras.data.splits import Split
 
     ref = npz("mxnet_resize.npz")
     for name in (str(n) for n in ref["case.names"]):
         raw, (width, height), want = ref[f"{name}.raw"], ref[f"{name}.size"], ref[f"{name}.out"]
-        got = D.opencv_resize(tf, tf.constant(raw), int(height), int(width)).numpy()
+        got = opencv_resize(tf, tf.constant(raw), int(height), int(width)).numpy()
         assert got.dtype == np.uint8 and got.shape == want.shape, name
         assert np.array_equal(got, want), f"{name}: {int((got != want).sum())} of {want.size} values differ"
     raw, want = ref["fmnist_96.raw"], ref["fmnist_96.out"]
-    split = D.Split(len(raw), images=raw, labels=np.zeros(len(raw), np.int32))
+    split = Split(len(raw), images=raw, labels=np.zeros(len(raw), np.int32))
     exact, _ = next(iter(D.pipeline(split, (96, 96, 1), 8, training=False, resize="opencv", stored_channels=1)))
     assert np.array_equal(exact.numpy(), ref_totensor(want)), "the opencv pipeline is not what MXNet's ToTensor gets"
     floats, _ = next(iter(D.pipeline(split, (96, 96, 1), 8, training=False, stored_channels=1)))

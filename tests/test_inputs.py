@@ -11,7 +11,7 @@ from conftest import ROOT, cli
 
 from inception_keras.errors import ConfigError
 from inception_keras.lang.overrides import parse_sets
-from inception_keras.lang.spec import load_arch
+from inception_keras.lang.parse import load_arch
 
 SEED = os.path.join(ROOT, "arch", "googlenet.yaml")
 

@@ -10,8 +10,10 @@ import pytest
 from conftest import ROOT, cli
 
 from inception_keras.errors import ConfigError
-from inception_keras.lang.schema import Document, options
-from inception_keras.lang.spec import LAYER_KINDS, Inception, load_arch, parse_arch
+from inception_keras.lang.kinds import LAYER_KINDS, Inception
+from inception_keras.lang.options import options
+from inception_keras.lang.parse import load_arch, parse_arch
+from inception_keras.lang.reader import Document
 
 ARCH = os.path.join(ROOT, "arch")
 PAPER = os.path.join(ARCH, "googlenet_paper.yaml")
@@ -202,7 +204,7 @@ def test_resolved_configuration_fills_every_key_and_reads_back_the_same(name):
 
 
 def type_defaults():
-    from inception_keras.lang.spec import Defaults
+    from inception_keras.lang.arch import Defaults
 
     return Defaults
 

@@ -11,8 +11,8 @@ from conftest import ROOT
 
 import inception_keras as ik
 from inception_keras.errors import ConfigError
-from inception_keras.lang.schema import Document
-from inception_keras.lang.spec import load_arch, parse_arch
+from inception_keras.lang.parse import load_arch, parse_arch
+from inception_keras.lang.reader import Document
 
 ARCH = os.path.join(ROOT, "arch")
 

@@ -12,10 +12,11 @@ from PIL import Image
 from conftest import ROOT, cli
 
 from inception_keras.data import pipeline as D
+from inception_keras.data.sources import open_source
 from inception_keras.nn.builder import build_models
 from inception_keras.errors import ConfigError
 from inception_keras.lang.recipe import load_recipe
-from inception_keras.lang.spec import load_arch
+from inception_keras.lang.parse import load_arch
 
 PAPER = os.path.join(ROOT, "arch", "googlenet_paper.yaml")
 BN = os.path.join(ROOT, "arch", "googlenet_bn.yaml")
@@ -230,7 +231,7 @@ def test_aux_network_trains_on_an_image_folder(tmp_path):
 def test_image_folder_with_train_and_val_subtrees_and_channels(tmp_path):
     folder = make_image_folder(tmp_path / "split", per_class=8, split_dirs=True)
     recipe = load_recipe("r.yaml", text=FOLDER_RECIPE.replace("FOLDER", folder))
-    source = D.open_source(recipe.dataset, 3)
+    source = open_source(recipe.dataset, 3)
     assert source.class_names == ["circle", "square", "stripe"]
     assert (source.train.count, source.val.count) == (24, 6)
     assert source.description == f"image folder {folder} (train/ and val/)"
@@ -240,7 +241,7 @@ def test_image_folder_with_train_and_val_subtrees_and_channels(tmp_path):
         assert x.shape == (4, 20, 20, channels) and float(np.max(x)) <= 1.0
     # auto-detection: a folder of class folders is an image folder
     auto = load_recipe("r.yaml", text=FOLDER_RECIPE.replace("FOLDER", folder).replace("kind: image_folder, ", ""))
-    assert D.open_source(auto.dataset, 3).description == source.description
+    assert open_source(auto.dataset, 3).description == source.description
 
 
 IMAGE_ERRORS = [
@@ -263,7 +264,7 @@ def test_image_folder_errors(tmp_path, make, message):
     make(root)
     recipe = load_recipe("r.yaml", text=FOLDER_RECIPE.replace("FOLDER", root))
     with pytest.raises(ConfigError) as info:
-        D.open_source(recipe.dataset, 3)
+        open_source(recipe.dataset, 3)
     assert message in str(info.value)
 
 
@@ -285,7 +286,7 @@ def test_unknown_aux_block_and_tfds_without_data(tmp_path):
                                                               f"kind: tfds, path: {tmp_path}").replace(
         "name: shapes,", "name: no_such_dataset,"))
     with pytest.raises(ConfigError, match="tfds could not provide 'no_such_dataset'"):
-        D.open_source(recipe.dataset, 10)
+        open_source(recipe.dataset, 10)
 
 
 def test_a_broken_image_is_named(tmp_path):

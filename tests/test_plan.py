@@ -12,7 +12,7 @@ from inception_keras.errors import ConfigError
 from inception_keras.engine.plan import RUNS_ROOT, TrainOptions, default_runs_root, plan, yaml_round
 from inception_keras.lang.defaults import DEFAULT_ARCH, DEFAULT_RECIPE
 from inception_keras.runs.config import from_config
-from inception_keras.lang.schema import load_document
+from inception_keras.lang.reader import load_document
 
 
 def same_spec(a, b) -> bool:

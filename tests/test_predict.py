@@ -12,9 +12,11 @@ from conftest import TINY_ARCH, bars, cli, write_bars
 
 import inception_keras as ik
 from inception_keras.data import pipeline as D
+from inception_keras.data.idx import FASHION_MNIST_CLASSES
+from inception_keras.data.splits import Split
 from inception_keras.cli.app import main
 from inception_keras.interop.predict import imagenet_classes, predict
-from inception_keras.lang.spec import load_arch
+from inception_keras.lang.parse import load_arch
 
 
 def write_image(path, array_u8):
@@ -43,7 +45,7 @@ def fmnist_run(tmp_path_factory):
 
 def pipeline_probabilities(model, images_u8, input_shape):
     """The training pipeline's own preparation (data.pipeline, validation) of uint8 images, then softmax."""
-    split = D.Split(len(images_u8), images=np.stack(images_u8), labels=np.zeros(len(images_u8), np.int32))
+    split = Split(len(images_u8), images=np.stack(images_u8), labels=np.zeros(len(images_u8), np.int32))
     x, _ = next(iter(D.pipeline(split, input_shape, 64, training=False, stored_channels=images_u8[0].shape[-1])))
     logits = np.asarray(model(x, training=False), np.float64)
     e = np.exp(logits - logits.max(axis=1, keepdims=True))
@@ -90,7 +92,7 @@ def test_run_on_fashion_mnist_names_its_classes_and_prepares_images_as_training_
     for (path, top), p in zip(got.items(), want):
         order = np.argsort(-p, kind="stable")[:3]
         assert [c for _, c, _ in top] == order.tolist(), path
-        assert [name for _, _, name in top] == [D.FASHION_MNIST_CLASSES[c] for c in order]
+        assert [name for _, _, name in top] == [FASHION_MNIST_CLASSES[c] for c in order]
         assert np.allclose([q for q, _, _ in top], p[order], atol=1e-4), (path, top, p[order])
         assert top[0][0] >= top[1][0] >= top[2][0]
 

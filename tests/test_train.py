@@ -19,6 +19,8 @@ import yaml
 from conftest import ROOT, TINY_RECIPE, bars, cli, write_bars, write_idx
 
 from inception_keras.data import pipeline as D
+from inception_keras.data.idx import DEBIAN_DIRS
+from inception_keras.data.sources import open_source
 from inception_keras.errors import ConfigError
 from inception_keras.lang.recipe import load_recipe
 
@@ -320,7 +322,7 @@ def test_corrupt_idx_files_give_clear_errors(tmp_path, corrupt, message):
     recipe = load_recipe(str(tmp_path / "r.yaml"), text=TINY_RECIPE.replace("DATA", directory).replace(
         "name: bars", "name: fashion_mnist"))
     with pytest.raises(ConfigError) as info:
-        D.open_source(recipe.dataset, 10)
+        open_source(recipe.dataset, 10)
     assert message in str(info.value)
 
 
@@ -334,7 +336,7 @@ def test_corrupt_idx_exits_2_from_the_cli(tiny):
 def test_idx_files_uncompressed_and_pipeline_values(tmp_path):
     directory = write_bars(str(tmp_path / "plain"), n_train=50, n_test=20, gz=False)
     recipe = load_recipe("r.yaml", text=TINY_RECIPE.replace("DATA", directory))
-    source = D.open_source(recipe.dataset, 10)
+    source = open_source(recipe.dataset, 10)
     assert source.train.count == 50 and source.val.count == 20 and source.channels == 1
     ds = D.pipeline(source.val, (56, 56, 3), 8, training=False, stored_channels=1)
     x, y = next(iter(ds))
@@ -349,16 +351,16 @@ def test_idx_files_uncompressed_and_pipeline_values(tmp_path):
 
 
 def test_fashion_mnist_from_debian_when_installed():
-    if not os.path.exists(D.DEBIAN_DIRS["fashion_mnist"]):
+    if not os.path.exists(DEBIAN_DIRS["fashion_mnist"]):
         pytest.skip("Debian's dataset-fashion-mnist is not installed")
     recipe = load_recipe(os.path.join(ROOT, "train", "fashion_mnist.yaml"), sets=[("dataset.limit", 100)])
-    source = D.open_source(recipe.dataset, 10)
+    source = open_source(recipe.dataset, 10)
     assert source.description.startswith("IDX files in /usr/share/datasets/fashion-mnist")
     assert source.class_names[0] == "T-shirt/top" and source.train.images.shape == (100, 28, 28, 1)
 
 
 def test_shipped_yaml_files_load():
-    from inception_keras.lang.spec import load_arch
+    from inception_keras.lang.parse import load_arch
 
     for name in sorted(os.listdir(os.path.join(ROOT, "arch"))):
         assert load_arch(os.path.join(ROOT, "arch", name)).params > 5_000_000

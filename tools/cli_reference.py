@@ -27,7 +27,7 @@ loss, a full disk) exits 1; a run stopped by SIGTERM or SIGINT exits 143 or 130 
 
 def reference() -> str:
     os.environ["COLUMNS"] = "110"  # the same wrapping wherever it is generated
-    from inception_keras.cli.app import parser
+    from inception_keras.cli import parser
 
     p = parser()
     (sub,) = [a for a in p._actions if isinstance(a, argparse._SubParsersAction)]  # noqa: SLF001 - argparse's API

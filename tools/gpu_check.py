@@ -96,7 +96,7 @@ def load_fashion_mnist(idx: str, size: int, limit: int | None = None):
     import keras
     import numpy as np
 
-    from inception_keras.data.pipeline import read_idx_split
+    from inception_keras.data.idx import read_idx_split
 
     def load(split):
         x, y = read_idx_split(idx, split)
@@ -115,7 +115,7 @@ def _seed_recipe(args, seed: int):
     import dataclasses
 
     from inception_keras.lang.recipe import load_recipe
-    from inception_keras.lang.spec import load_arch
+    from inception_keras.lang.parse import load_arch
 
     recipe = load_recipe(os.path.join(ROOT, "train", "fashion_mnist.yaml"), sets=[("seed", seed)])
     recipe = dataclasses.replace(recipe, precision=args.precision)
@@ -275,9 +275,9 @@ def best(args):
 
     from inception_keras.data.augment import Augmenter
     from inception_keras.nn.builder import Models, build_models
-    from inception_keras.data.pipeline import read_idx_split
+    from inception_keras.data.idx import read_idx_split
     from inception_keras.lang.recipe import load_recipe
-    from inception_keras.lang.spec import load_arch
+    from inception_keras.lang.parse import load_arch
     from inception_keras.engine.task import compile_model
 
     recipe = load_recipe(args.recipe, sets=[("epochs", args.epochs)] if args.epochs else None)

@@ -17,7 +17,13 @@ import os
 
 import numpy as np
 
+from inception_keras.data.folders import files_split, interleave
+from inception_keras.data.pipeline import Pipeline
+from inception_keras.data.sources import open_source
+from inception_keras.data.splits import Split
 from inception_keras.errors import ConfigError
+from inception_keras.lang.arch import ArchSpec
+from inception_keras.lang.recipe import Recipe
 
 MARGIN = 8
 GAP = 16
@@ -43,37 +49,37 @@ def layout(input_shape, rows: int, cols: int) -> dict:
     return {"width": width, "height": height, "cell": (cw, ch), "scale": k, "cells": cells}
 
 
-def _first(split, n: int):
+def _first(split: Split, n: int) -> Split:
     """The first n examples of a split (image folders: round-robin over the classes, so that all show)."""
-    from inception_keras.data import pipeline as D
-
     if split.images is not None:
-        return D.Split(min(n, split.count), split.images[:n], split.labels[:n])
+        return Split(min(n, split.count), split.images[:n], split.labels[:n])
     if split.files is not None:
-        files = D._interleave(split.files)[:n]
-        return D.Split(len(files), stream=D._folder_stream(files), files=files)
-    return D.Split(min(n, split.count), stream=lambda **kw: split.stream(**kw).take(n))
+        return files_split(interleave(split.files)[:n])
+    return Split(min(n, split.count), stream=lambda **kw: split.stream(**kw).take(n))
 
 
-def show(arch_path: str, recipe_path: str, out: str, sets=(), limit=None, data_dir=None, rows: int = 4,
-         cols: int = 6) -> dict:
-    """Draw the grid into `out` (PNG); return the layout, the images drawn and their labels."""
-    from PIL import Image, ImageDraw, ImageFont
-
-    from inception_keras.data import pipeline as D
-    from inception_keras.engine.plan import resolve
-
+def check_out(out: str) -> None:
+    """The picture is a PNG: `out` must say so."""
     if not out.lower().endswith(".png"):
         raise ConfigError(f"--out {out}: the picture is a PNG; name it FILE.png")
-    spec, recipe, _ = resolve(arch_path, recipe_path, sets, limit, data_dir)
-    source = D.open_source(recipe.dataset, spec.classes)
-    sub = _first(source.train, rows * cols)
-    ds = recipe.dataset
-    kw = dict(input_shape=spec.input, batch=rows * cols, seed=recipe.seed, resize=ds.resize, cache=False,
-              stored_channels=source.channels, crop_fraction=ds.crop_fraction, shuffle=False)
-    train_x, labels = next(iter(D.pipeline(sub, training=True, augment=recipe.augment, **kw)))
-    val_x, _ = next(iter(D.pipeline(sub, training=False, **kw)))
+
+
+def show(spec: ArchSpec, recipe: Recipe, out: str, rows: int = 4, cols: int = 6) -> dict:
+    """Draw the grid of the recipe's first training images (the architecture `spec` gives the input) into `out`
+    (PNG); return the layout, the images drawn and their labels."""
+    check_out(out)
+    source = open_source(recipe.dataset, spec.classes)
+    kw = dict(batch=rows * cols, split=_first(source.train, rows * cols), cache=False)
+    training = Pipeline.from_recipe(recipe, source, spec.input, training=True, sample_weights=False, **kw)
+    train_x, labels = next(iter(training.epoch(None, shuffle=False)))
+    val_x, _ = next(iter(Pipeline.from_recipe(recipe, source, spec.input, training=False, **kw).validation()))
     train_x, val_x, labels = np.asarray(train_x), np.asarray(val_x), np.asarray(labels).astype(int)
+    return _draw(spec, recipe, source, out, rows, cols, train_x, val_x, labels)
+
+
+def _draw(spec: ArchSpec, recipe: Recipe, source, out: str, rows: int, cols: int, train_x, val_x, labels) -> dict:
+    """The PNG itself: the two grids, their titles and every image's class."""
+    from PIL import Image, ImageDraw, ImageFont
 
     grid = layout(spec.input, rows, cols)
     (cw, ch), k = grid["cell"], grid["scale"]
@@ -109,9 +115,7 @@ def _to_pil(image: np.ndarray, k: int):
     return Image.fromarray(pixels, "RGB")
 
 
-def main(args) -> int:
-    result = show(args.arch, args.recipe, args.out, sets=args.set, limit=args.limit, data_dir=args.data_dir,
-                  rows=args.rows, cols=args.cols)
-    print(f"wrote {result['path']}: {len(result['train'])} training images ({result['titles'][0].split('; ')[-1]}) "
-          f"beside their validation view, {result['width']}x{result['height']} px")
-    return 0
+def report(result: dict) -> str:
+    """The line `inception-keras show` prints: what was written."""
+    return (f"wrote {result['path']}: {len(result['train'])} training images ({result['titles'][0].split('; ')[-1]}) "
+            f"beside their validation view, {result['width']}x{result['height']} px")

@@ -235,14 +235,14 @@ def _training_data(kind: str, spec, recipe, batch: int, outputs: tuple, data_dir
     if kind == "synthetic":
         return (_synthetic(spec.input, spec.classes, batch, outputs, recipe.label_smoothing > 0),
                 "random images held in memory", None, 0)
-    from inception_keras.data import pipeline as D
+    from inception_keras.data.pipeline import Pipeline
+    from inception_keras.data.sources import open_source
 
     ds = recipe.dataset if not data_dir else dataclasses.replace(recipe.dataset, path=data_dir)
-    src = D.open_source(ds, spec.classes)
-    source = D.pipeline(src.train, spec.input, batch, training=True, seed=0, outputs=outputs,
-                        num_classes=spec.classes, one_hot=recipe.label_smoothing > 0, resize=ds.resize,
-                        shuffle_buffer=ds.shuffle_buffer, cache=ds.cache, stored_channels=src.channels,
-                        augment=recipe.augment, crop_fraction=ds.crop_fraction)
+    src = open_source(ds, spec.classes)
+    source = Pipeline.from_recipe(dataclasses.replace(recipe, dataset=ds), src, spec.input, training=True,
+                                  batch=batch, seed=0, outputs=outputs, classes=spec.classes,
+                                  sample_weights=False).epoch(None)
     decoded_ahead = 0 if src.train.images is not None else min(ds.shuffle_buffer, src.train.count)
     return source.repeat(), f"the training pipeline: {src.description}", source, decoded_ahead
 
@@ -289,12 +289,8 @@ def render(out: dict) -> str:
     return "\n".join(lines)
 
 
-def main(args) -> int:
-    out = run(args.arch, args.recipe, args.batch, args.precision, args.data, args.steps, args.windows, args.warmup,
-              args.jit, args.steps_per_execution, args.data_dir, args.set)
-    print(render(out))
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as f:
-            json.dump(out, f, indent=2)
-            f.write("\n")
-    return 0
+def write_json(out: dict, path: str) -> None:
+    """The figures of `run` as JSON (`bench --json FILE`), for tools/bench_table.py and later comparison."""
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(out, f, indent=2)
+        f.write("\n")

@@ -14,7 +14,8 @@ from inception_keras.runs import store as runs
 from inception_keras.errors import ConfigError
 from inception_keras.lang.overrides import parse_sets, set_text
 from inception_keras.lang.recipe import Recipe, load_recipe, parse_recipe
-from inception_keras.lang.spec import ArchSpec, load_arch, parse_arch
+from inception_keras.lang.arch import ArchSpec
+from inception_keras.lang.parse import load_arch, parse_arch
 from inception_keras.lang.defaults import DEFAULT_ARCH, DEFAULT_RECIPE
 from inception_keras.runs.config import from_config, resolved_config
 
@@ -168,7 +169,7 @@ def _with_epochs(run_dir: str, recipe: Recipe, config: dict, target, done: int):
     from dataclasses import replace
 
     from inception_keras.lang.recipe import parse_recipe as check
-    from inception_keras.lang.schema import Document
+    from inception_keras.lang.reader import Document
 
     config = dict(config, recipe=dict(config["recipe"], epochs=target))
     check(Document(f"{run_dir}/{runs.CONFIG} (recipe, --set epochs)", config["recipe"]))  # a valid count

@@ -168,7 +168,8 @@ def _prepare(s: Session) -> None:
     import keras
     import tensorflow as tf
 
-    from inception_keras.data import pipeline as D
+    from inception_keras.data.images import channel_note
+    from inception_keras.data.sources import open_source
     from inception_keras.engine.task import resolve_precision
 
     recipe, spec = s.recipe, s.spec
@@ -176,8 +177,8 @@ def _prepare(s: Session) -> None:
     keras.mixed_precision.set_global_policy(s.precision)
     s.jit = bool(tf.config.list_physical_devices("GPU")) if recipe.jit_compile == "auto" else recipe.jit_compile
     keras.utils.set_random_seed(recipe.seed)
-    s.source = D.open_source(recipe.dataset, spec.classes)
-    s.notes = [n for n in [D.channel_note(s.source.channels, spec.input[2])] if n]
+    s.source = open_source(recipe.dataset, spec.classes)
+    s.notes = [n for n in [channel_note(s.source.channels, spec.input[2])] if n]
     s.log(f"data: {s.source.description}: {s.source.train.count:,} training, {s.source.val.count:,} validation "
           f"examples, resized to {'x'.join(map(str, spec.input))}" + "".join(f"; {n}" for n in s.notes))
     for note in spec.adaptations:
@@ -190,7 +191,7 @@ def _build(s: Session) -> None:
     """The models in the strategy's scope, the input pipelines, and the compiled training model."""
     import tensorflow as tf
 
-    from inception_keras.data import pipeline as D
+    from inception_keras.data.pipeline import Pipeline
     from inception_keras.nn.builder import build_models
     from inception_keras.engine.compat import build_for_multi_worker
     from inception_keras.engine.task import compile_model
@@ -203,12 +204,9 @@ def _build(s: Session) -> None:
             raise TrainingError(f"out of memory while building {spec.name} ({spec.params_with_aux:,} parameters, "
                                 f"{spec.params_with_aux * 4 / 2 ** 30:.1f} GiB of float32 weights): "
                                 f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
-    kw = dict(input_shape=spec.input, batch=recipe.batch_size, seed=recipe.seed, outputs=tuple(s.models.loss_weights),
-              num_classes=spec.classes, one_hot=recipe.label_smoothing > 0, resize=recipe.dataset.resize,
-              shuffle_buffer=recipe.dataset.shuffle_buffer, cache=recipe.dataset.cache,
-              stored_channels=source.channels, crop_fraction=recipe.dataset.crop_fraction)
-    s.train_data = D.Pipeline(source.train, partial_batch=recipe.partial_batch, augment=recipe.augment, **kw)
-    s.val_ds = D.Pipeline(source.val, **kw).validation()
+    labels = dict(outputs=tuple(s.models.loss_weights), classes=spec.classes)
+    s.train_data = Pipeline.from_recipe(recipe, source, spec.input, training=True, **labels)
+    s.val_ds = Pipeline.from_recipe(recipe, source, spec.input, training=False, **labels).validation()
     s.steps = math.ceil(source.train.count / recipe.batch_size)
     with strat.scope():
         compile_model(s.models, recipe, s.steps, s.jit)
@@ -338,10 +336,10 @@ def _fit(s: Session) -> None:
                                 f"Lower the learning rate or check the data, then start a new run.") from None
         raise
     except tf.errors.InvalidArgumentError as e:
-        from inception_keras.data import pipeline as D
+        from inception_keras.data.folders import find_unreadable
 
         error = e.message.splitlines()[0]
-        culprit = D.find_unreadable(s.source)
+        culprit = find_unreadable(s.source)
         if culprit:  # bad input, named: exit 2 like every other input mistake
             raise ConfigError(f"training stopped in epoch {len(history) + 1} on a broken image: {culprit}; the last "
                               f"committed epoch ({len(history)}) is kept in {run_dir}") from None

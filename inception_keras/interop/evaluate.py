@@ -23,7 +23,8 @@ def _load(target: str, recipe_path: str | None):
 
 def evaluate(target: str, recipe_path: str | None = None, data_dir: str | None = None, limit: int | None = None,
              batch: int = 256) -> dict:
-    from inception_keras.data import pipeline as D
+    from inception_keras.data.pipeline import Pipeline
+    from inception_keras.data.sources import open_source
 
     model, recipe, where = _load(target, recipe_path)
     ds = recipe.dataset
@@ -33,9 +34,8 @@ def evaluate(target: str, recipe_path: str | None = None, data_dir: str | None =
         ds = dataclasses.replace(ds, limit=limit)
     input_shape = tuple(model.input_shape[1:])
     classes = model.output_shape[-1]
-    source = D.open_source(ds, classes)
-    val = D.pipeline(source.val, input_shape, batch, training=False, resize=ds.resize, cache=False,
-                     stored_channels=source.channels, crop_fraction=ds.crop_fraction)
+    source = open_source(ds, classes)
+    val = Pipeline.from_recipe(ds, source, input_shape, training=False, batch=batch, cache=False).validation()
     logits, labels = [], []
     for x, y in val:
         logits.append(np.asarray(model(x, training=False), dtype=np.float64))

@@ -1,10 +1,10 @@
 """`inception-keras predict`: class names and probabilities for image files.
 
-A run directory or a `.keras` file gives the model (`load_inference`); images are read as the training
-pipeline reads an in-memory data set (data.pipeline): decoded as stored (alpha dropped), grey <-> RGB as
-`data._to_channels` converts, centre-cropped when the run's recipe says `resize: crop`, resized bilinearly in
-float32 to the model's input when the size differs, divided by 255. Whatever the architecture declares
-under `normalize` is the model's own first layer, so [0, 1] images are all it is given.
+A run directory or a `.keras` file gives the model (`load_inference`); images are decoded as stored (alpha
+dropped), then prepared by the validation preprocessing of the training pipeline itself
+(`data.images.to_input`): grey <-> RGB, centre-cropped (the recipe's crop_fraction) when the run's recipe says
+`resize: crop`, resized to the model's input when the size differs, divided by 255. Whatever the architecture
+declares under `normalize` is the model's own first layer, so [0, 1] images are all it is given.
 
 Class names: `--labels FILE` (one per line); else a run's data set (config.yaml: Fashion-MNIST's names,
 MNIST's digits, an image folder's class folders, a tfds set's label names where tfds knows them without
@@ -55,16 +55,17 @@ def class_names(recipe, classes: int, labels: str | None = None) -> tuple[list[s
 
 
 def _dataset_names(ds) -> tuple[list[str], str]:
-    from inception_keras.data import pipeline as D
+    from inception_keras.data.folders import class_files, looks_like_image_folder
+    from inception_keras.data.idx import FASHION_MNIST_CLASSES, has_idx
 
     if ds.name == "fashion_mnist":
-        return list(D.FASHION_MNIST_CLASSES), "Fashion-MNIST"
+        return list(FASHION_MNIST_CLASSES), "Fashion-MNIST"
     if ds.name == "mnist":
         return [str(i) for i in range(10)], "MNIST"
     if ds.path and os.path.isdir(ds.path) and (ds.kind == "image_folder" or ds.kind == "auto"
-                                               and not D.has_idx(ds.path) and D._looks_like_image_folder(ds.path)):
+                                               and not has_idx(ds.path) and looks_like_image_folder(ds.path)):
         root = os.path.join(ds.path, "train") if os.path.isdir(os.path.join(ds.path, "train")) else ds.path
-        return sorted(D._class_files(root)), f"the class folders of {root}"
+        return sorted(class_files(root)), f"the class folders of {root}"
     if ds.kind in ("auto", "tfds"):
         try:
             import tensorflow_datasets as tfds
@@ -76,11 +77,12 @@ def _dataset_names(ds) -> tuple[list[str], str]:
     return [], ""
 
 
-def load_image(path: str, input_shape: tuple, resize: str = "resize"):
+def load_image(path: str, input_shape: tuple, resize: str = "resize", crop_fraction: float = 1.0):
     """float32 [H, W, C] in [0, 1] at the model's input, or ConfigError naming the file."""
     import tensorflow as tf
 
-    from inception_keras.data import pipeline as D
+    from inception_keras.data.folders import IMAGE_MAGIC
+    from inception_keras.data.images import to_input
 
     if not os.path.exists(path):
         raise ConfigError(f"{path}: no such image file")
@@ -93,27 +95,17 @@ def load_image(path: str, input_shape: tuple, resize: str = "resize"):
         raise ConfigError(f"{path}: cannot read the image: {e.strerror or e}") from None
     if len(blob) > MAX_IMAGE_BYTES:
         raise ConfigError(f"{path}: more than {MAX_IMAGE_BYTES >> 20} MiB; not read as an image")
-    if not any(blob.startswith(m) for m in D.IMAGE_MAGIC):
+    if not any(blob.startswith(m) for m in IMAGE_MAGIC):
         raise ConfigError(f"{path}: not a PNG, JPEG, GIF or BMP image (starts with {blob[:8].hex() or 'nothing'})")
     try:
         img = tf.io.decode_image(blob, channels=0, dtype=tf.uint8, expand_animations=False)
     except (tf.errors.InvalidArgumentError, tf.errors.UnknownError) as e:
         raise ConfigError(f"{path}: cannot decode the image: {e.message.splitlines()[0]}") from None
-    height, width, channels = input_shape
     stored = int(img.shape[-1])
     if stored in (2, 4):  # grey + alpha, RGBA: the alpha channel is dropped
         img = img[..., :stored - 1]
-    if resize == "opencv":
-        x = D._to_channels(tf, img, channels)
-        if tuple(x.shape[:2]) != (height, width):
-            x = D.opencv_resize(tf, x, height, width)
-        return (tf.cast(x, tf.float32) / 255.0).numpy(), f"{img.shape[0]}x{img.shape[1]}x{stored}"
-    x = tf.cast(D._to_channels(tf, img, channels), tf.float32)
-    if resize == "crop":
-        x = D._crop_to_square(tf, x)
-    if tuple(x.shape[:2]) != (height, width):
-        x = tf.image.resize(x, (height, width), method="bilinear")
-    return (x / 255.0).numpy(), f"{img.shape[0]}x{img.shape[1]}x{stored}"
+    x = to_input(tf, img, input_shape, resize, crop_fraction)
+    return x.numpy(), f"{img.shape[0]}x{img.shape[1]}x{stored}"
 
 
 def predict(target: str, images: list[str], top: int = 5, labels: str | None = None,
@@ -123,9 +115,10 @@ def predict(target: str, images: list[str], top: int = 5, labels: str | None = N
     classes = int(model.output_shape[-1])
     names, names_from = class_names(recipe, classes, labels)
     resize = resize or (recipe.dataset.resize if recipe is not None else "resize")
+    crop_fraction = recipe.dataset.crop_fraction if recipe is not None else 1.0
     batch, stored = [], []
     for path in images:  # every image is checked before the model runs
-        x, shape = load_image(path, input_shape, resize)
+        x, shape = load_image(path, input_shape, resize, crop_fraction)
         batch.append(x)
         stored.append(shape)
     logits = np.concatenate([np.asarray(model(np.stack(batch[i:i + 32]), training=False), np.float64)

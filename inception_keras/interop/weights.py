@@ -280,7 +280,7 @@ def import_torchvision(state_dict_path: str, arch_path: str, out_path: str, inpu
     too when the architecture declares them; load with `build_model(spec, aux=True).load_weights`) or `.keras`
     (the inference model, as a run's model.keras: what `predict`, `evaluate` and `export` take). Returns the
     `ImportReport`."""
-    from inception_keras.lang.spec import load_arch
+    from inception_keras.lang.parse import load_arch
     from inception_keras.nn.builder import build_models
 
     out = os.fspath(out_path)

@@ -1,1 +1,13 @@
-"""The architecture and recipe languages: the bounded YAML reader, options and checkers, layer kinds and their cost rules, extends, overrides, recipes, summary and diagram. Never imports TensorFlow or anything above it."""
+"""The architecture and recipe languages. Never imports TensorFlow or anything above it (only errors, version).
+
+reader    the bounded YAML reader: `Document`, every value's file, line and column
+options   typed options declared once on dataclass fields (`option`, `options`, TYPES)
+checks    one checker per value type (`CHECKERS`), then whole mappings (`check_mapping`, `parse_into`)
+geometry  window output sizes and layer costs (`out_size`, `pool_out`, `conv_cost`, `Cost`)
+kinds     the layer kinds: a registry of frozen dataclasses with their cost rules (`LAYER_KINDS`)
+arch      an architecture file's keys and the resolved `ArchSpec`
+parse     `load_arch` and `parse_arch`: YAML -> ArchSpec
+walk      the feature-map walk: shapes, parameters and multiply-adds of every layer
+compose   `extends:` (an architecture that modifies another); overrides: `--set key=value`
+recipe    training recipes; summary, diagram: the spec as a table and as a picture
+"""

@@ -22,8 +22,11 @@ import copy
 import os
 
 from inception_keras.errors import ConfigError
-from inception_keras.lang.schema import Document, describe, load_document, options
-from inception_keras.lang.spec import LAYER_KINDS, _split_item, local_names
+from inception_keras.lang.checks import describe
+from inception_keras.lang.kinds import LAYER_KINDS, local_names, split_item
+from inception_keras.lang.options import options
+from inception_keras.lang.overrides import apply
+from inception_keras.lang.reader import Document, load_document
 
 WHAT = "architecture file"
 MAX_DEPTH = 16
@@ -31,8 +34,6 @@ MAX_DEPTH = 16
 
 def load_arch_document(path: str, text: str | None = None, sets=None) -> Document:
     """Read an architecture file, follow `extends:`, then apply `--set` overrides."""
-    from inception_keras.lang.overrides import apply
-
     doc = _load(str(path), text, ())
     return apply(doc, sets) if sets else doc
 
@@ -172,7 +173,7 @@ class _Merge:
             edit = edits[name]
             if edit is None:
                 continue
-            kind, fields = _split_item(item)
+            kind, fields = split_item(item)
             if _replaces(edit, kind):
                 out.append(edit)
                 self.mount(dst + (j,), self.child, src + (name,))

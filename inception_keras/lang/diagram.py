@@ -12,7 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from inception_keras.errors import ConfigError
-from inception_keras.lang.spec import ArchSpec, Conv, Inception, Layer
+from inception_keras.lang.arch import ArchSpec
+from inception_keras.lang.kinds import Conv, Inception, Layer
 
 # sizes in inches
 BOX_H = 0.34  # a layer's box

@@ -7,13 +7,14 @@ import re
 import yaml
 
 from inception_keras.errors import ConfigError, Problem
-from inception_keras.lang.schema import Document, load_document, read_value
+from inception_keras.lang.reader import Document, load_document, read_value
 
 _PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
-_KEY = re.compile(r"^[^.\[\]=]+(?:\.[^.\[\]=]+|\[\d+\])*$")
+#: a dotted YAML path, `optimizer.learning_rate` or `stages.b1[0].conv.filters` (also what `sweep` axes name)
+KEY_PATTERN = re.compile(r"^[^.\[\]=]+(?:\.[^.\[\]=]+|\[\d+\])*$")
 
 
-def parse_sets(items: "list[str] | None") -> list[tuple[str, object]]:
+def parse_sets(items: list[str] | None) -> list[tuple[str, object]]:
     """['epochs=10', 'optimizer.learning_rate=0.05'] -> [('epochs', 10), ...]; values are read as YAML."""
     out = []
     problems = []
@@ -23,7 +24,7 @@ def parse_sets(items: "list[str] | None") -> list[tuple[str, object]]:
         if not sep or not key:
             problems.append(Problem("--set", "", None, None, f"expected key=value, got '{item}'"))
             continue
-        if not _KEY.match(key):
+        if not KEY_PATTERN.match(key):
             problems.append(Problem("--set", key, None, None, "expected a dotted path of names like "
                                                                "optimizer.learning_rate or stages.b1[0].conv.filters"))
             continue
@@ -47,7 +48,7 @@ def split_key(key: str) -> tuple:
     return tuple(parts)
 
 
-def apply(doc: Document, sets: "list[tuple]") -> Document:
+def apply(doc: Document, sets: list[tuple]) -> Document:
     """A copy of `doc` with the overrides set; problems at overridden paths cite the `--set` (or the flag that
     set the key: an item may be (key, value, label), e.g. ("dataset.limit", 64, "--limit 64")).
 
@@ -82,7 +83,7 @@ def set_text(value) -> str:
     return yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()
 
 
-def load(path: str, text: str | None = None, sets: "list[tuple[str, object]] | None" = None,
+def load(path: str, text: str | None = None, sets: list[tuple[str, object]] | None = None,
          what: str = "YAML file") -> Document:
     """Read a YAML file (or `text`) with positions, then apply the `--set` overrides."""
     doc = load_document(str(path), text, what=what)

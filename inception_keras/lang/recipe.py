@@ -11,9 +11,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from inception_keras.errors import ConfigError
+from inception_keras.lang.checks import build, describe, parse_into, raise_if
+from inception_keras.lang.kinds import INITIALIZERS
+from inception_keras.lang.options import option, to_plain
 from inception_keras.lang.overrides import load
-from inception_keras.lang.schema import Document, build, describe, option, parse_into, raise_if, to_plain
-from inception_keras.lang.spec import INITIALIZERS
+from inception_keras.lang.reader import Document
 
 STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker_mirrored")
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16", "auto")
@@ -180,7 +182,7 @@ class Recipe:
         return to_plain(self)
 
 
-def load_recipe(path: str, text: str | None = None, sets: "list[tuple[str, Any]] | None" = None) -> Recipe:
+def load_recipe(path: str, text: str | None = None, sets: list[tuple[str, Any]] | None = None) -> Recipe:
     return parse_recipe(load(path, text, sets, what="recipe file"))
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 
-from inception_keras.lang.spec import ArchSpec, Row
+from inception_keras.lang.arch import ArchSpec, Row
 
 
 def _shape(shape: tuple) -> str:

@@ -10,7 +10,8 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from inception_keras.lang import spec as S
+from inception_keras.lang import kinds as S
+from inception_keras.lang.geometry import pool_out
 
 
 def lrn(x, depth_radius=2, bias=1.0, alpha=2e-5, beta=0.75):
@@ -225,7 +226,7 @@ def _ceil_pool(p: S.Pool, x, cls, is_max: bool):
     then divide by each window's size within the padded input (PyTorch's count_include_pad, Caffe's AVE)."""
     _, h, w, _ = x.shape
     pad = 0 if p.padding == "valid" else p.padding
-    sizes = [S.pool_out(n, p.size, p.stride, p.padding, True) for n in (h, w)]
+    sizes = [pool_out(n, p.size, p.stride, p.padding, True) for n in (h, w)]
     extra = [max(0, (out - 1) * p.stride + p.size - (n + 2 * pad)) for out, n in zip(sizes, (h, w))]
     if pad or any(extra):
         x = Padding2D([[pad, pad + extra[0]], [pad, pad + extra[1]]], "-inf" if is_max else "zero",

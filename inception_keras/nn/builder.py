@@ -7,7 +7,9 @@ import keras
 from keras import layers
 
 from inception_keras.nn import blocks
-from inception_keras.lang import spec as S
+from inception_keras.lang import kinds as S
+from inception_keras.lang.arch import ArchSpec
+from inception_keras.lang.parse import load_arch
 
 MAIN_OUTPUT = "logits"
 
@@ -26,8 +28,8 @@ class Models:
         return len(self.loss_weights) > 1
 
 
-def _as_spec(spec_or_path) -> S.ArchSpec:
-    return spec_or_path if isinstance(spec_or_path, S.ArchSpec) else S.load_arch(spec_or_path)
+def _as_spec(spec_or_path) -> ArchSpec:
+    return spec_or_path if isinstance(spec_or_path, ArchSpec) else load_arch(spec_or_path)
 
 
 def _chain(layer_list, x, float32_last: bool):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from inception_keras.errors import ConfigError
 from inception_keras.lang.recipe import parse_recipe
-from inception_keras.lang.schema import Document
-from inception_keras.lang.spec import parse_arch
+from inception_keras.lang.parse import parse_arch
+from inception_keras.lang.reader import Document
 from inception_keras.runs import store as runs
 
 

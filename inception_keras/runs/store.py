@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 import yaml
 
 from inception_keras.errors import ConfigError
-from inception_keras.lang.schema import Document, load_document, read_text
+from inception_keras.lang.reader import Document, load_document, read_text
 
 CONFIG = "config.yaml"
 ENV = "env.json"

@@ -1,0 +1,225 @@
+"""Architecture YAML -> `ArchSpec`: every key, type and size checked, every layer resolved.
+
+`load_arch(path)` reads an architecture file (following `extends:`, see `compose`), and `parse_arch`
+checks it: the top level, `defaults` (global and per kind), every stage's layers (`kinds`) and the
+auxiliary heads, then follows the feature map through the network (`walk`). Layers come out fully
+resolved (defaults applied, names given, channels scaled by `width`). All mistakes of a file are reported
+at once, as a `ConfigError` naming file, YAML path and line.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from inception_keras.errors import ConfigError, Problem
+from inception_keras.lang.arch import ArchFile, ArchSpec, AuxHead, Defaults, Normalize, Stage
+from inception_keras.lang.checks import check_mapping, check_value, describe, did_you_mean, raise_if
+from inception_keras.lang.compose import load_arch_document
+from inception_keras.lang.geometry import shape_text
+from inception_keras.lang.kinds import LAYER_KINDS, Layer, local_names, split_item
+from inception_keras.lang.options import Option, options, to_plain
+from inception_keras.lang.reader import Document, format_path
+from inception_keras.lang.walk import analyze
+
+
+def load_arch(path: str, text: str | None = None, sets: list[tuple[str, Any]] | None = None) -> ArchSpec:
+    """Read, check and resolve an architecture YAML. Raises ConfigError naming file, YAML path and line.
+
+    `sets` are overrides [(dotted key, value)] applied to the file's data (after `extends`) before it is
+    checked.
+    """
+    return parse_arch(load_arch_document(path, text, sets))
+
+
+def parse_arch(doc: Document) -> ArchSpec:
+    """Check an architecture document (what `load_arch` reads) and resolve it into an `ArchSpec`."""
+    problems: list[Problem] = []
+    top = _top(doc, problems)
+    parser = _Parser(doc, problems, top)
+    if "stages" not in top or parser.defaults is None:
+        raise ConfigError(problems)
+    stages = parser.stages(top["stages"])
+    heads = [h for hname, value in (top.get("aux_heads") or {}).items()
+             if (h := parser.aux_head(hname, value)) is not None]
+    normalize = _normalize(doc, problems, top)
+    raise_if(problems)
+    return analyze(_spec(doc, top, parser, stages, heads, normalize), doc)
+
+
+def _top(doc: Document, problems: list) -> dict:
+    """The top-level keys, checked (a file that is no mapping, or a bad top level, stops here)."""
+    if not isinstance(doc.data, dict):
+        raise ConfigError([doc.problem((), f"an architecture file is a mapping with keys name, input, classes, "
+                                           f"stages; got {describe(doc.data)}")])
+    top = check_mapping(doc, problems, options(ArchFile), doc.data, (), "the architecture")
+    if top is None:
+        raise ConfigError(problems)
+    return top
+
+
+def _spec(doc: Document, top: dict, parser: _Parser, stages: list, heads: list,
+          normalize: Normalize | None) -> ArchSpec:
+    """The spec before the feature-map walk, with its resolved configuration (config.yaml's `arch`)."""
+    config = {"name": top["name"], "input": list(top["input"]), "classes": top["classes"], "width": top["width"],
+              "defaults": dict(parser.defaults), "stages": parser.config_stages}
+    if heads:
+        config["aux_heads"] = parser.config_heads
+    if normalize is not None:
+        config["normalize"] = to_plain(normalize)
+    return ArchSpec(name=top["name"], input=top["input"], classes=top["classes"], defaults=parser.defaults,
+                    stages=tuple(stages), aux_heads=tuple(heads), width=top["width"], source=doc.file,
+                    normalize=normalize, config=config)
+
+
+def _normalize(doc: Document, problems: list, top: dict) -> Normalize | None:
+    """`normalize`, checked: as many values as the input has channels (or one), std > 0."""
+    if top.get("normalize") is None:
+        return None
+    path = ("normalize",)
+    values = check_mapping(doc, problems, options(Normalize), top["normalize"], path, "normalize")
+    if values is None or len(values) < len(options(Normalize)):
+        return None
+    channels = top["input"][2] if "input" in top else None
+    ok = True
+    for key in ("mean", "std"):
+        n = len(values[key])
+        if channels is not None and n not in (1, channels):
+            plural = "s" if channels != 1 else ""
+            problems.append(doc.problem(path + (key,), f"{n} values for an input of {channels} channel{plural} "
+                                                       f"(input: {shape_text(top['input'])}); give one per channel, "
+                                                       f"or one for all"))
+            ok = False
+    if any(v <= 0 for v in values["std"]):
+        problems.append(doc.problem(path + ("std",), f"expected numbers > 0, got {list(values['std'])}"))
+        ok = False
+    return Normalize(**values) if ok else None
+
+
+class _Parser:
+    """Turns the checked top level into layers; records every layer's resolved keys for config.yaml."""
+
+    # per-kind defaults: every layer kind whose name is no global default (batch_norm is a global switch),
+    # and the auxiliary heads
+    PER_KIND = tuple(k for k in (*LAYER_KINDS, "aux_head") if k not in {o.key for o in options(Defaults)})
+
+    def __init__(self, doc: Document, problems: list, top: dict):
+        self.doc, self.problems = doc, problems
+        self.classes, self.width = top.get("classes", 1), top.get("width", 1.0)  # bad ones are reported already
+        self.names: dict[str, tuple] = {}  # full layer name -> YAML path that made it
+        self.config_stages: dict = {}  # resolved keys of every layer, for config.yaml
+        self.config_heads: dict = {}
+        self.defaults, self.per_kind = self._defaults(top.get("defaults"))
+
+    def _defaults(self, value) -> tuple[dict | None, dict]:
+        doc, path = self.doc, ("defaults",)
+        value = {} if value is None else value
+        globals_ = {k: v for k, v in value.items() if k not in self.PER_KIND}
+        known = [o.key for o in options(Defaults)] + list(self.PER_KIND)
+        for key in globals_:
+            if key not in {o.key for o in options(Defaults)}:
+                self.problems.append(doc.problem(path + (key,), f"unknown key '{key}' in defaults"
+                                                 f"{did_you_mean(key, known)} (known: {', '.join(known)})", key=True))
+        plain = {k: v for k, v in globals_.items() if k in {o.key for o in options(Defaults)}}
+        defaults = check_mapping(doc, self.problems, options(Defaults), plain, path, "defaults")
+        per_kind = {}
+        for kind in self.PER_KIND:
+            if kind in value:
+                opts = [o for o in (options(AuxHead) if kind == "aux_head" else options(LAYER_KINDS[kind]))
+                        if o.key != "name"]
+                per_kind[kind] = check_mapping(doc, self.problems, opts, value[kind], path + (kind,),
+                                               f"defaults for {kind}", required=False) or {}
+        return defaults, per_kind
+
+    def stages(self, stages: dict) -> list[Stage]:
+        """Every stage's layers; a stage's resolved keys go into `config_stages`."""
+        doc, out = self.doc, []
+        if not stages:
+            self.problems.append(doc.problem(("stages",), "no stages: declare at least one stage with layers"))
+        for sname, layers in stages.items():
+            spath = ("stages", sname)
+            message = check_value(Option("name", ""), sname)[1]
+            if message:
+                self.problems.append(doc.problem(spath, f"stage name: {message}", key=True))
+            layers, self.config_stages[sname] = self.layers(sname, layers, spath)
+            out.append(Stage(sname, layers))
+        return out
+
+    def layers(self, owner: str, items: Any, path: tuple) -> tuple[tuple, list]:
+        """The layers of a stage or head, and their resolved keys as YAML data (for config.yaml)."""
+        doc, problems = self.doc, self.problems
+        if not isinstance(items, list):
+            problems.append(doc.problem(path, f"expected a list of layers (`- conv: {{...}}`), got {describe(items)}"))
+            return (), []
+        if not items:
+            problems.append(doc.problem(path, "empty: a stage needs at least one layer"))
+        out, plain = [], []
+        for i, (item, local) in enumerate(zip(items, local_names(items))):
+            kind, value = split_item(item)
+            if kind is None:
+                self._not_a_layer(item, path + (i,))
+                continue
+            made = self.layer(kind, value, path + (i, kind) if isinstance(item, dict) else path + (i,), owner, local)
+            if made is not None:
+                out.append(made[0])
+                plain.append({kind: made[1]})
+        return tuple(out), plain
+
+    def _not_a_layer(self, item, path):
+        doc, kinds = self.doc, LAYER_KINDS
+        if isinstance(item, dict) and len(item) == 1:
+            kind = next(iter(item))
+            self.problems.append(doc.problem(path + (kind,), f"unknown layer kind '{kind}'{did_you_mean(kind, kinds)}"
+                                                             f" (kinds: {', '.join(kinds)})", key=True))
+        elif isinstance(item, dict):
+            keys = ", ".join(map(str, item)) or "none"
+            self.problems.append(doc.problem(path, f"a layer is one kind with its fields (`- conv: {{filters: 64, "
+                                                   f"kernel: 1}}`), got keys: {keys} (is the indentation off?)"))
+        else:
+            hint = did_you_mean(item, kinds) if isinstance(item, str) else ""
+            self.problems.append(doc.problem(path, f"expected a layer like `- conv: {{filters: 64, kernel: 1}}`, got "
+                                                   f"{describe(item)}{hint}"))
+
+    def layer(self, kind: str, value: Any, path: tuple, owner: str, local: str) -> tuple[Layer, dict] | None:
+        cls = LAYER_KINDS[kind]
+        doc, problems = self.doc, self.problems
+        values = check_mapping(doc, problems, options(cls), value, path, f"{kind} layer",
+                               defaults=self.per_kind.get(kind))
+        if values is None or len(values) < len(options(cls)):
+            return None  # a bad or missing key, already reported
+        for o in options(cls):
+            if o.inherit and values[o.attr] is None and self.defaults is not None:
+                values[o.attr] = self.defaults[o.inherit]
+        name = values["name"] if cls.BLOCK else f"{owner}.{local}"
+        if name in self.names:
+            what = "block" if cls.BLOCK else "layer"
+            problems.append(doc.problem(path + (("name",) if values.get("name") else ()),
+                                        f"duplicate {what} name '{name}' (also at {format_path(self.names[name])})"))
+        self.names[name] = path
+        plain = {o.key: (local if o.attr == "name" else _plain(values[o.attr])) for o in options(cls)}
+        for o in options(cls):
+            if o.channels and values[o.attr] is not None and self.width != 1.0:
+                values[o.attr] = max(1, round(values[o.attr] * self.width))
+        layer = cls(**{**values, "name": name}, path=path).resolved(self.classes)
+        for key, message in layer.problems():
+            problems.append(doc.problem(path + (key,), message))
+        return layer, plain
+
+    def aux_head(self, hname: str, value: Any) -> AuxHead | None:
+        doc, hpath = self.doc, ("aux_heads", hname)
+        message = check_value(Option("name", ""), hname)[1]
+        if message:
+            self.problems.append(doc.problem(hpath, f"head name: {message}", key=True))
+        head = check_mapping(doc, self.problems, [o for o in options(AuxHead) if o.key != "name"], value, hpath,
+                             f"auxiliary head '{hname}'", defaults=self.per_kind.get("aux_head"))
+        if head is None or "layers" not in head:
+            return None
+        given = isinstance(value, dict) and "layers" in value
+        layers, plain = self.layers(hname, head["layers"], hpath + ("layers",) if given else
+                                    ("defaults", "aux_head", "layers"))
+        self.config_heads[hname] = {"after": head.get("after"), "loss_weight": head.get("loss_weight"),
+                                    "layers": plain}
+        return AuxHead(name=hname, after=head.get("after", ""), loss_weight=head.get("loss_weight", 0.3),
+                       layers=layers)
+
+
+def _plain(value):
+    return list(value) if isinstance(value, tuple) else value
