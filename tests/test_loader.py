@@ -118,3 +118,23 @@ def test_damaged_and_wrong_files_are_errors_naming_them(legacy, tmp_path):
         loader.load_inference(missing)
     with pytest.raises(ConfigError, match="not a run directory or a .keras model file"):
         loader.load_inference(weights)
+
+
+def test_warm_start_loads_through_the_loader(legacy):
+    """train --init-from: a finished run's model.keras, an unfinished run's newest backup, a damaged file named."""
+    from inception_keras.engine.trainer import warm_start
+    from inception_keras.nn.builder import build_models
+    from inception_keras.runs.config import from_config
+
+    run, _ = legacy
+    model = build_models(from_config(run)[0]).train
+    assert warm_start(model, run) == f"initialized 8 layer(s) from {run}/model.keras"
+    os.remove(os.path.join(run, "model.keras"))
+    weights = os.path.join(run, "backup", "epoch-0001.weights.h5")
+    assert warm_start(model, run) == f"initialized 8 layer(s) from {weights}"
+    with open(weights, "r+b") as f:
+        f.truncate(500)
+    with pytest.raises(ConfigError, match=f"^--init-from {weights}: cannot load it \\(.+\\)$"):
+        warm_start(model, run)
+    with pytest.raises(ConfigError, match=f"^--init-from {weights}: cannot load it \\(.+\\)$"):
+        warm_start(model, weights)
