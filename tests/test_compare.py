@@ -19,8 +19,9 @@ import yaml
 from conftest import ROOT, TINY_ARCH, TINY_RECIPE, cli, write_bars
 
 import inception_keras
-from inception_keras.runs import store as runs
-from inception_keras.compare.core import compare_runs, load_runs, plot_runs, render, run_colours
+from inception_keras import runs
+from inception_keras.compare import compare_runs, load_runs, plot_runs, render
+from inception_keras.compare.plot import run_colours
 from inception_keras.errors import ConfigError
 
 BASE_CONFIG = {
@@ -304,7 +305,7 @@ def test_group_table_formats(tmp_path):
 
 
 def test_seeds_text():
-    from inception_keras.compare.core import seeds_text
+    from inception_keras.compare.render import seeds_text
 
     assert seeds_text([3, 0, 1, 2, 7, 9, 10]) == "0..3,7,9,10"
     assert seeds_text([0, None]) == "0,?" and seeds_text(None) == "-"
@@ -314,7 +315,8 @@ def test_group_plot_draws_a_band_and_keeps_equal_curves_apart(tmp_path):
     from matplotlib.collections import PolyCollection
     from matplotlib.text import Text
 
-    from inception_keras.compare.core import curves_figure, load_runs, seed_groups
+    from inception_keras.compare import load_runs, seed_groups
+    from inception_keras.compare.plot import curves_figure
 
     va, paths = seed_runs(tmp_path)
     twin = make_run(tmp_path, "twin", history(va["a-s0"]), sets={"recipe.batch_size": 64, "recipe.seed": 0})

@@ -7,7 +7,7 @@ import os
 
 import numpy as np
 
-from inception_keras.runs import store as runs
+from inception_keras import runs
 from inception_keras.errors import ConfigError
 from inception_keras.lang.defaults import DEFAULT_RECIPE
 from inception_keras.runs.config import from_config
