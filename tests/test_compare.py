@@ -657,3 +657,23 @@ def test_differing_stages_show_the_layer_and_key_that_differ(tmp_path):
     assert list(df[keys[0]]) == [16, 8]
     assert df[keys[1]][0] == "conv" and pd.isna(df[keys[1]][1])
     assert max(len(line) for line in render(df).splitlines()) < 250
+
+
+# ----------------------------------------------------------------------------- one owner per concept
+
+
+def test_one_reader_one_status_one_diff(tmp_path):
+    """compare and --recover read metrics.csv by one rule; compare and sweep decide a run's status by one rule;
+    configurations compare by one rule (a bool is never a number, a list is a tuple)."""
+    path = tmp_path / "metrics.csv"
+    path.write_text("epoch,loss\n1,2\n1,1.5\n2,abc\n3")  # a repeated epoch, a cell that is not a number, a cut line
+    assert runs.read_metric_rows(str(path)) == [{"epoch": 1, "loss": 1.5}, {"epoch": 2, "loss": None}]
+    assert list(runs.read_metrics(str(path))["epoch"]) == [1, 2]
+    seen, warn = collect()
+    run_dir = str(tmp_path)
+    assert runs.run_status(run_dir, {"status": "running"}, warn) == "interrupted" and len(seen) == 1
+    assert runs.run_status(run_dir, {"status": "finished"}) == "finished" and runs.run_status(run_dir, None) is None
+    with runs.RunLock(run_dir):
+        assert runs.run_status(run_dir, {"status": "interrupted"}) == "running"
+    assert runs.same_config({"a": (1, 2)}, {"a": [1, 2.0]}) and not runs.same_value(True, 1)
+    assert runs.differing_keys({"a": {"b": 1, "c": 2}}, {"a": {"b": 1, "c": 3}}) == ["a.c"]
