@@ -16,7 +16,7 @@ def compare_runs(paths, metric: str = "val_accuracy", on_warning=None, by_run: b
     """Compare run directories (or globs, or metrics.csv files): a pandas DataFrame, one row per seed group
     (runs that differ only in the seed: n, mean, sd, min, max of `metric`) or with `by_run=True` one row per
     run, best `metric` first, with the configuration keys that differ (see compare.compare_runs)."""
-    from inception_keras.compare.core import compare_runs as _compare
+    from inception_keras.compare import compare_runs as _compare
 
     return _compare(paths, metric=metric, on_warning=on_warning, by_run=by_run)
 

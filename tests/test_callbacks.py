@@ -10,7 +10,7 @@ import pytest
 
 from conftest import ROOT
 
-from inception_keras.runs import store as runs
+from inception_keras import runs
 from inception_keras.engine.callbacks import format_row, make_backup_callback, make_progress_callback, metrics_row
 
 

@@ -19,8 +19,9 @@ import yaml
 from conftest import ROOT, TINY_ARCH, TINY_RECIPE, cli, write_bars
 
 import inception_keras
-from inception_keras.runs import store as runs
-from inception_keras.compare.core import compare_runs, load_runs, plot_runs, render, run_colours
+from inception_keras import runs
+from inception_keras.compare import compare_runs, load_runs, plot_runs, render
+from inception_keras.compare.plot import run_colours
 from inception_keras.errors import ConfigError
 
 BASE_CONFIG = {
@@ -304,7 +305,7 @@ def test_group_table_formats(tmp_path):
 
 
 def test_seeds_text():
-    from inception_keras.compare.core import seeds_text
+    from inception_keras.compare.render import seeds_text
 
     assert seeds_text([3, 0, 1, 2, 7, 9, 10]) == "0..3,7,9,10"
     assert seeds_text([0, None]) == "0,?" and seeds_text(None) == "-"
@@ -314,7 +315,8 @@ def test_group_plot_draws_a_band_and_keeps_equal_curves_apart(tmp_path):
     from matplotlib.collections import PolyCollection
     from matplotlib.text import Text
 
-    from inception_keras.compare.core import curves_figure, load_runs, seed_groups
+    from inception_keras.compare import load_runs, seed_groups
+    from inception_keras.compare.plot import curves_figure
 
     va, paths = seed_runs(tmp_path)
     twin = make_run(tmp_path, "twin", history(va["a-s0"]), sets={"recipe.batch_size": 64, "recipe.seed": 0})
@@ -655,3 +657,23 @@ def test_differing_stages_show_the_layer_and_key_that_differ(tmp_path):
     assert list(df[keys[0]]) == [16, 8]
     assert df[keys[1]][0] == "conv" and pd.isna(df[keys[1]][1])
     assert max(len(line) for line in render(df).splitlines()) < 250
+
+
+# ----------------------------------------------------------------------------- one owner per concept
+
+
+def test_one_reader_one_status_one_diff(tmp_path):
+    """compare and --recover read metrics.csv by one rule; compare and sweep decide a run's status by one rule;
+    configurations compare by one rule (a bool is never a number, a list is a tuple)."""
+    path = tmp_path / "metrics.csv"
+    path.write_text("epoch,loss\n1,2\n1,1.5\n2,abc\n3")  # a repeated epoch, a cell that is not a number, a cut line
+    assert runs.read_metric_rows(str(path)) == [{"epoch": 1, "loss": 1.5}, {"epoch": 2, "loss": None}]
+    assert list(runs.read_metrics(str(path))["epoch"]) == [1, 2]
+    seen, warn = collect()
+    run_dir = str(tmp_path)
+    assert runs.run_status(run_dir, {"status": "running"}, warn) == "interrupted" and len(seen) == 1
+    assert runs.run_status(run_dir, {"status": "finished"}) == "finished" and runs.run_status(run_dir, None) is None
+    with runs.RunLock(run_dir):
+        assert runs.run_status(run_dir, {"status": "interrupted"}) == "running"
+    assert runs.same_config({"a": (1, 2)}, {"a": [1, 2.0]}) and not runs.same_value(True, 1)
+    assert runs.differing_keys({"a": {"b": 1, "c": 2}}, {"a": {"b": 1, "c": 3}}) == ["a.c"]

@@ -7,7 +7,7 @@ import os
 import pytest
 import yaml
 
-from inception_keras.runs import store as runs
+from inception_keras import runs
 from inception_keras.errors import ConfigError
 from inception_keras.engine.plan import RUNS_ROOT, TrainOptions, default_runs_root, plan, yaml_round
 from inception_keras.lang.defaults import DEFAULT_ARCH, DEFAULT_RECIPE

@@ -13,7 +13,7 @@ import time
 import pytest
 from conftest import ROOT, TINY_RECIPE, cli, write_bars
 
-from inception_keras.runs import store as runs
+from inception_keras import runs
 from inception_keras.errors import ConfigError
 from inception_keras.engine.plan import TrainOptions
 from inception_keras.engine.grid import make_sweep, parse_grid, split_values, value_text

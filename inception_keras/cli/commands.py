@@ -77,7 +77,7 @@ def run_sweep(args: argparse.Namespace) -> int:
 def _compare_points(sweep, metric: str, form: str, plot: str | None) -> None:
     """The comparison of the sweep's points that have epochs, grouped by everything but the seed (as `compare`
     prints it); the engine that ran them never imports compare."""
-    from inception_keras.compare.core import group_table, load_runs, plot_groups, render
+    from inception_keras.compare import group_table, load_runs, plot_groups, render
     from inception_keras.engine.sweep import trained_dirs
 
     done = trained_dirs(sweep)
@@ -107,9 +107,9 @@ def run_evaluate(args: argparse.Namespace) -> None:
 
 
 def run_compare(args: argparse.Namespace) -> int:
-    from inception_keras.compare.core import main
+    from inception_keras.compare import report
 
-    return main(args)
+    return report(args.runs, metric=args.metric, fmt=args.format, plot=args.plot, by_run=args.by_run, band=args.band)
 
 
 def run_bench(args: argparse.Namespace) -> int:

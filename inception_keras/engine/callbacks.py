@@ -11,7 +11,7 @@ import functools
 import os
 import time
 
-from inception_keras.runs import store as runs
+from inception_keras import runs
 
 
 def metrics_row(epoch: int, logs: dict, lr: float, seconds: float, train_seconds: float, images: int) -> dict:

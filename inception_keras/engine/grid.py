@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from inception_keras.runs import store as runs
+from inception_keras import runs
 from inception_keras.errors import ConfigError
 from inception_keras.lang.overrides import KEY_PATTERN
 from inception_keras.engine.plan import TrainOptions, resolve

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from inception_keras.runs import store as runs
+from inception_keras import runs
 from inception_keras.errors import ConfigError
 from inception_keras.lang.overrides import parse_sets, set_text
 from inception_keras.lang.recipe import Recipe, load_recipe, parse_recipe

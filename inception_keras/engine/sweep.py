@@ -32,7 +32,7 @@ import signal
 import subprocess
 import sys
 
-from inception_keras.runs import store as runs
+from inception_keras import runs
 from inception_keras.errors import ConfigError, Interrupted
 from inception_keras.engine.grid import Point, Sweep
 from inception_keras.engine.plan import TrainOptions
@@ -46,23 +46,16 @@ INDEX_ENV = "JOB_COMPLETION_INDEX"
 def point_status(point: Point) -> str:
     """new, finished, running (another process trains it), interrupted, failed, or different (the directory
     holds a run of another configuration)."""
-    from inception_keras.runs.config import resolved_config
-
     if not os.path.isdir(point.run_dir):
         return "new"
     try:
         config = runs.read_config(point.run_dir)
-        state = runs.read_state(point.run_dir) or {}
+        state = runs.read_state(point.run_dir)
     except ConfigError:
         return "unreadable"
-    if config is not None and not runs.same_config(resolved_config(config), point.config):
+    if config is not None and not runs.same_config(runs.resolved_config(config), point.config):
         return "different"
-    status = state.get("status") or "new"
-    if status == "finished":
-        return status
-    if runs.is_locked(point.run_dir):
-        return "running"
-    return "interrupted" if status == "running" else status
+    return runs.run_status(point.run_dir, state) or "new"
 
 
 _BROKEN = {"different": "{} holds a run of another configuration; move it away or choose another --sweep-dir",

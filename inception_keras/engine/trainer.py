@@ -16,7 +16,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from inception_keras.runs import store as runs
+from inception_keras import runs
 from inception_keras.errors import ConfigError, Interrupted, TrainingError, raise_interrupted
 from inception_keras.engine.plan import RUNS_ROOT, Plan, TrainOptions, plan
 from inception_keras.lang.defaults import DEFAULT_ARCH, DEFAULT_RECIPE

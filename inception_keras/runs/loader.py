@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from inception_keras.errors import ConfigError
-from inception_keras.runs import store as runs
+from inception_keras import runs
 
 WEIGHTS_ONLY = ("not a run directory or a .keras model file (a .weights.h5 file holds no architecture: import with "
                 "--out FILE.keras, or load it into build_model(spec, aux=True))")

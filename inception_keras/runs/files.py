@@ -1,0 +1,122 @@
+"""The run directory's file names and how a file in it is written: whole or not at all.
+
+    config.yaml    the resolved architecture and recipe (`--set`s applied, defaults filled)
+    env.json       versions, devices, strategy, replicas, workers, data source, command line, git commit
+    metrics.csv    one row per completed epoch, named columns (rewritten atomically from the backup)
+    state.json     status (running, finished, failed, interrupted), epochs done and planned
+    backup/        checkpoint.json + epoch-NNNN.weights.h5 (model and optimizer): the resume point
+    model.keras    the inference model, at the end
+
+Every file is written through a temporary name and renamed (`atomic_write`, `save_model`); what an interrupted
+write leaves behind is recognised and removed (`remove_temporaries`).
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+
+from inception_keras.errors import ConfigError
+from inception_keras.lang.reader import read_text
+
+CONFIG = "config.yaml"
+ENV = "env.json"
+METRICS = "metrics.csv"
+STATE = "state.json"
+MODEL = "model.keras"
+BACKUP = "backup"
+CHECKPOINT = "checkpoint.json"
+LOCK = ".lock"
+MAX_JSON = 64 << 20
+
+
+def atomic_write(path: str, text: str) -> None:
+    """Write a file whole or not at all: a temporary file, synced, then renamed over `path`. On a failure
+    (a full disk) the temporary file is removed and `path` is as it was."""
+    tmp = f"{path}.tmp-{os.getpid()}"
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise
+
+
+def write_json(path: str, obj) -> None:
+    """`obj` as indented JSON, atomically (checkpoint.json, env.json)."""
+    atomic_write(path, json.dumps(obj, indent=1) + "\n")
+
+
+def read_json(path: str, mapping: bool = True) -> dict | None:
+    """A small JSON file (read bounded, without blocking on a pipe), or None when it does not exist; with
+    `mapping`, anything but a JSON object is an error naming the file."""
+    if not os.path.lexists(path):
+        return None
+    try:
+        value = json.loads(read_text(path, what=os.path.basename(path), limit=MAX_JSON))
+    except ConfigError as e:
+        raise ConfigError(f"{path}: cannot read: {e.problems[0].message if e.problems else e}") from None
+    except (ValueError, RecursionError) as e:
+        raise ConfigError(f"{path}: cannot read: {e}") from None
+    if mapping and not isinstance(value, dict):
+        raise ConfigError(f"{path}: expected a JSON object, found {type(value).__name__} {short_json(value)}")
+    return value
+
+
+def short_json(value) -> str:
+    """`value` as JSON for a message, cut at 40 characters."""
+    text = json.dumps(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def check_writable(run_dir: str) -> None:
+    """Fail before any training when the run directory cannot be written."""
+    probe = os.path.join(run_dir, f".write-test-{os.getpid()}")
+    try:
+        os.makedirs(os.path.join(run_dir, BACKUP), exist_ok=True)
+        with open(probe, "w") as f:
+            f.write("ok")
+        os.remove(probe)
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            os.remove(probe)
+        raise ConfigError(f"run directory {run_dir} is not writable: {e.strerror or e}") from None
+
+
+def save_model(model, run_dir: str) -> str:
+    """model.keras, whole or not at all: saved under a temporary name, then renamed."""
+    path = os.path.join(run_dir, MODEL)
+    tmp = os.path.join(run_dir, f".model.tmp-{os.getpid()}.keras")
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise
+    return path
+
+
+_TEMPORARY = re.compile(r"(\.tmp-\d+$|^\.write-test-\d+$|\.tmp\.weights\.h5$|^\.model\.tmp-\d+\.keras$)")
+
+
+def remove_temporaries(run_dir: str) -> list[str]:
+    """Remove the temporary files an interrupted write leaves (`*.tmp-PID`, `.write-test-PID`, a weights file
+    not yet renamed, a model not yet renamed); committed files are never touched."""
+    removed = []
+    for where in (run_dir, os.path.join(run_dir, BACKUP)):
+        try:
+            names = os.listdir(where)
+        except OSError:
+            continue
+        for name in names:
+            if _TEMPORARY.search(name):
+                with contextlib.suppress(OSError):
+                    os.remove(os.path.join(where, name))
+                    removed.append(os.path.join(where, name))
+    return removed
