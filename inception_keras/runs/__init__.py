@@ -1,11 +1,14 @@
 """Run directories: files and atomic writes, lifecycle and lock, resolved configurations and their diff, the one
-metrics.csv reader, the one model loader. Imports lang only; no TensorFlow until a model is loaded.
+metrics.csv reader, the one model loader. Imports lang only, and nn only inside the loader's functions; never
+data, engine, interop, compare or cli. No TensorFlow until a model is loaded.
 
     files      the file names, atomic writes, JSON, temporaries
     state      state.json, the lock, and `run_status` (running, or stopped without recording it)
     metrics    metrics.csv written, and read back by the one tolerant reader
     config     config.yaml, resolved configurations, and the one comparison of configurations
     lifecycle  the commit record, what a directory holds (`inspect`), resume, recover, new run directories
+    loader     the one model loader: a .keras file, weights into a model, a run directory (imported by itself:
+               `from inception_keras.runs import loader`)
 
 `from inception_keras import runs` gives the public names of them all (`runs.write_state`, `runs.inspect`...).
 """
