@@ -467,3 +467,35 @@ def test_ceil_mode_with_same_padding_is_an_error():
                                           r"explicit padding up; with padding: same"):
         load_arch("c.yaml", text=CEIL.replace("SIZE", "8").replace("KIND", "maxpool").replace("K,", "3,").replace(
             "S,", "2,").replace("P,", "same,"))
+
+
+ACTIVATION_ARCH = """\
+name: act
+input: [8, 8, 1]
+classes: 3
+stages:
+  s1:
+    - conv: {filters: 4, kernel: 3, activation: linear, batch_norm: true}
+    - activation: {function: FUNCTION}
+    - global_avgpool
+  head:
+    - dense: {}
+"""
+
+
+def test_a_standalone_activation_layer_is_its_own_kind(tmp_path):
+    """`activation` (one class in lang/kinds.py, one builder in nn/blocks.py): no parameters, the shape kept, the
+    function applied by Keras' layer of that name; an unknown function is a file:line error."""
+    path = tmp_path / "act.yaml"
+    path.write_text(ACTIVATION_ARCH.replace("FUNCTION", "relu6"))
+    spec = load_arch(str(path))
+    # conv (+bias), BN gamma/beta, dense: the activation adds nothing
+    assert spec.trainable_params == 4 * 9 + 4 + 2 * 4 + 4 * 3 + 3
+    model = ik.build_model(str(path))
+    assert model.count_params() == spec.params
+    layer = model.get_layer("s1.activation1")
+    x = np.linspace(-20, 20, 2 * 8 * 8 * 4, dtype="float32").reshape(2, 8, 8, 4)
+    np.testing.assert_array_equal(np.asarray(layer(x)), np.clip(x, 0, 6))
+    path.write_text(ACTIVATION_ARCH.replace("FUNCTION", "relu7"))
+    with pytest.raises(ConfigError, match=r"act.yaml:7:\d+: stages.s1\[1\].activation.function: unknown value"):
+        load_arch(str(path))

@@ -215,6 +215,19 @@ class Dropout(Layer):
 
 @layer_kind
 @dataclass(frozen=True, kw_only=True)
+class Activation(Layer):
+    KIND = "activation"
+    DOC = "an activation function on its own (after a batch_norm, or after a residual sum)"
+    INPUT = "any"
+
+    function: str = option("choice", "the activation", "relu", choices=ACTIVATIONS)
+
+    def cost(self, shape):
+        return Cost(shape)
+
+
+@layer_kind
+@dataclass(frozen=True, kw_only=True)
 class Dense(Layer):
     KIND = "dense"
     DOC = "fully connected layer on a flat input"

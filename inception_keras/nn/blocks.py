@@ -274,6 +274,11 @@ def dropout(layer, x, dtype=None):
     return layers.Dropout(layer.rate, name=layer.name)(x)
 
 
+@builds(S.Activation)
+def activation(layer, x, dtype=None):
+    return layers.Activation(layer.function, name=layer.name, dtype=dtype)(x)
+
+
 @builds(S.Dense)
 def dense(layer, x, dtype=None):
     act = None if layer.activation == "linear" else layer.activation
