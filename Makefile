@@ -14,11 +14,11 @@ RECIPE ?= train/fashion_mnist.yaml
 
 install: $(STAMP)
 
-# The onnx extra (tf2onnx, onnx, onnxruntime) lets the export tests run the ONNX round trip.
+# The onnx extra (tf2onnx, onnx, onnxruntime) lets the export tests run the ONNX round trip, litert the TFLite one.
 $(STAMP): setup.cfg pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test,onnx]'
+	$(BIN)/python -m pip install -q -e '.[test,onnx,litert]'
 	@touch $(STAMP)
 
 # Fashion-MNIST as IDX files from Debian (dataset-fashion-mnist), where apt-get works;
@@ -32,9 +32,10 @@ fashion-mnist:
 	  else echo "note: no apt-get; tensorflow-datasets will download Fashion-MNIST"; fi; \
 	fi
 
-# The suite in as many processes as there are cores (pytest-xdist): most tests start TensorFlow in a process of
+# ruff (pyproject.toml), then the suite in as many processes as there are cores (pytest-xdist): most tests start TensorFlow in a process of
 # their own, so two cores run it in about half the time.
 test: install
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q -n auto tests
 
 # make train ARCH=arch/googlenet_bn.yaml RECIPE=train/imagenette.yaml ARGS="--set epochs=2"

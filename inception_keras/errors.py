@@ -37,7 +37,7 @@ class ConfigError(InceptionKerasError):
 
     exit_code = 2
 
-    def __init__(self, problems: "list[Problem] | str"):
+    def __init__(self, problems: list[Problem] | str):
         if isinstance(problems, str):
             self.problems = []
             text = problems

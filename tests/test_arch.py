@@ -6,7 +6,6 @@ import re
 
 import numpy as np
 import pytest
-
 from conftest import ROOT, cli
 
 import inception_keras as ik
@@ -395,8 +394,8 @@ def test_adaptive_avgpool_matches_pytorchs_windows(size, out, tmp_path):
 
 
 def test_every_layer_kind_has_a_keras_builder():
-    from inception_keras.nn import blocks
     from inception_keras.lang.kinds import LAYER_KINDS
+    from inception_keras.nn import blocks
 
     assert set(LAYER_KINDS.values()) <= set(blocks.BUILDERS)
 

@@ -8,9 +8,8 @@ import os
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from conftest import ROOT, TINY_ARCH, TINY_RECIPE, cli, write_bars
+from PIL import Image
 from test_paper import make_image_folder
 
 from inception_keras.data import augment as A

@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import ROOT
 
 from inception_keras import runs
@@ -18,7 +17,8 @@ def test_training_modules_import_no_tensorflow():
     """The command line creates the tf.distribute strategy before anything initializes TensorFlow, and sets
     TensorFlow's environment before its import: none of the modules on that path imports it."""
     code = ("import sys\nimport inception_keras.cli, inception_keras.engine.trainer, inception_keras.engine.callbacks, "
-            "inception_keras.engine.plan, inception_keras.engine.task, inception_keras.engine.env, inception_keras.engine.compat\n"
+            "inception_keras.engine.plan, inception_keras.engine.task, inception_keras.engine.env, "
+            "inception_keras.engine.compat\n"
             "print(sorted({m.split('.')[0] for m in sys.modules} & {'tensorflow', 'keras'}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                          env=dict(os.environ, PYTHONPATH=ROOT))

@@ -448,7 +448,7 @@ def test_columns_missing_from_an_older_run(tmp_path):
 
 
 def test_not_a_run_empty_csvs_and_bad_cells(tmp_path):
-    good = make_run(tmp_path, "good", history([0.5, 0.6]))
+    make_run(tmp_path, "good", history([0.5, 0.6]))
     bad_cell = make_run(tmp_path, "bad_cell", history([0.5, 0.7]))
     path = os.path.join(bad_cell, "metrics.csv")
     lines = open(path).read().splitlines()
@@ -477,7 +477,7 @@ def test_not_a_run_empty_csvs_and_bad_cells(tmp_path):
 
 def test_bare_csv_files_and_globs(tmp_path):
     a = make_run(tmp_path, "a", history([0.5]))
-    b = make_run(tmp_path, "b", history([0.6]), sets={"recipe.seed": 2})
+    make_run(tmp_path, "b", history([0.6]), sets={"recipe.seed": 2})
     loose = tmp_path / "exported.csv"
     shutil.copy(os.path.join(a, "metrics.csv"), loose)
     seen, warn = collect()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from conftest import TINY_RECIPE
 
 from inception_keras.data import pipeline as D

@@ -13,7 +13,6 @@ import time
 
 import h5py
 import numpy as np
-
 from conftest import ROOT, TINY_RECIPE, write_bars
 
 
@@ -102,7 +101,7 @@ def test_killed_workers_resume_from_the_last_epoch(tiny):
     assert 1 <= done < 4
     procs = start_workers(tiny, recipe, run)
     results = [p.communicate(timeout=600) for p in procs]
-    for p, (out, err) in zip(procs, results):
+    for p, (_out, err) in zip(procs, results):
         assert p.returncode == 0, err
     assert f"resuming after epoch {done}" in results[0][0]
     assert [int(r["epoch"]) for r in metric_rows(run)] == [1, 2, 3, 4]

@@ -4,11 +4,9 @@ custom layer of blocks.py."""
 from __future__ import annotations
 
 import importlib.util
-import os
 
 import numpy as np
 import pytest
-
 from conftest import cli
 
 import inception_keras as ik
@@ -83,7 +81,8 @@ def test_export_round_trip_reproduces_the_keras_logits(fmt, name, tiny_model, tm
     assert main(["export", path, "--format", fmt, "--out", out]) == 0
     report = capsys.readouterr().out
     print(report)
-    assert report.startswith(f"wrote {out} ({fmt}, ") and "float32 [N, 20, 20, 3] images in [0, 1] -> 5 logits" in report
+    assert report.startswith(f"wrote {out} ({fmt}, ")
+    assert "float32 [N, 20, 20, 3] images in [0, 1] -> 5 logits" in report
     assert "logits differ from Keras' by at most" in report
     if fmt == "tflite":  # the interpreter that ran is named: LiteRT's where ai-edge-litert is installed
         from inception_keras.interop.export import LITERT, TF_LITE

@@ -19,13 +19,12 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXTURES = os.path.join(ROOT, "tests", "fixtures")
 sys.path.insert(0, os.path.join(ROOT, "tools", "reference"))
+import keras  # noqa: E402
 import seeded  # noqa: E402
 
-import keras  # noqa: E402
-
 import inception_keras as ik  # noqa: E402
-from inception_keras.interop import weights as W  # noqa: E402
 from inception_keras.errors import ConfigError  # noqa: E402
+from inception_keras.interop import weights as W  # noqa: E402
 
 SEED_ARCH = os.path.join(ROOT, "arch", "googlenet.yaml")
 BN_ARCH = os.path.join(ROOT, "arch", "googlenet_bn.yaml")
@@ -104,7 +103,8 @@ def seed_ref():
 
 def seed_params(ref):
     names = [str(n) for n in ref["params.names"]]
-    arrays = seeded.mxnet_params(int(ref["seed"]), list(zip(shapes(ref, "params"), [str(r) for r in ref["params.roles"]])))
+    roles = [str(r) for r in ref["params.roles"]]
+    arrays = seeded.mxnet_params(int(ref["seed"]), list(zip(shapes(ref, "params"), roles)))
     assert seeded.digest_all(arrays) == str(ref["params.digest"]), \
         "seeded.py no longer generates the weights MXNet was given (NumPy's stream changed?): run `make golden`"
     return names, arrays

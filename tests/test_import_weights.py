@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import os
 
+import keras
 import numpy as np
 import pytest
-
 from conftest import cli
 from test_golden import BN_ARCH, bn_model, close, tv_input, tv_ref, tv_state
 
-import keras
-
-from inception_keras.interop import weights as W
 from inception_keras.cli.app import main
+from inception_keras.interop import weights as W
 
 
 def write_state(state: dict, path: str) -> str:
@@ -124,7 +122,8 @@ def test_command_line_exit_2_without_traceback(tmp_path):
     np.savez(sd, **{"conv1.conv.weight": np.zeros((64, 3, 7, 7), np.float32)})
     r = cli("import-weights", "torchvision", sd, "--arch", "arch/googlenet_bn.yaml", "--out", tmp_path / "g.keras")
     assert r.returncode == 2 and "Traceback" not in r.stderr and r.stdout == ""
-    assert r.stderr.startswith(f"error: 304 errors in {sd}:")  # the 305 weights of the model with its aux heads, less one
+    # the 305 weights of the model with its aux heads, less one
+    assert r.stderr.startswith(f"error: 304 errors in {sd}:")
     assert f"{sd}: fc.weight: missing: head.dense1/kernel (1024, 1000) needs it" in r.stderr
     r = cli("import-weights", "caffe", sd, "--arch", "arch/googlenet_bn.yaml", "--out", tmp_path / "g.keras")
     assert r.returncode == 2 and "invalid choice: 'caffe' (choose from 'torchvision')" in r.stderr

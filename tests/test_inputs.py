@@ -6,7 +6,6 @@ import os
 import time
 
 import pytest
-
 from conftest import ROOT, cli
 
 from inception_keras.errors import ConfigError
@@ -26,7 +25,8 @@ BAD_FILES = [
     ("alias bomb", alias_bomb(), "bad.yaml:1:37: more than 100,000 values with aliases expanded; refused"),
     ("deep nesting", "x: " + "[" * 2000 + "]" * 2000 + "\n",
      "bad.yaml: invalid YAML: nested too deeply (more than 100 levels are refused)"),
-    ("nesting past the bound", "x: " + "[" * 300 + "]" * 300 + "\n", "bad.yaml:1:104: nested more than 100 levels deep"),
+    ("nesting past the bound", "x: " + "[" * 300 + "]" * 300 + "\n",
+     "bad.yaml:1:104: nested more than 100 levels deep"),
     ("huge integer", "x: " + "9" * 5000 + "\n", "bad.yaml:1:4: cannot read this value: Exceeds the limit (4300 "
                                                  "digits) for integer string conversion: value has 5000 digits"),
     ("large file", "x: [" + ",".join(["1"] * 600_000) + "]\n",

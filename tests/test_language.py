@@ -6,7 +6,6 @@ import os
 import subprocess
 
 import pytest
-
 from conftest import ROOT, cli
 
 from inception_keras.errors import ConfigError

@@ -6,7 +6,6 @@ import os
 
 import numpy as np
 import pytest
-
 from conftest import ROOT
 
 import inception_keras as ik
@@ -88,4 +87,4 @@ def test_mistakes_name_the_key_and_line(text, where, message):
     with pytest.raises(ConfigError) as e:
         tiny(text)
     text = str(e.value)
-    assert f"tiny.yaml:4:" in text and f": {where}: " in text and message in text, text
+    assert "tiny.yaml:4:" in text and f": {where}: " in text and message in text, text

@@ -7,16 +7,15 @@ import os
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from conftest import ROOT, cli
+from PIL import Image
 
 from inception_keras.data import pipeline as D
 from inception_keras.data.sources import open_source
-from inception_keras.nn.builder import build_models
 from inception_keras.errors import ConfigError
-from inception_keras.lang.recipe import load_recipe
 from inception_keras.lang.parse import load_arch
+from inception_keras.lang.recipe import load_recipe
+from inception_keras.nn.builder import build_models
 
 PAPER = os.path.join(ROOT, "arch", "googlenet_paper.yaml")
 BN = os.path.join(ROOT, "arch", "googlenet_bn.yaml")

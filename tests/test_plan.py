@@ -8,11 +8,11 @@ import pytest
 import yaml
 
 from inception_keras import runs
-from inception_keras.errors import ConfigError
 from inception_keras.engine.plan import RUNS_ROOT, TrainOptions, default_runs_root, plan, yaml_round
+from inception_keras.errors import ConfigError
 from inception_keras.lang.defaults import DEFAULT_ARCH, DEFAULT_RECIPE
-from inception_keras.runs.config import from_config
 from inception_keras.lang.reader import load_document
+from inception_keras.runs.config import from_config
 
 
 def same_spec(a, b) -> bool:
@@ -52,7 +52,8 @@ def test_options_round_trip_through_plan_and_config_yaml(tiny):
     assert again.run_dir == run and again.resuming
     with pytest.raises(ConfigError, match=r"different configuration \(recipe\.epochs\); resume it with --resume"):
         plan(dataclasses.replace(options, sets=("epochs=3",)))
-    with pytest.raises(ConfigError, match=r"drop --set \(but --set epochs=N, which trains it to N epochs\), --limit, --data-dir, --strategy"):
+    with pytest.raises(ConfigError, match=r"drop --set \(but --set epochs=N, which trains it to N epochs\), --limit, "
+                                          r"--data-dir, --strategy"):
         plan(TrainOptions(resume=run, strategy="mirrored"))
     runs.write_state(run, status="finished")
     with pytest.raises(ConfigError, match="this run is finished; it is never overwritten"):

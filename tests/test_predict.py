@@ -7,14 +7,13 @@ import os
 
 import numpy as np
 import pytest
-
 from conftest import TINY_ARCH, bars, cli, write_bars
 
 import inception_keras as ik
+from inception_keras.cli.app import main
 from inception_keras.data import pipeline as D
 from inception_keras.data.idx import FASHION_MNIST_CLASSES
 from inception_keras.data.splits import Split
-from inception_keras.cli.app import main
 from inception_keras.interop.predict import imagenet_classes, predict
 from inception_keras.lang.parse import load_arch
 

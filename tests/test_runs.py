@@ -3,7 +3,6 @@ and warm-started runs, TensorBoard, progress, full disks (issues: harden the run
 hour)."""
 from __future__ import annotations
 
-import csv
 import glob
 import hashlib
 import json
@@ -13,7 +12,6 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import ROOT, TINY_ARCH, TINY_RECIPE, cli, write_bars
 from test_train import rows, run_until
 

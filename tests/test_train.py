@@ -15,7 +15,6 @@ import time
 import numpy as np
 import pytest
 import yaml
-
 from conftest import ROOT, TINY_RECIPE, bars, cli, write_bars, write_idx
 
 from inception_keras.data import pipeline as D

@@ -69,7 +69,8 @@ def main():
     if a.torch_python:
         for precision in ("fp32", "bf16"):
             for cl in (False, True):
-                configs.append((f"PyTorch peer, {precision}{', channels-last' if cl else ''}", "torch", (precision, cl)))
+                label = f"PyTorch peer, {precision}{', channels-last' if cl else ''}"
+                configs.append((label, "torch", (precision, cl)))
     samples: dict[str, list] = {name: [] for name, _, _ in configs}
     records = []
     bf16_rounds = a.rounds if a.bf16_rounds is None else a.bf16_rounds

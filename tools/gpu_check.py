@@ -67,7 +67,7 @@ def torch_peer(args):
         y = torch.randint(0, 10, (args.batch,), device=device)
         opt = torch.optim.SGD(net.parameters(), lr=0.1)
 
-        def step():
+        def step(opt=opt, net=net, x=x, y=y, precision=precision):
             opt.zero_grad(set_to_none=True)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
                 loss = F.cross_entropy(net(x), y)
@@ -86,7 +86,8 @@ def torch_peer(args):
             rates.append(args.batch * args.steps / (time.perf_counter() - t))
         rates.sort()
         emit(what="pytorch-peer", precision=precision, channels_last=True, torch=torch.__version__,
-             device=torch.cuda.get_device_name() if device.type == "cuda" else "cpu", images_per_second=round(rates[len(rates) // 2], 1),
+             device=torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
+             images_per_second=round(rates[len(rates) // 2], 1),
              windows=[round(r, 1) for r in rates])
 
 
@@ -114,8 +115,8 @@ def _seed_recipe(args, seed: int):
     """The seed's recipe (train/fashion_mnist.yaml) and network (arch/googlenet.yaml at --size), this seed."""
     import dataclasses
 
-    from inception_keras.lang.recipe import load_recipe
     from inception_keras.lang.parse import load_arch
+    from inception_keras.lang.recipe import load_recipe
 
     recipe = load_recipe(os.path.join(ROOT, "train", "fashion_mnist.yaml"), sets=[("seed", seed)])
     recipe = dataclasses.replace(recipe, precision=args.precision)
@@ -128,8 +129,8 @@ def fit_seed(args, seed: int, what: str) -> None:
     os.environ.setdefault("KERAS_BACKEND", "jax")
     import keras
 
-    from inception_keras.nn.builder import build_models
     from inception_keras.engine.task import compile_model
+    from inception_keras.nn.builder import build_models
 
     recipe, spec = _seed_recipe(args, seed)
     epochs = args.epochs or recipe.epochs
@@ -274,11 +275,11 @@ def best(args):
     import numpy as np
 
     from inception_keras.data.augment import Augmenter
-    from inception_keras.nn.builder import Models, build_models
     from inception_keras.data.idx import read_idx_split
-    from inception_keras.lang.recipe import load_recipe
-    from inception_keras.lang.parse import load_arch
     from inception_keras.engine.task import compile_model
+    from inception_keras.lang.parse import load_arch
+    from inception_keras.lang.recipe import load_recipe
+    from inception_keras.nn.builder import Models, build_models
 
     recipe = load_recipe(args.recipe, sets=[("epochs", args.epochs)] if args.epochs else None)
     spec = load_arch(args.arch)

@@ -10,8 +10,8 @@ from __future__ import annotations
 import glob
 import os
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from inception_keras import runs
 from inception_keras.errors import ConfigError
@@ -32,7 +32,7 @@ class Run:
     name: str
     path: str  # the run directory, or the CSV file for a bare CSV not named metrics.csv
     csv_path: str
-    history: "object"  # pandas.DataFrame, one row per epoch (sorted, unique), columns as in the CSV (floats)
+    history: object  # pandas.DataFrame, one row per epoch (sorted, unique), columns as in the CSV (floats)
     config: dict | None = None
     state: dict | None = None
     status: str = "unknown"

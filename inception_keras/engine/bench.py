@@ -177,9 +177,9 @@ def run(arch: str, recipe_path: str, batch: int, precision: str, data: str, step
 
     import keras
 
-    from inception_keras.nn.builder import build_models
     from inception_keras.engine.plan import resolve
     from inception_keras.engine.task import compile_model, resolve_precision
+    from inception_keras.nn.builder import build_models
 
     spec, recipe, _ = resolve(arch, recipe_path, sets)
     recipe = dataclasses.replace(recipe, batch_size=batch, steps_per_execution=steps_per_execution)

@@ -42,9 +42,10 @@ def environment(strategy, strategy_name, precision, jit, source, data_notes) -> 
     import numpy as np
     import tensorflow as tf
 
-    from inception_keras.version import __version__
-    from inception_keras.engine.distribute import devices, task as worker_task, workers
+    from inception_keras.engine.distribute import devices, workers
+    from inception_keras.engine.distribute import task as worker_task
     from inception_keras.engine.task import cpu_has_bf16
+    from inception_keras.version import __version__
 
     task_type, task_id = worker_task(strategy)
     return {

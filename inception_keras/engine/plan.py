@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 
 from inception_keras import runs
 from inception_keras.errors import ConfigError
-from inception_keras.lang.overrides import parse_sets, set_text
-from inception_keras.lang.recipe import Recipe, load_recipe, parse_recipe
 from inception_keras.lang.arch import ArchSpec
-from inception_keras.lang.parse import load_arch, parse_arch
 from inception_keras.lang.defaults import DEFAULT_ARCH, DEFAULT_RECIPE
+from inception_keras.lang.overrides import parse_sets, set_text
+from inception_keras.lang.parse import load_arch
+from inception_keras.lang.recipe import Recipe, load_recipe
 from inception_keras.runs.config import from_config, resolved_config
 
 RUNS_ROOT = "runs"
@@ -168,8 +168,8 @@ def _with_epochs(run_dir: str, recipe: Recipe, config: dict, target, done: int):
     """The recipe and configuration of a run continued to `target` epochs (checked as the recipe's key)."""
     from dataclasses import replace
 
-    from inception_keras.lang.recipe import parse_recipe as check
     from inception_keras.lang.reader import Document
+    from inception_keras.lang.recipe import parse_recipe as check
 
     config = dict(config, recipe=dict(config["recipe"], epochs=target))
     check(Document(f"{run_dir}/{runs.CONFIG} (recipe, --set epochs)", config["recipe"]))  # a valid count

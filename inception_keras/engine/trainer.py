@@ -13,12 +13,13 @@ import os
 import signal
 import socket
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from inception_keras import runs
-from inception_keras.errors import ConfigError, Interrupted, TrainingError, raise_interrupted
 from inception_keras.engine.plan import RUNS_ROOT, Plan, TrainOptions, plan
+from inception_keras.errors import ConfigError, Interrupted, TrainingError, raise_interrupted
 from inception_keras.lang.defaults import DEFAULT_ARCH, DEFAULT_RECIPE
 from inception_keras.runs.loader import LoadError, load_model, load_run, load_weights
 
@@ -192,9 +193,9 @@ def _build(s: Session) -> None:
     import tensorflow as tf
 
     from inception_keras.data.pipeline import Pipeline
-    from inception_keras.nn.builder import build_models
     from inception_keras.engine.compat import build_for_multi_worker
     from inception_keras.engine.task import compile_model
+    from inception_keras.nn.builder import build_models
 
     recipe, spec, strat, source = s.recipe, s.spec, s.strategy, s.source
     with strat.scope():

@@ -6,10 +6,10 @@ from dataclasses import dataclass
 import keras
 from keras import layers
 
-from inception_keras.nn import blocks
 from inception_keras.lang import kinds as S
 from inception_keras.lang.arch import ArchSpec
 from inception_keras.lang.parse import load_arch
+from inception_keras.nn import blocks
 
 MAIN_OUTPUT = "logits"
 

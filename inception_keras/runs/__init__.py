@@ -12,17 +12,61 @@ data, engine, interop, compare or cli. No TensorFlow until a model is loaded.
 
 `from inception_keras import runs` gives the public names of them all (`runs.write_state`, `runs.inspect`...).
 """
-from inception_keras.runs.config import (MISSING, differing, differing_keys, dump_config, flat_config, flatten,
-                                         from_config, load_config, read_config, resolved_config, same_config,
-                                         same_value, write_config)
-from inception_keras.runs.files import (BACKUP, CHECKPOINT, CONFIG, ENV, LOCK, MAX_JSON, METRICS, MODEL, STATE,
-                                        atomic_write, check_writable, read_json, remove_temporaries, save_model,
-                                        short_json, write_json)
-from inception_keras.runs.lifecycle import (WEIGHTS_RE, Evidence, checkpoint_problem, find_finished, find_resumable,
-                                            inspect, is_finished, new_run_dir, read_checkpoint, recover,
-                                            remove_unstarted, require_commit)
-from inception_keras.runs.metrics import (COLUMNS, metric_lines, metrics_csv, read_metric_rows, read_metrics,
-                                          write_metrics)
+from inception_keras.runs.config import (
+                                         MISSING,
+                                         differing,
+                                         differing_keys,
+                                         dump_config,
+                                         flat_config,
+                                         flatten,
+                                         from_config,
+                                         load_config,
+                                         read_config,
+                                         resolved_config,
+                                         same_config,
+                                         same_value,
+                                         write_config,
+)
+from inception_keras.runs.files import (
+                                         BACKUP,
+                                         CHECKPOINT,
+                                         CONFIG,
+                                         ENV,
+                                         LOCK,
+                                         MAX_JSON,
+                                         METRICS,
+                                         MODEL,
+                                         STATE,
+                                         atomic_write,
+                                         check_writable,
+                                         read_json,
+                                         remove_temporaries,
+                                         save_model,
+                                         short_json,
+                                         write_json,
+)
+from inception_keras.runs.lifecycle import (
+                                         WEIGHTS_RE,
+                                         Evidence,
+                                         checkpoint_problem,
+                                         find_finished,
+                                         find_resumable,
+                                         inspect,
+                                         is_finished,
+                                         new_run_dir,
+                                         read_checkpoint,
+                                         recover,
+                                         remove_unstarted,
+                                         require_commit,
+)
+from inception_keras.runs.metrics import (
+                                         COLUMNS,
+                                         metric_lines,
+                                         metrics_csv,
+                                         read_metric_rows,
+                                         read_metrics,
+                                         write_metrics,
+)
 from inception_keras.runs.state import RunLock, is_locked, read_state, remove_lock, run_status, write_state
 
 __all__ = [

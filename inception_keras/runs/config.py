@@ -13,9 +13,9 @@ import re
 import yaml
 
 from inception_keras.errors import ConfigError
-from inception_keras.lang.recipe import parse_recipe
 from inception_keras.lang.parse import parse_arch
 from inception_keras.lang.reader import Document, load_document
+from inception_keras.lang.recipe import parse_recipe
 from inception_keras.runs.files import CONFIG, atomic_write
 
 MISSING = object()  # a key one configuration lacks, in the values of `differing`

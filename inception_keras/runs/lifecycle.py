@@ -16,8 +16,20 @@ from dataclasses import dataclass, field
 
 from inception_keras.errors import ConfigError
 from inception_keras.runs.config import read_config, resolved_config, same_config
-from inception_keras.runs.files import (BACKUP, CHECKPOINT, CONFIG, ENV, LOCK, METRICS, MODEL, STATE, read_json,
-                                        remove_temporaries, short_json, write_json)
+from inception_keras.runs.files import (
+    BACKUP,
+    CHECKPOINT,
+    CONFIG,
+    ENV,
+    LOCK,
+    METRICS,
+    MODEL,
+    STATE,
+    read_json,
+    remove_temporaries,
+    short_json,
+    write_json,
+)
 from inception_keras.runs.metrics import metric_lines, read_metric_rows
 from inception_keras.runs.state import read_state
 

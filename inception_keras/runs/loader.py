@@ -16,8 +16,8 @@ import warnings
 from dataclasses import dataclass
 from typing import Any
 
-from inception_keras.errors import ConfigError
 from inception_keras import runs
+from inception_keras.errors import ConfigError
 
 WEIGHTS_ONLY = ("not a run directory or a .keras model file (a .weights.h5 file holds no architecture: import with "
                 "--out FILE.keras, or load it into build_model(spec, aux=True))")

@@ -12,7 +12,7 @@ import csv
 import io
 import math
 import os
-from typing import Callable
+from collections.abc import Callable
 
 from inception_keras.runs.files import METRICS, atomic_write
 

@@ -13,7 +13,7 @@ import json
 import os
 import socket
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from inception_keras.errors import ConfigError
 from inception_keras.runs.files import LOCK, STATE, atomic_write, read_json

@@ -24,10 +24,9 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
+import mxnet as mx  # noqa: E402
 import mxnet_seed  # noqa: E402
 import seeded  # noqa: E402
-
-import mxnet as mx  # noqa: E402
 from mxnet import nd  # noqa: E402
 from mxnet.gluon.data.vision import transforms  # noqa: E402
 

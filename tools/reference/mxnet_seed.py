@@ -57,9 +57,8 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
-import seeded  # noqa: E402
-
 import mxnet as mx  # noqa: E402
+import seeded  # noqa: E402
 from mxnet import autograd, gluon, init, nd  # noqa: E402
 from mxnet.gluon import loss as gloss  # noqa: E402
 from mxnet.gluon import nn  # noqa: E402
@@ -75,7 +74,7 @@ CONDITION_TOL = 1e-5
 
 class Inception(nn.Block):
     def __init__(self, c1, c2, c3, c4, **kwargs):
-        super(Inception, self).__init__(**kwargs)
+        super().__init__(**kwargs)
         # 线路1,单1x1卷积层
         self.p1 = nn.Conv2D(c1, kernel_size=1, activation='relu')
         # 线路2,1x1卷积层后接3x3卷积层
