@@ -388,6 +388,29 @@ def test_learning_rate_schedules():
     assert float(cos(400)) == pytest.approx(0.0, abs=1e-6) and 0 < float(cos(210)) < 0.05
 
 
+def test_optimizer_clipvalue_clips_each_gradient_element(tmp_path):
+    """`optimizer.clipvalue` reaches Keras' optimizer: one SGD step with gradient [5, -0.5] and clipvalue 1 moves
+    the weights by -lr * [1, -0.5]; with clipnorm as well, the recipe is refused at the key's line."""
+    import keras
+    import numpy as np
+
+    from inception_keras.engine.task import make_optimizer
+
+    text = TINY_RECIPE.replace("DATA", str(tmp_path)).replace(
+        "optimizer: {name: adam, learning_rate: 0.01}", "optimizer: {name: sgd, learning_rate: 0.1, clipvalue: 1}")
+    path = tmp_path / "clip.yaml"
+    path.write_text(text)
+    recipe = load_recipe(str(path))
+    assert recipe.optimizer.clipvalue == 1 and recipe.to_dict()["optimizer"]["clipvalue"] == 1
+    opt = make_optimizer(recipe, steps_per_epoch=1)
+    w = keras.Variable(np.zeros(2, dtype="float32"))
+    opt.apply_gradients([(keras.ops.convert_to_tensor(np.array([5.0, -0.5], dtype="float32")), w)])
+    np.testing.assert_allclose(np.asarray(w), [-0.1, 0.05], rtol=1e-6)
+    path.write_text(text.replace("clipvalue: 1}", "clipvalue: 1, clipnorm: 2}"))
+    with pytest.raises(ConfigError, match=r"clip.yaml:5:\d+: optimizer.clipvalue: clip by norm or by value, not both"):
+        load_recipe(str(path))
+
+
 def test_precision_auto(tmp_path, monkeypatch):
     from inception_keras.engine import task as T
 

@@ -46,7 +46,7 @@ def make_optimizer(recipe: Recipe, steps_per_epoch: int):
     import keras
 
     o = recipe.optimizer
-    common = dict(learning_rate=_learning_rate(recipe, steps_per_epoch), clipnorm=o.clipnorm)
+    common = dict(learning_rate=_learning_rate(recipe, steps_per_epoch), clipnorm=o.clipnorm, clipvalue=o.clipvalue)
     if o.weight_decay:
         common["weight_decay"] = o.weight_decay
     if o.name == "sgd":

@@ -63,6 +63,8 @@ class Optimizer:
     nesterov: bool = option("bool", "Nesterov momentum (sgd)", False)
     weight_decay: float = option("nonneg_number", "decoupled weight decay (Keras' `weight_decay`)", 0.0)
     clipnorm: float | None = option("pos_number", "clip each gradient's norm", None, nullable=True)
+    clipvalue: float | None = option("pos_number", "clip each gradient element to [-clipvalue, clipvalue] (not "
+                                                   "with clipnorm)", None, nullable=True)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -204,6 +206,10 @@ def parse_recipe(doc: Document) -> Recipe:
     if color and color["hue"] > MAX_HUE:
         problems.append(doc.problem(("augment", "color", "hue"), f"expected a number in [0, {MAX_HUE}] (half the "
                                                                  f"colour circle), got {color['hue']:g}"))
+    optimizer = values["optimizer"]
+    if optimizer["clipnorm"] is not None and optimizer["clipvalue"] is not None:
+        problems.append(doc.problem(("optimizer", "clipvalue"), "clip by norm or by value, not both (Keras "
+                                                                "optimizers take one): drop clipnorm or clipvalue"))
     if ds["crop_fraction"] == 0:
         problems.append(doc.problem(("dataset", "crop_fraction"), "expected a number in (0, 1], got 0"))
     raise_if(problems)
