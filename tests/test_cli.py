@@ -1,7 +1,11 @@
 """The command line's arguments: defaults from plan.py, choices from the recipe schema, every bad --set at once."""
 from __future__ import annotations
 
-from conftest import cli
+import os
+import subprocess
+import sys
+
+from conftest import ROOT, cli
 
 from inception_keras.cli.app import parser
 from inception_keras.lang.defaults import DEFAULT_ARCH, DEFAULT_RECIPE
@@ -37,3 +41,24 @@ def test_bad_choice_exits_2_with_the_choices():
     r = cli("bench", "--precision", "fp16")
     assert r.returncode == 2
     assert "(choose from 'float32', 'mixed_bfloat16', 'mixed_float16', 'auto')" in r.stderr
+
+
+def test_config_prints_what_train_writes_without_tensorflow(tiny):
+    """`config` resolves the files, --set and the data flags as `train` does: its output is the run's config.yaml
+    (below the comment line), and it neither imports TensorFlow nor writes anything."""
+    flags = ["--arch", tiny["arch"], "--recipe", tiny["recipe"], "--set", "epochs=1", "--set",
+             "arch.defaults.batch_norm=true", "--limit", "64"]
+    code = ("import sys\nfrom inception_keras.cli import main\nrc = main(sys.argv[1:])\n"
+            "print('tensorflow' in sys.modules, 'keras' in sys.modules, rc, file=sys.stderr)")
+    r = subprocess.run([sys.executable, "-c", code, "config", *flags], capture_output=True, text=True, timeout=120,
+                       env=dict(os.environ, PYTHONPATH=ROOT), cwd=tiny["tmp"])
+    assert r.stderr.strip().splitlines()[-1] == "False False 0", r.stderr
+    assert sorted(os.listdir(tiny["tmp"])) == ["data", "recipe.yaml", "tiny.yaml"]
+    run = tiny["tmp"] / "run"
+    t = cli("train", *flags, "--run-dir", run)
+    assert t.returncode == 0, t.stderr
+    written = (run / "config.yaml").read_text().split("\n", 1)
+    assert written[0].startswith("# resolved configuration") and written[1] == r.stdout
+    assert "batch_norm: true" in r.stdout and "limit: 64" in r.stdout
+    bad = cli("config", *flags, "--set", "epochz=2")
+    assert bad.returncode == 2 and "did you mean 'epochs'" in bad.stderr and "Traceback" not in bad.stderr

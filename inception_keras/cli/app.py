@@ -34,6 +34,12 @@ COMMANDS = (
             "Check an architecture file and print each stage's output shape (channels last), parameters and "
             "multiply-adds, then the totals; auxiliary heads and any adaptation to the input size follow.",
             parsers.summary_flags, commands.run_summary),
+    Command("config",
+            "the resolved configuration a run of these files would write (config.yaml), without training",
+            "Check the architecture and the recipe with their --set overrides and flags, and print the "
+            "configuration that `train` would write to the run's config.yaml: every key of every layer and of "
+            "the recipe, `extends` merged, defaults filled. Nothing is trained or written.",
+            parsers.config_flags, commands.run_config),
     Command("train",
             "train and write a run directory",
             "Train the architecture with the recipe and write a run directory: config.yaml, env.json, "

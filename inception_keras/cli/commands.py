@@ -147,6 +147,16 @@ def run_export(args: argparse.Namespace) -> None:
     print(export(args.target, args.format, args.out, check=not args.no_check))
 
 
+def run_config(args: argparse.Namespace) -> int:
+    """No TensorFlow: the files are checked and resolved as `train` resolves them, then printed."""
+    from inception_keras.engine.plan import resolve
+    from inception_keras.runs.config import dump_config
+
+    _, _, config = resolve(args.arch, args.recipe, args.set, args.limit, args.data_dir, args.strategy)
+    print(dump_config(config), end="")
+    return 0
+
+
 def run_show(args: argparse.Namespace) -> int:
     prepare_tensorflow()
     from inception_keras.data.show import check_out, report, show

@@ -81,6 +81,15 @@ def summary_flags(p: argparse.ArgumentParser) -> None:
                    help="override any architecture key (dotted path), e.g. defaults.batch_norm=true")
 
 
+def config_flags(p: argparse.ArgumentParser) -> None:
+    """`config`'s flags: the files, --set and the data flags, as `train` takes them."""
+    p.add_argument("--arch", default=DEFAULT_ARCH, metavar="ARCH.yaml", help="the architecture file")
+    p.add_argument("--recipe", default=DEFAULT_RECIPE, metavar="RECIPE.yaml", help="the recipe file")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a recipe key or, with the prefix arch., an architecture key")
+    data_flags(p)
+
+
 def train_flags(p: argparse.ArgumentParser) -> None:
     """`train`'s flags."""
     p.add_argument("--arch", default=DEFAULT_ARCH, metavar="ARCH.yaml", help="the architecture file")
