@@ -138,3 +138,37 @@ def test_warm_start_loads_through_the_loader(legacy):
         warm_start(model, run)
     with pytest.raises(ConfigError, match=f"^--init-from {weights}: cannot load it \\(.+\\)$"):
         warm_start(model, weights)
+
+
+@pytest.mark.parametrize("module", ["inception_keras.blocks", "inception_keras.nn.blocks"])
+def test_plain_keras_loads_the_legacy_model_after_importing_the_layers(module):
+    """README: `import inception_keras.nn.blocks` (or the earlier `inception_keras.blocks`), then Keras' own
+    load_model, in a fresh interpreter."""
+    code = (f"import keras, {module}\n"
+            f"m = keras.models.load_model({os.path.join(LEGACY, 'model.keras')!r})\n"
+            "print(type(m.get_layer('s2.adaptive_avgpool1')).__name__ if any(l.name == 's2.adaptive_avgpool1' "
+            "for l in m.layers) else sorted(type(l).__name__ for l in m.layers))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                       env=dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3"))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "AdaptiveAveragePooling2D"
+
+
+def test_the_legacy_run_resumes_and_compares(legacy):
+    """The run directory written before the restructuring is extended by `train --resume` (its epoch 1 kept, epoch
+    2 added) and read by `compare` with today's keys filled in."""
+    from conftest import cli
+
+    run, data = legacy
+    config = os.path.join(run, "config.yaml")
+    text = open(config).read()
+    open(config, "w").write(text.replace("path: /tmp/lg/data", f"path: {data}"))
+    first = open(os.path.join(run, "metrics.csv")).read().splitlines()
+    r = cli("train", "--resume", run, "--set", "epochs=2")
+    assert r.returncode == 0, r.stderr
+    assert "training to 2 epochs (config.yaml said 1; 1 done)" in r.stdout
+    rows = open(os.path.join(run, "metrics.csv")).read().splitlines()
+    assert rows[:2] == first and [row.split(",")[0] for row in rows[1:]] == ["1", "2"]
+    c = cli("compare", run, "--by-run", "--format", "csv")
+    assert c.returncode == 0, c.stderr
+    assert "legacy_run" in c.stdout and "finished" in c.stdout
