@@ -225,7 +225,7 @@ def errors_of(text: str, tmp_path) -> list[str]:
 MALFORMED = [
     ("unknown kind", BASE.replace("- conv:", "- cnov:"),
      ["net.yaml:6:7: stages.b1[0].cnov: unknown layer kind 'cnov'; did you mean 'conv'? (kinds: conv, maxpool, "
-      "avgpool, adaptive_avgpool, global_avgpool, flatten, dropout, dense, batch_norm, lrn, inception)"]),
+      "avgpool, adaptive_avgpool, global_avgpool, flatten, dropout, activation, dense, batch_norm, lrn, inception)"]),
     ("unknown key", BASE.replace("kernel: 3,", "kernal: 3,"),
      ["net.yaml:6:26: stages.b1[0].conv.kernal: unknown key 'kernal' in conv layer; did you mean 'kernel'? (known: "
       "filters, kernel, stride, padding, activation, use_bias, batch_norm, initializer, bn_epsilon, bn_momentum, "
