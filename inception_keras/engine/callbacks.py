@@ -3,7 +3,7 @@
 `Backup` and `Progress` are plain classes with Keras' hook names; `make_backup_callback` and
 `make_progress_callback` mix them into `keras.callbacks.Callback` when a run makes them, so importing this
 module imports no Keras (the command line creates the tf.distribute strategy before anything initializes
-TensorFlow). The run directory they write is described in runs.py.
+TensorFlow). The run directory they write is described in the runs package.
 """
 from __future__ import annotations
 

@@ -37,7 +37,7 @@ def gpu_names() -> list[str]:
 
 def environment(strategy, strategy_name, precision, jit, source, data_notes) -> dict:
     """env.json's record of this process: `strategy` as made by distribute.make_strategy, `source` as opened
-    by data.open_source."""
+    by data.sources.open_source."""
     import keras
     import numpy as np
     import tensorflow as tf

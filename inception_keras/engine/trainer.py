@@ -1,4 +1,4 @@
-"""`inception-keras train`: the run itself, from `TrainOptions` to a finished run directory (runs.py).
+"""`inception-keras train`: the run itself, from `TrainOptions` to a finished run directory (the runs package).
 
 The pieces live beside it, as TensorFlow Model Garden separates config, task and trainer: plan.py decides
 the configuration and the run directory, task.py compiles the model, callbacks.py commits each epoch,

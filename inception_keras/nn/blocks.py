@@ -1,6 +1,6 @@
 """Keras building blocks: a conv unit, the Inception block, LRN, pooling.
 
-Each function takes a typed layer from `spec` and a tensor and returns a
+Each function takes a typed layer from `lang.kinds` and a tensor and returns a
 tensor; layer names come from the spec (`3a.3x3_reduce`), so `model.summary()`
 and checkpoints read like the paper's Table 1.
 """
