@@ -677,3 +677,20 @@ def test_one_reader_one_status_one_diff(tmp_path):
         assert runs.run_status(run_dir, {"status": "interrupted"}) == "running"
     assert runs.same_config({"a": (1, 2)}, {"a": [1, 2.0]}) and not runs.same_value(True, 1)
     assert runs.differing_keys({"a": {"b": 1, "c": 2}}, {"a": {"b": 1, "c": 3}}) == ["a.c"]
+
+
+def test_side_files_that_are_not_mappings_are_warnings(tmp_path):
+    """A config.yaml holding a list and a state.json holding a list: the run is still compared, each file named in
+    a warning saying what it holds and what is lost; a state.json that is not JSON says so too."""
+    a = make_run(tmp_path, "a", history([0.5]))
+    open(os.path.join(a, "config.yaml"), "w").write("- just\n- a list\n")
+    open(os.path.join(a, "state.json"), "w").write("[1, 2]")
+    b = make_run(tmp_path, "b", history([0.6]))
+    open(os.path.join(b, "state.json"), "w").write("{not json")
+    seen, warn = collect()
+    df = compare_runs([a, b], on_warning=warn, by_run=True)
+    assert list(df["run"]) == ["b", "a"] and list(df["status"]) == ["unknown", "unknown"]
+    messages = {(os.path.basename(os.path.dirname(f)), os.path.basename(f)): m for f, m in seen}
+    assert messages[("a", "config.yaml")].endswith("found a list; its configuration is not compared")
+    assert messages[("a", "state.json")] == "expected a JSON object, found list [1, 2]; status unknown"
+    assert messages[("b", "state.json")].endswith("; status unknown")

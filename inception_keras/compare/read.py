@@ -80,23 +80,18 @@ def _read_history(csv_path: str, warn: Warn):
 
 
 def _side_files(run_dir: str, warn: Warn) -> tuple[dict | None, dict | None]:
-    """config.yaml and state.json beside a metrics.csv (None, with a warning, where unreadable)."""
-    config = state = None
+    """config.yaml and state.json beside a metrics.csv (None, with a warning, where unreadable; the readers refuse
+    files that are not mappings)."""
+    return (_side_file(run_dir, runs.CONFIG, runs.read_config, warn, "its configuration is not compared"),
+            _side_file(run_dir, runs.STATE, runs.read_state, warn, "status unknown"))
+
+
+def _side_file(run_dir: str, name: str, read, warn: Warn, consequence: str) -> dict | None:
     try:
-        config = runs.read_config(run_dir)
+        return read(run_dir)
     except ConfigError as e:
-        warn(os.path.join(run_dir, runs.CONFIG), f"{_short(e, runs.CONFIG)}; its configuration is not compared")
-    if config is not None and not isinstance(config, dict):
-        warn(os.path.join(run_dir, runs.CONFIG), "is not a mapping; its configuration is not compared")
-        config = None
-    try:
-        state = runs.read_state(run_dir)
-    except ConfigError as e:
-        warn(os.path.join(run_dir, runs.STATE), f"{_short(e, runs.STATE)}; status unknown")
-    if state is not None and not isinstance(state, dict):
-        warn(os.path.join(run_dir, runs.STATE), "is not a JSON object; status unknown")
-        state = None
-    return config, state
+        warn(os.path.join(run_dir, name), f"{_short(e, name)}; {consequence}")
+        return None
 
 
 def _short(error: Exception, name: str) -> str:
