@@ -79,12 +79,25 @@ endif
 	.venv-mxnet/bin/python -m pip install -q 'mxnet==1.9.1' 'numpy<1.24'
 	@touch $@
 
+# timm's and torchvision's Inception family (tools/reference/timm_family.py): the CPU wheel of torch with the
+# torchvision built for it and timm (torch_cpu.py imports torchvision where its compiled ops do not load).
+TIMM_PINS ?= torch==2.13.0+cpu torchvision==0.28.0 timm==1.0.29
+TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
+.venv-timm/.installed:
+	@test -x .venv-timm/bin/python || $(PYTHON) -m venv .venv-timm
+	.venv-timm/bin/python -m pip install -q --extra-index-url $(TORCH_CPU_INDEX) $(TIMM_PINS) numpy
+	@touch $@
+
+.PHONY: golden-timm
+golden-timm: .venv-timm/.installed
+	.venv-timm/bin/python tools/reference/timm_family.py
+
 .venv-torchvision/.installed:
 	@test -x .venv-torchvision/bin/python || $(PYTHON) -m venv .venv-torchvision
 	.venv-torchvision/bin/python -m pip install -q $(TORCHVISION_PINS) numpy
 	@touch $@
 
-golden: fashion-mnist .venv-mxnet/.installed .venv-torchvision/.installed
+golden: fashion-mnist .venv-mxnet/.installed .venv-torchvision/.installed golden-timm
 	.venv-mxnet/bin/python tools/reference/mxnet_seed.py --data $(dir $(FMNIST))
 	.venv-mxnet/bin/python tools/reference/mxnet_resize.py --data $(dir $(FMNIST))
 	.venv-torchvision/bin/python tools/reference/torchvision_googlenet.py
