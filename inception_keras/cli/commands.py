@@ -129,6 +129,12 @@ def run_import_weights(args: argparse.Namespace) -> None:
     from inception_keras.interop.weights import import_torchvision
     from inception_keras.lang.overrides import parse_sets
 
+    if args.source == "timm":
+        from inception_keras.interop.structural import import_structural
+
+        print(import_structural(args.state_dict, args.arch, args.out, input_shape=args.input_shape,
+                                sets=parse_sets(args.set)))
+        return
     print(import_torchvision(args.state_dict, args.arch, args.out, input_shape=args.input_shape,
                              flatten_order=args.flatten_order, sets=parse_sets(args.set)))
 

@@ -179,7 +179,9 @@ def bench_flags(p: argparse.ArgumentParser) -> None:
 
 def import_weights_flags(p: argparse.ArgumentParser) -> None:
     """`import-weights`'s flags."""
-    p.add_argument("source", choices=["torchvision"], help="whose state dict (torchvision.models.googlenet)")
+    p.add_argument("source", choices=["torchvision", "timm"], help="whose state dict: torchvision "
+                   "(torchvision.models.googlenet, mapped by name) or timm (a timm or torchvision Inception state "
+                   "dict, mapped by structure: module order, kinds and shapes; docs/weights.md)")
     p.add_argument("state_dict", metavar="STATE_DICT", help=".pth/.pt (needs PyTorch: pip install "
                    "'inception-keras[torch]'), .safetensors or .npz (read without PyTorch)")
     p.add_argument("--arch", required=True, metavar="ARCH.yaml", help="the network to build, e.g. "

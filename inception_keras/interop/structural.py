@@ -1,0 +1,365 @@
+"""PyTorch state dicts (timm's, torchvision's) onto our Keras models by structure, not by names.
+
+A state dict lists its modules in declaration order; for the Inception family (timm's inception_v4,
+inception_v3, torchvision's inception_v3 and googlenet) that order follows the data flow: stem, then each
+block's branches in the order they are concatenated, each branch's layers in the order they run. Our model
+gives the same order by `flow_order`: a depth-first walk from each output that visits a layer's inputs in
+their order (a concatenation's first branch first) and lists a layer after everything it reads.
+
+Each state-dict module is one of conv (a 4-d `weight`, optional `bias`), bn (`running_mean`, `running_var`,
+`weight`, `bias`) or linear (a 2-d `weight`, optional `bias`), keyed by its prefix; each Keras layer with
+weights is Conv2D, BatchNormalization or Dense. Both sequences are compared by (kind, shape in PyTorch's
+layout) and aligned (difflib, no junk heuristic); each pair maps its tensors. Aux heads are matched apart: the
+state dict's modules under a top-level name starting with `aux` (`AuxLogits`, `aux1`) go to the model's
+aux heads in order, or are skipped, and reported, when the model has none.
+
+Every tensor is accounted for: a module or tensor nothing takes is `unused`, a layer weight no tensor gives is
+`missing`, a tensor of the wrong shape is `mis-shaped`; each is one Problem naming the key (and the layer), all
+raised together as one ConfigError (the CLI exits 2); nothing is assigned unless everything maps.
+`num_batches_tracked` is ignored.
+
+Layouts: conv kernels OIHW -> HWIO, linear (out, in) -> (in, out); a Dense layer reading a Flatten of a map
+larger than 1x1 gets its input rows permuted from PyTorch's channels-first flatten to the model's order, which is
+read off the model by running the weightless layers between the map and the Dense layer on flat indices.
+"""
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from inception_keras.errors import ConfigError, Problem
+
+_AUX = re.compile(r"^aux", re.IGNORECASE)
+_BN_LEAVES = {"weight": "gamma", "bias": "beta", "running_mean": "moving_mean", "running_var": "moving_variance"}
+
+
+@dataclass
+class TorchModule:
+    """One state-dict module: its prefix, kind (conv, bn, linear or other) and {leaf: key}."""
+
+    prefix: str
+    kind: str
+    keys: dict
+    shape: tuple  # the defining tensor's shape (PyTorch layout)
+
+    def describe(self) -> str:
+        return f"{self.prefix} ({self.kind} {'x'.join(map(str, self.shape))})"
+
+
+def torch_modules(state: dict) -> list:
+    """The state dict's modules in key order (num_batches_tracked left out)."""
+    grouped = {}
+    for key in state:
+        prefix, _, leaf = key.rpartition(".")
+        if leaf != "num_batches_tracked":
+            grouped.setdefault(prefix, {})[leaf] = key
+    out = []
+    for prefix, keys in grouped.items():
+        if "running_mean" in keys or "running_var" in keys:
+            kind, main = "bn", keys.get("running_mean") or keys["running_var"]
+        elif "weight" in keys and np.ndim(state[keys["weight"]]) == 4:
+            kind, main = "conv", keys["weight"]
+        elif "weight" in keys and np.ndim(state[keys["weight"]]) == 2:
+            kind, main = "linear", keys["weight"]
+        else:
+            kind, main = "other", next(iter(keys.values()))
+        out.append(TorchModule(prefix, kind, keys, tuple(int(d) for d in np.shape(state[main]))))
+    return out
+
+
+# ----------------------------------------------------------------------------- the model's side
+
+
+def _producers(layers_) -> dict:
+    """{id(output tensor): layer} for every layer of the graph."""
+    out = {}
+    for layer in layers_:
+        try:
+            outputs = layer.output
+        except (AttributeError, ValueError):
+            continue
+        for t in outputs if isinstance(outputs, (list, tuple)) else [outputs]:
+            out[id(t)] = layer
+    return out
+
+
+def _inputs(layer) -> list:
+    try:
+        x = layer.input
+    except (AttributeError, ValueError):
+        return []
+    if isinstance(x, dict):
+        x = list(x.values())
+    return list(x) if isinstance(x, (list, tuple)) else [x]
+
+
+def flow_order(model) -> list:
+    """[(output name, [layer, ...])]: the layers each output needs that no earlier output needed, in data-flow
+    order (a layer after its inputs, a layer's inputs in their order)."""
+    producer = _producers(model.layers)
+    outputs = model.output if isinstance(model.output, dict) else {"logits": model.output}
+    seen, result = set(), []
+    for name, tensor in outputs.items():
+        order, stack = [], [(producer.get(id(tensor)), False)]
+        while stack:
+            layer, expanded = stack.pop()
+            if layer is None or (id(layer) in seen and not expanded):
+                continue
+            if expanded:
+                order.append(layer)
+                continue
+            seen.add(id(layer))
+            stack.append((layer, True))
+            for t in reversed(_inputs(layer)):
+                stack.append((producer.get(id(t)), False))
+        result.append((name, order))
+    return result
+
+
+def _kind(layer) -> str:
+    import keras
+
+    if isinstance(layer, keras.layers.BatchNormalization):
+        return "bn"
+    if isinstance(layer, keras.layers.Conv2D) and not isinstance(layer, (keras.layers.DepthwiseConv2D,
+                                                                       keras.layers.SeparableConv2D)):
+        return "conv"
+    if isinstance(layer, keras.layers.Dense):
+        return "linear"
+    return "other"
+
+
+def _torch_shape(layer, kind) -> tuple:
+    var = {v.path.rsplit("/", 1)[-1]: v for v in layer.weights}
+    if kind == "bn":
+        return (int(var["moving_mean"].shape[0]),)
+    k = tuple(int(d) for d in var["kernel"].shape) if "kernel" in var else ()
+    if kind == "conv" and len(k) == 4:
+        return (k[3], k[2], k[0], k[1])
+    if kind == "linear" and len(k) == 2:
+        return (k[1], k[0])
+    return k
+
+
+def _size(t) -> int | None:
+    dims = t.shape[1:]
+    return None if any(d is None for d in dims) else int(np.prod(dims))
+
+
+def _flatten_permutation(layer, producer) -> np.ndarray | None:
+    """For a Dense layer reading a flattened map of more than one position: keras_row[j] = torch_row[perm[j]]."""
+    import keras
+
+    chain, current = [], layer
+    while True:  # back through weightless one-input layers; past a map only through ones that keep its size
+        ins = _inputs(current)
+        if len(ins) != 1:
+            return None
+        t = ins[0]
+        prev = producer.get(id(t))
+        if prev is None or prev.weights or len(_inputs(prev)) != 1:
+            break
+        if len(t.shape) == 4 and _size(_inputs(prev)[0]) != _size(t):
+            break
+        chain.append(prev)
+        current = prev
+    if len(t.shape) != 4:
+        return None
+    h, w, c = (int(d) for d in t.shape[1:])
+    if not chain or h * w == 1:
+        return None
+    index = np.arange(c * h * w, dtype=np.float32).reshape(c, h, w).transpose(1, 2, 0)[None]
+    x = keras.ops.convert_to_tensor(index)
+    for step in reversed(chain):
+        x = step(x)
+    perm = np.rint(keras.ops.convert_to_numpy(x)).astype(np.int64).reshape(-1)
+    if sorted(perm.tolist()) != list(range(c * h * w)):
+        raise ConfigError(f"{layer.name}: the layers before it ({', '.join(s.name for s in chain)}) do not just "
+                          "reorder the map they flatten; cannot map a PyTorch linear layer onto it")
+    return None if np.array_equal(perm, np.arange(perm.size)) else perm
+
+
+# ----------------------------------------------------------------------------- alignment
+
+
+def _problem(source, path, message) -> Problem:
+    return Problem(source, path, None, None, message)
+
+
+def _wanted(layer, kind) -> dict:
+    """{PyTorch leaf: Keras variable} the layer takes."""
+    var = {v.path.rsplit("/", 1)[-1]: v for v in layer.weights}
+    if kind == "bn":
+        return {leaf: var[k] for leaf, k in _BN_LEAVES.items() if k in var}
+    return {"weight": var["kernel"], **({"bias": var["bias"]} if "bias" in var else {})}
+
+
+def _convert(array, kind, leaf, perm) -> np.ndarray:
+    a = np.asarray(array)
+    if leaf != "weight" or kind == "bn":
+        return a
+    if kind == "conv":
+        return a.transpose(2, 3, 1, 0) if a.ndim == 4 else a
+    a = a.T if a.ndim == 2 else a
+    return a[perm] if perm is not None and a.ndim == 2 and a.shape[0] == perm.size else a
+
+
+def _pair(module, layer, state, producer, source, problems) -> list:
+    """[(key, variable, array)] for one module mapped onto one layer; problems for what does not fit."""
+    kind = module.kind
+    wanted = _wanted(layer, kind)
+    perm = _flatten_permutation(layer, producer) if kind == "linear" else None
+    for leaf, key in module.keys.items():
+        if leaf not in wanted:
+            problems.append(_problem(source, key, f"unused: {layer.name} ({type(layer).__name__}) has no such "
+                                                  "weight"))
+    pairs = []
+    for leaf, v in wanted.items():
+        key = module.keys.get(leaf)
+        if key is None:
+            problems.append(_problem(source, f"{module.prefix}.{leaf}", f"missing: {v.path} {tuple(v.shape)} "
+                                                                       "needs it"))
+            continue
+        a = _convert(state[key], kind, leaf, perm)
+        if tuple(a.shape) != tuple(v.shape):
+            theirs = _torch_shape(layer, kind) if leaf == "weight" else tuple(v.shape)
+            problems.append(_problem(source, key, f"mis-shaped: {tuple(np.shape(state[key]))} does not fit "
+                                                  f"{v.path} {tuple(v.shape)} (PyTorch layout {theirs})"))
+        else:
+            pairs.append((key, v, a))
+    return pairs
+
+
+def _layers_with_weights(order, source, problems) -> list:
+    out = []
+    for layer in order:
+        if not layer.weights:
+            continue
+        kind = _kind(layer)
+        if kind == "other":
+            problems.append(_problem(source, layer.name, f"{type(layer).__name__} has weights no PyTorch conv, "
+                                                         "bn or linear module maps onto"))
+        else:
+            out.append((layer, kind, _torch_shape(layer, kind)))
+    return out
+
+
+def _align(mods, entries, state, producer, source, problems) -> list:
+    """Pairs of the aligned sequences' tensors; problems for every module and layer left over."""
+    a = [(m.kind, m.shape) for m in mods]
+    b = [(kind, shape) for _, kind, shape in entries]
+    pairs = []
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+        ms, ls = mods[i1:i2], entries[j1:j2]
+        if tag == "equal" or (len(ms) == len(ls) and all(m.kind == e[1] for m, e in zip(ms, ls))):
+            for m, (layer, _, _) in zip(ms, ls):
+                pairs += _pair(m, layer, state, producer, source, problems)
+            continue
+        for m in ms:
+            for key in m.keys.values():
+                problems.append(_problem(source, key, f"unused: no layer of the model takes {m.describe()} "
+                                                      f"here (the model's next layer: {_near(entries, j1)})"))
+        after = f"after {mods[i1 - 1].prefix}" if i1 else "first"
+        for layer, kind, shape in ls:
+            problems.append(_problem(source, layer.name, f"missing: the state dict has no {kind} module of shape "
+                                                         f"{'x'.join(map(str, shape))} for {layer.name} "
+                                                         f"({type(layer).__name__}; expected {after})"))
+    return pairs
+
+
+def _near(entries, j) -> str:
+    return f"{entries[j][0].name} ({entries[j][1]} {'x'.join(map(str, entries[j][2]))})" if j < len(entries) \
+        else "none"
+
+
+# ----------------------------------------------------------------------------- the whole model
+
+
+def _split_aux(mods) -> tuple[list, dict]:
+    main, heads = [], {}
+    for m in mods:
+        top = m.prefix.split(".", 1)[0]
+        if _AUX.match(top):
+            heads.setdefault(top, []).append(m)
+        else:
+            main.append(m)
+    return main, heads
+
+
+def state_dict_to_keras(state: dict, model, source: str | None = None):
+    """Set `model`'s weights (a keras.Model; the training model when it has aux heads) from a PyTorch state dict
+    by structure; return an `ImportReport`. ConfigError lists every missing, unused or mis-shaped tensor."""
+    from inception_keras.interop.weights import ImportReport
+
+    problems, report = [], ImportReport()
+    report.ignored = [k for k in state if k.endswith("num_batches_tracked")]
+    main_mods, torch_heads = _split_aux(torch_modules(state))
+    producer = _producers(model.layers)
+    flows = flow_order(model)
+    pairs = _align(main_mods, _layers_with_weights(flows[0][1], source, problems), state, producer, source, problems)
+    ours = flows[1:]
+    for i, (top, mods) in enumerate(torch_heads.items()):
+        if not ours:
+            report.skipped += [(k, "the architecture has no aux heads") for m in mods for k in m.keys.values()]
+        elif i < len(ours):
+            entries = _layers_with_weights(ours[i][1], source, problems)
+            pairs += _align(mods, entries, state, producer, source, problems)
+        else:
+            problems += [_problem(source, k, f"unused: the model has {len(ours)} aux heads, {top} would be number "
+                                             f"{i + 1}") for m in mods for k in m.keys.values()]
+    if torch_heads:
+        problems += [_problem(source, name, "missing: the state dict has no aux head for this head of the model")
+                     for name, _ in ours[len(torch_heads):]]
+    elif ours:
+        problems += [_problem(source, name, "missing: the state dict has no aux-head modules (AuxLogits, aux1, ...); "
+                                            "drop the model's aux heads with --set aux_heads=null")
+                     for name, _ in ours]
+    if problems:
+        raise ConfigError(problems)
+    for key, v, a in pairs:
+        v.assign(np.asarray(a, dtype=v.dtype))
+        report.mapped.append((key, v.path))
+    return report
+
+
+def import_structural(state_dict_path: str, arch_path: str, out_path: str, input_shape=None, sets=None):
+    """Build `arch_path` (at `input_shape` [h, w, c] if given, with `sets` applied), load a timm/PyTorch state dict
+    into it by structure and write `.weights.h5` (the training model's weights, aux heads included) or `.keras`
+    (the inference model). Returns the `ImportReport`."""
+    import os
+
+    from inception_keras.interop.state_dict import load_state_dict
+    from inception_keras.lang.parse import load_arch
+    from inception_keras.nn.builder import build_models
+
+    out = os.fspath(out_path)
+    if not out.endswith((".weights.h5", ".keras")):
+        raise ConfigError(f"{out}: the output must end in .weights.h5 or .keras (weights only, or the whole model)")
+    if os.path.isdir(out):
+        raise ConfigError(f"{out}: is a directory; --out names the file to write")
+    sets = list(sets or []) + ([("input", [int(d) for d in input_shape])] if input_shape else [])
+    spec = load_arch(arch_path, sets=sets or None)
+    state = load_state_dict(state_dict_path)
+    models = build_models(spec)
+    report = state_dict_to_keras(state, models.train, source=os.fspath(state_dict_path))
+    try:
+        if os.path.dirname(out):
+            os.makedirs(os.path.dirname(out), exist_ok=True)
+        if out.endswith(".keras"):
+            models.inference.save(out)
+        else:
+            models.train.save_weights(out)
+    except OSError as e:
+        raise ConfigError(f"{out}: cannot write: {e.strerror or e}") from None
+    what = "the inference model" if out.endswith(".keras") else "the weights of the training model"
+    heads = [h.name for h in spec.aux_heads]
+    if heads:
+        what += (f" (without the aux heads {', '.join(heads)}: write .weights.h5 to keep them)"
+                 if out.endswith(".keras") else f" with its aux heads {', '.join(heads)}")
+    norm = (f"; its input layer normalizes [0, 1] images with mean {list(spec.normalize.mean)}, std "
+            f"{list(spec.normalize.std)}" if spec.normalize else "; it takes the images as given (no `normalize`)")
+    report.notes.append(f"wrote {out}: {what} of {spec.name} at input {'x'.join(map(str, spec.input))}{norm}")
+    return report
