@@ -1,22 +1,22 @@
 """PyTorch state dicts (timm's, torchvision's) onto our Keras models by structure, not by names.
 
-A state dict lists its modules in declaration order; for the Inception family (timm's inception_v4,
-inception_v3, torchvision's inception_v3 and googlenet) that order follows the data flow: stem, then each
-block's branches in the order they are concatenated, each branch's layers in the order they run. Our model
-gives the same order by `flow_order`: a depth-first walk from each output that visits a layer's inputs in
-their order (a concatenation's first branch first) and lists a layer after everything it reads.
-
-Each state-dict module is one of conv (a 4-d `weight`, optional `bias`), bn (`running_mean`, `running_var`,
-`weight`, `bias`) or linear (a 2-d `weight`, optional `bias`), keyed by its prefix; each Keras layer with
-weights is Conv2D, BatchNormalization or Dense. Both sequences are compared by (kind, shape in PyTorch's
-layout) and aligned (difflib, no junk heuristic); each pair maps its tensors. Aux heads are matched apart: the
-state dict's modules under a top-level name starting with `aux` (`AuxLogits`, `aux1`) go to the model's
-aux heads in order, or are skipped, and reported, when the model has none.
+The model gives its layers in data-flow order (`flow_order`): a depth-first walk from each output that visits a
+layer's inputs in their order (a concatenation's first branch first) and lists a layer after everything it reads.
+The state dict gives modules, each one of conv (a 4-d `weight`, optional `bias`), bn (`running_mean`,
+`running_var`, `weight`, `bias`) or linear (a 2-d `weight`, optional `bias`), keyed by its prefix. Key order is
+not trusted (a .safetensors file keeps its keys sorted by name, not in declaration order): modules are put in
+natural key order (`features.10` after `features.9`), and each Conv2D, BatchNormalization or Dense layer of the
+model, in flow order, takes a free module of its kind and shape (PyTorch layout). Among equal candidates it takes
+the one sharing most of the previous module's path (a conv's own `bn`, the next layer of the same branch), then
+the nearest after it in key order; names are compared with each other, never with ours. Aux heads are matched
+apart: modules under a top-level name starting with `aux` (`AuxLogits`, `aux1`) go to the model's aux heads in
+order, or are skipped, and reported, when the model has none.
 
 Every tensor is accounted for: a module or tensor nothing takes is `unused`, a layer weight no tensor gives is
-`missing`, a tensor of the wrong shape is `mis-shaped`; each is one Problem naming the key (and the layer), all
+`missing`, a tensor of the wrong shape is `mis-shaped`; each is one Problem naming the key (or the layer), all
 raised together as one ConfigError (the CLI exits 2); nothing is assigned unless everything maps.
-`num_batches_tracked` is ignored.
+`num_batches_tracked` is ignored. The proof is numerical: tests/test_family_timm.py compares logits with the
+references' own (timm's inception_v4, torchvision's googlenet and inception_v3).
 
 Layouts: conv kernels OIHW -> HWIO, linear (out, in) -> (in, out); a Dense layer reading a Flatten of a map
 larger than 1x1 gets its input rows permuted from PyTorch's channels-first flatten to the model's order, which is
@@ -24,7 +24,6 @@ read off the model by running the weightless layers between the map and the Dens
 """
 from __future__ import annotations
 
-import difflib
 import re
 from dataclasses import dataclass
 
@@ -247,32 +246,59 @@ def _layers_with_weights(order, source, problems) -> list:
     return out
 
 
-def _align(mods, entries, state, producer, source, problems) -> list:
-    """Pairs of the aligned sequences' tensors; problems for every module and layer left over."""
-    a = [(m.kind, m.shape) for m in mods]
-    b = [(kind, shape) for _, kind, shape in entries]
-    pairs = []
-    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
-        ms, ls = mods[i1:i2], entries[j1:j2]
-        if tag == "equal" or (len(ms) == len(ls) and all(m.kind == e[1] for m, e in zip(ms, ls))):
-            for m, (layer, _, _) in zip(ms, ls):
-                pairs += _pair(m, layer, state, producer, source, problems)
+def _common(a: str, b: str | None) -> int:
+    """How many leading path components two module prefixes share (siblings in a block share the block's)."""
+    n = 0
+    for x, y in zip(a.split("."), (b or "").split(".")):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def _choose(candidates, mods, prev) -> int:
+    """The module to take among same-kind, same-shape candidates (indices in natural key order): the one sharing
+    most of the last taken module's path (a conv's own bn, the next layer of the same branch or block), then the
+    nearest after it in key order (the next block before a later identical one)."""
+    p, prefix = (prev, mods[prev].prefix) if prev is not None else (-1, None)
+    return max(candidates, key=lambda i: (_common(mods[i].prefix, prefix), i > p, -abs(i - p)))
+
+
+def _match(mods, entries, state, producer, source, problems) -> list:
+    """Pairs of tensors, each model layer (in flow order) matched to a free module of its kind and shape;
+    problems for every module and layer left over (same-kind leftovers, one for one, as mis-shaped)."""
+    free = {}
+    for i, m in enumerate(mods):
+        free.setdefault((m.kind, m.shape), []).append(i)
+    matched, left_layers, prev = [], [], None
+    for entry in entries:
+        candidates = free.get((entry[1], entry[2]))
+        if not candidates:
+            left_layers.append(entry)
             continue
-        for m in ms:
-            for key in m.keys.values():
-                problems.append(_problem(source, key, f"unused: no layer of the model takes {m.describe()} "
-                                                      f"here (the model's next layer: {_near(entries, j1)})"))
-        after = f"after {mods[i1 - 1].prefix}" if i1 else "first"
-        for layer, kind, shape in ls:
-            problems.append(_problem(source, layer.name, f"missing: the state dict has no {kind} module of shape "
-                                                         f"{'x'.join(map(str, shape))} for {layer.name} "
-                                                         f"({type(layer).__name__}; expected {after})"))
+        prev = _choose(candidates, mods, prev)
+        candidates.remove(prev)
+        matched.append((mods[prev], entry[0]))
+    taken = {id(m) for m, _ in matched}
+    left_mods = [m for m in mods if id(m) not in taken]
+    if [m.kind for m in left_mods] == [e[1] for e in left_layers]:
+        matched += [(m, e[0]) for m, e in zip(left_mods, left_layers)]
+        left_mods, left_layers = [], []
+    pairs = []
+    for m, layer in matched:
+        pairs += _pair(m, layer, state, producer, source, problems)
+    for m in left_mods:
+        problems += [_problem(source, key, f"unused: no layer of the model takes {m.describe()}")
+                     for key in m.keys.values()]
+    for layer, kind, shape in left_layers:
+        problems.append(_problem(source, layer.name, f"missing: the state dict has no {kind} module of shape "
+                                                     f"{'x'.join(map(str, shape))} for {layer.name} "
+                                                     f"({type(layer).__name__})"))
     return pairs
 
 
-def _near(entries, j) -> str:
-    return f"{entries[j][0].name} ({entries[j][1]} {'x'.join(map(str, entries[j][2]))})" if j < len(entries) \
-        else "none"
+def _natural(key: str) -> tuple:
+    return tuple((0, int(part), "") if part.isdigit() else (1, 0, part) for part in key.split("."))
 
 
 # ----------------------------------------------------------------------------- the whole model
@@ -296,17 +322,17 @@ def state_dict_to_keras(state: dict, model, source: str | None = None):
 
     problems, report = [], ImportReport()
     report.ignored = [k for k in state if k.endswith("num_batches_tracked")]
-    main_mods, torch_heads = _split_aux(torch_modules(state))
+    main_mods, torch_heads = _split_aux(sorted(torch_modules(state), key=lambda m: _natural(m.prefix)))
     producer = _producers(model.layers)
     flows = flow_order(model)
-    pairs = _align(main_mods, _layers_with_weights(flows[0][1], source, problems), state, producer, source, problems)
+    pairs = _match(main_mods, _layers_with_weights(flows[0][1], source, problems), state, producer, source, problems)
     ours = flows[1:]
     for i, (top, mods) in enumerate(torch_heads.items()):
         if not ours:
             report.skipped += [(k, "the architecture has no aux heads") for m in mods for k in m.keys.values()]
         elif i < len(ours):
             entries = _layers_with_weights(ours[i][1], source, problems)
-            pairs += _align(mods, entries, state, producer, source, problems)
+            pairs += _match(mods, entries, state, producer, source, problems)
         else:
             problems += [_problem(source, k, f"unused: the model has {len(ours)} aux heads, {top} would be number "
                                              f"{i + 1}") for m in mods for k in m.keys.values()]

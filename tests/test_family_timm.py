@@ -1,0 +1,113 @@
+"""`inception-keras import-weights timm STATE_DICT --arch ... --out ...` (issue 22, item 3): PyTorch state dicts
+mapped onto our models by structure (interop/structural.py), proven on the references' own logits.
+
+Weights are regenerated from each fixture's seed by tools/reference/seeded.py (the fixtures hold no weights) and
+written as .safetensors (the safetensors library, no PyTorch) or with torch.save (.pth, where torch imports).
+torchvision's googlenet (tests/fixtures/torchvision_googlenet_{224,200}.npz) proves the mapper on a network
+whose arch file predates it; timm's inception_v4 (tests/fixtures/timm_inception_v4_{299,139}.npz, written by
+tools/reference/timm_family.py) on the family.
+"""
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+from test_golden import BN_ARCH, bn_model, close, tv_input, tv_ref, tv_state
+from test_import_weights import run_error, write_state
+
+from inception_keras.cli.app import main
+from inception_keras.errors import ConfigError
+from inception_keras.interop import structural as S
+
+
+@pytest.fixture(scope="module")
+def state224():
+    return tv_state(tv_ref(224))
+
+
+@pytest.fixture(scope="module")
+def googlenet():
+    """torchvision's googlenet as arch/googlenet_bn.yaml builds it, with its aux heads (the training model)."""
+    return bn_model(224, aux=True)
+
+
+def test_googlenet_by_structure_gives_torchvision_logits_at_two_sizes(state224, tmp_path, capsys):
+    """A .safetensors file stores its keys sorted by name, not in torchvision's declaration order; the mapper
+    does not need that order."""
+    sd = write_state(state224, str(tmp_path / "googlenet.safetensors"))
+    from inception_keras.interop.state_dict import read_safetensors
+
+    assert list(read_safetensors(sd)) != list(state224)
+    target = str(tmp_path / "out" / "googlenet.weights.h5")
+    assert main(["import-weights", "timm", sd, "--arch", BN_ARCH, "--out", target]) == 0
+    report = capsys.readouterr().out
+    assert "mapped 305 tensors onto 123 layers" in report and "ignored 59 num_batches_tracked keys" in report
+    for size in (224, 200):
+        ref = tv_ref(size)
+        model = bn_model(size, aux=True)
+        model.load_weights(target)
+        got = model(tv_input(ref), training=False)
+        for head in ("logits", "aux1", "aux2"):
+            want = ref["logits" if head == "logits" else f"{head}.logits"]
+            close(f"import-weights timm .safetensors {size}px {head}", got[head], want, 1e-4)
+
+
+def test_googlenet_pth_to_keras(state224, tmp_path, capsys):
+    pytest.importorskip("torch")
+    sd = write_state({k: v for k, v in state224.items() if not k.startswith("aux")}, str(tmp_path / "g.pth"))
+    target = str(tmp_path / "g.keras")
+    assert main(["import-weights", "timm", sd, "--arch", BN_ARCH, "--set", "aux_heads=null", "--out", target]) == 0
+    assert "mapped 287 tensors" in capsys.readouterr().out
+    model = keras.models.load_model(target, compile=False)
+    ref = tv_ref(224)
+    close("import-weights timm .pth -> .keras 224px", model(tv_input(ref), training=False), ref["logits"], 1e-4)
+
+
+def messages(state, model) -> list:
+    with pytest.raises(ConfigError) as e:
+        S.state_dict_to_keras(state, model, source="sd")
+    return [str(p) for p in e.value.problems]
+
+
+def test_every_missing_unused_or_misshaped_tensor_is_named(state224, googlenet):
+    before = [np.array(v) for v in googlenet.get_layer("b1.conv1").weights]
+    bad = dict(state224)
+    del bad["inception4b.branch2.1.bn.running_var"]
+    bad["conv1.conv.bias"] = np.zeros(64, np.float32)
+    bad["inception3a.branch1.conv.weight"] = np.zeros((64, 192, 3, 3), np.float32)  # 1x1 expected
+    assert sorted(messages(bad, googlenet)) == [
+        "sd: conv1.conv.bias: unused: b1.conv1 (Conv2D) has no such weight",
+        "sd: inception3a.branch1.conv.weight: mis-shaped: (64, 192, 3, 3) does not fit 3a.1x1/kernel (1, 1, 192, 64)"
+        " (PyTorch layout (64, 192, 1, 1))",
+        "sd: inception4b.branch2.1.bn.running_var: missing: 4b.3x3.bn/moving_variance (224,) needs it"]
+    assert all(np.array_equal(a, np.array(v)) for a, v in zip(before, googlenet.get_layer("b1.conv1").weights))
+
+    no_branch = {k: v for k, v in state224.items() if not k.startswith("inception5b.branch4.")}
+    no_branch["extra.weight"] = np.zeros((10, 1000), np.float32)
+    got = messages(no_branch, googlenet)
+    assert got == ["sd: extra.weight: unused: no layer of the model takes extra (linear 10x1000)",
+                   "sd: 5b.pool_proj: missing: the state dict has no conv module of shape 128x832x1x1 for "
+                   "5b.pool_proj (Conv2D)",
+                   "sd: 5b.pool_proj.bn: missing: the state dict has no bn module of shape 128 for 5b.pool_proj.bn "
+                   "(BatchNormalization)"]
+
+
+def test_aux_heads_are_matched_apart(state224, googlenet):
+    no_aux = {k: v for k, v in state224.items() if not k.startswith("aux")}
+    got = messages(no_aux, googlenet)
+    assert got == [f"sd: {h}: missing: the state dict has no aux-head modules (AuxLogits, aux1, ...); drop the "
+                   "model's aux heads with --set aux_heads=null" for h in ("aux1", "aux2")]
+    one_head = {k: v for k, v in state224.items() if not k.startswith("aux2")}
+    assert messages(one_head, googlenet) == ["sd: aux2: missing: the state dict has no aux head for this head of "
+                                             "the model"]
+
+
+def test_cli_exit_2_names_the_tensor(state224, tmp_path, capsys):
+    bad = dict(state224)
+    bad["fc.weight"] = np.zeros((1000, 1023), np.float32)
+    sd = write_state(bad, str(tmp_path / "bad.safetensors"))
+    out = tmp_path / "g.keras"
+    err = run_error(["import-weights", "timm", sd, "--arch", BN_ARCH, "--out", str(out)], capsys)
+    assert err == (f"error: {sd}: fc.weight: mis-shaped: (1000, 1023) does not fit head.dense1/kernel (1024, 1000) "
+                   "(PyTorch layout (1000, 1024))\n")
+    assert not out.exists()
