@@ -55,8 +55,23 @@ class ArchFile:
                                    nullable=True)
     stages: dict = option("mapping", "ordered stages: name -> list of layers; the last stage ends in `classes` "
                                      "logits")
+    templates: dict | None = option("mapping", "block templates: name -> template (below); a stage item "
+                                               "`- <name>: {param: value}` is the template's layer with its `$param` "
+                                               "values filled in", None, nullable=True)
     aux_heads: dict | None = option("mapping", "auxiliary classifiers (training only): name -> head (below)", None,
                                     nullable=True)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Template:
+    """`templates.<name>`: a block written once, used in stages by name with its parameters."""
+
+    params: dict | None = option("mapping", "the template's parameters: name -> default (null: each use must give "
+                                            "it); in `layer`, a value `$name` is the parameter's value", None,
+                                 nullable=True)
+    layer: dict = option("mapping", "the layer a use makes (one kind, usually a `branch`); a use may add "
+                                    "`name` (the layer's name) and `repeat: N` (N layers named `<name>_1` .. "
+                                    "`<name>_N`)")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -75,6 +90,9 @@ class Defaults:
     bn_epsilon: float = option("pos_number", "BatchNorm epsilon", 1e-3)
     bn_momentum: float = option("rate", "BatchNorm moving-average momentum (Keras convention: 0.9 = PyTorch's "
                                         "0.1)", 0.99)
+    bn_center: bool = option("bool", "BatchNorm adds a learned offset (beta), as Keras' `center`", True)
+    bn_scale: bool = option("bool", "BatchNorm multiplies by a learned scale (gamma), as Keras' `scale` "
+                                    "(keras.applications' conv2d_bn: false)", True)
 
 
 # ----------------------------------------------------------------------------- the spec

@@ -6,6 +6,7 @@ are a registry); `check_mapping` and `parse_into` check a mapping key by key, co
 """
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import math
 import re
@@ -131,8 +132,46 @@ def _check_range(o: Option, value: Any) -> Checked:
     return (low, high), None
 
 
+def _pair(value: Any, low: int) -> tuple | None:
+    """[height, width] of whole numbers >= low, as a tuple; None when `value` is not that."""
+    if (isinstance(value, list) and len(value) == 2
+            and all(isinstance(v, int) and not isinstance(v, bool) and v >= low for v in value)):
+        return tuple(value)
+    return None
+
+
+def _check_size(o: Option, value: Any) -> Checked:
+    """A window or stride: an integer > 0 for both axes, or [height, width] (`kernel: [1, 7]`)."""
+    if isinstance(value, list):
+        pair = _pair(value, 1)
+        if pair is None:
+            return INVALID, f"expected {o.expected}, got {_short(value)}"
+        return pair, None
+    return _check_int(dataclasses.replace(o, kind="pos_int"), value)
+
+
+def _check_layers(o: Option, value: Any) -> Checked:
+    """A list of layers (checked one by one by the parser); an empty list is the identity."""
+    if not isinstance(value, list):
+        return INVALID, f"expected {o.expected} (`- conv: {{filters: 64, kernel: 1}}`), got {describe(value)}"
+    return value, None
+
+
+def _check_branches(o: Option, value: Any) -> Checked:
+    """A non-empty list of branches, each a list of layers (`[]`: the identity)."""
+    if not isinstance(value, list) or not value or any(not isinstance(b, list) for b in value):
+        return INVALID, (f"expected {o.expected}: `- [conv: {{filters: 64, kernel: 1}}]` per branch, `- []` for "
+                         f"the identity, got {_short(value)}")
+    return value, None
+
+
 def _check_padding(o: Option, value: Any) -> Checked:
-    """same, valid, or a whole number of pixels >= 0."""
+    """same, valid, a whole number of pixels >= 0, or [height, width] pixels (PyTorch's padding=(0, 3))."""
+    if isinstance(value, list):
+        pair = _pair(value, 0)
+        if pair is None:
+            return INVALID, f"expected {o.expected}, got {_short(value)}"
+        return pair, None
     if isinstance(value, int) and not isinstance(value, bool):
         if value < 0:
             return INVALID, f"expected {o.expected}, got {_int_text(value)}"
@@ -228,6 +267,9 @@ CHECKERS: dict[str, Callable[[Option, Any], Checked]] = {
     "list": _check_list,
     "numbers": _check_numbers,
     "padding": _check_padding,
+    "size": _check_size,
+    "layers": _check_layers,
+    "branches": _check_branches,
     "choice": _check_choice,
 }
 

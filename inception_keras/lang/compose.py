@@ -23,7 +23,8 @@ import os
 
 from inception_keras.errors import ConfigError
 from inception_keras.lang.checks import describe
-from inception_keras.lang.kinds import LAYER_KINDS, local_names, split_item
+from inception_keras.lang.items import local_names, split_item
+from inception_keras.lang.kinds import LAYER_KINDS
 from inception_keras.lang.options import options
 from inception_keras.lang.overrides import apply
 from inception_keras.lang.reader import Document, load_document

@@ -19,6 +19,16 @@ class Cost:
     macs: int = 0
 
 
+def axis(value, i: int):
+    """One axis of a size, stride or padding that is one value for both axes or [height, width]."""
+    return value[i] if isinstance(value, (tuple, list)) else value
+
+
+def pair_text(value) -> str:
+    """`3` or `1x7`: a window as messages write it."""
+    return f"{value[0]}x{value[1]}" if isinstance(value, (tuple, list)) else str(value)
+
+
 def out_size(n: int, k: int, s: int, padding: str | int) -> int:
     """Output size of a window `k` with stride `s` over `n` pixels: Keras "same", "valid", or N pixels per side."""
     if padding == "same":
@@ -39,16 +49,22 @@ def pool_out(n: int, k: int, s: int, padding: str | int, ceil_mode: bool = False
     return out
 
 
-def conv_cost(cin: int, h: int, w: int, filters: int, kernel: int, stride: int, padding, use_bias: bool,
-              batch_norm: bool) -> Cost:
-    """A square convolution of `cin` channels on an h x w map (with BatchNorm: its 4 values per filter)."""
-    oh, ow = out_size(h, kernel, stride, padding), out_size(w, kernel, stride, padding)
-    params = kernel * kernel * cin * filters + (filters if use_bias else 0)
+def conv_cost(cin: int, h: int, w: int, filters: int, kernel, stride, padding, use_bias: bool,
+              batch_norm: bool, bn_values: int = 4, depthwise: bool = False) -> Cost:
+    """A convolution of `cin` channels on an h x w map; kernel, stride and padding are one value or one per
+    axis. With BatchNorm: its `bn_values` per filter (4, or 3 without scale or center); `depthwise`: a
+    depthwise-separable convolution (one kxk filter per input channel, then a 1x1 to `filters`)."""
+    kh, kw = axis(kernel, 0), axis(kernel, 1)
+    oh = out_size(h, kh, axis(stride, 0), axis(padding, 0))
+    ow = out_size(w, kw, axis(stride, 1), axis(padding, 1))
+    weights = kh * kw * cin + cin * filters if depthwise else kh * kw * cin * filters
+    macs = oh * ow * (kh * kw * cin + cin * filters) if depthwise else oh * ow * kh * kw * cin * filters
+    params = weights + (filters if use_bias else 0)
     nontrainable = 0
     if batch_norm:
-        params += 2 * filters
+        params += (bn_values - 2) * filters
         nontrainable = 2 * filters
-    return Cost((oh, ow, filters), params, nontrainable, oh * ow * kernel * kernel * cin * filters)
+    return Cost((oh, ow, filters), params, nontrainable, macs)
 
 
 def shape_text(shape: tuple) -> str:

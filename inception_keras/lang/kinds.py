@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, ClassVar
 
-from inception_keras.lang.geometry import Cost, conv_cost, pool_out, shape_text
+from inception_keras.lang.geometry import Cost, axis, conv_cost, pair_text, pool_out, shape_text
 from inception_keras.lang.options import option
 
 ACTIVATIONS = ("relu", "relu6", "elu", "selu", "gelu", "silu", "swish", "tanh", "sigmoid", "softplus",
@@ -65,12 +65,16 @@ class Layer:
         """The layer adapted to the feature map it gets (a pool with `adapt`), and a note saying so."""
         return self, ""
 
+    def shape_problem(self, shape: tuple) -> str | None:
+        """Why this layer cannot take a feature map of `shape` (branches that do not join); None if it can."""
+        return None
+
     def cost(self, shape: tuple) -> Cost:
         raise NotImplementedError
 
     @property
     def window(self) -> str:
-        return str(getattr(self, "size", getattr(self, "kernel", "")))
+        return pair_text(getattr(self, "size", getattr(self, "kernel", "")))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -86,6 +90,13 @@ class ConvSettings:
     initializer: str = inherited("initializer", "choice", INITIALIZERS)
     bn_epsilon: float = inherited("bn_epsilon", "pos_number")
     bn_momentum: float = inherited("bn_momentum", "rate")
+    bn_center: bool = inherited("bn_center", "bool")
+    bn_scale: bool = inherited("bn_scale", "bool")
+
+    @property
+    def bn_values(self) -> int:
+        """Values BatchNorm keeps per channel: moving mean and variance, and beta and gamma where used."""
+        return 2 + int(self.bn_center) + int(self.bn_scale)
 
     def conv_settings(self) -> dict:
         """These keys and their values, to give a Conv the settings of this layer."""
@@ -99,14 +110,32 @@ class Conv(Layer, ConvSettings):
     DOC = "convolution + activation (with batch_norm: convolution, BatchNorm, activation)"
 
     filters: int = channel_count("output channels")
-    kernel: int = option("pos_int", "kernel size (square)")
-    stride: int = option("pos_int", "stride", 1)
+    kernel: Any = option("size", "kernel size: N (square) or [height, width] (`[1, 7]`)")
+    stride: Any = option("size", "stride: N or [height, width]", 1)
     padding: Any = inherited("padding", "padding")
 
     def cost(self, shape):
         h, w, cin = shape
         return conv_cost(cin, h, w, self.filters, self.kernel, self.stride, self.padding, self.use_bias,
-                         self.batch_norm)
+                         self.batch_norm, self.bn_values)
+
+
+@layer_kind
+@dataclass(frozen=True, kw_only=True)
+class SepConv(Layer, ConvSettings):
+    KIND = "sepconv"
+    DOC = ("depthwise-separable convolution (Keras' SeparableConv2D: one kxk filter per input channel, then a 1x1 "
+           "to `filters`) + activation (with batch_norm: then BatchNorm, activation)")
+
+    filters: int = channel_count("output channels")
+    kernel: Any = option("size", "kernel of the depthwise step: N or [height, width]")
+    stride: Any = option("size", "stride: N or [height, width]", 1)
+    padding: Any = inherited("padding", "padding")
+
+    def cost(self, shape):
+        h, w, cin = shape
+        return conv_cost(cin, h, w, self.filters, self.kernel, self.stride, self.padding, self.use_bias,
+                         self.batch_norm, self.bn_values, depthwise=True)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -131,6 +160,8 @@ class Pool(Layer):
         if self.ceil_mode and self.padding == "same":
             return [("ceil_mode", "ceil_mode rounds explicit padding up; with padding: same it has no meaning "
                                   "(use padding: valid or an integer)")]
+        if self.ceil_mode and isinstance(self.padding, tuple):
+            return [("ceil_mode", "ceil_mode takes padding valid or one integer for both axes")]
         return []
 
     def fit(self, shape, input_shape):
@@ -144,8 +175,8 @@ class Pool(Layer):
 
     def cost(self, shape):
         h, w, c = shape
-        return Cost((pool_out(h, self.size, self.stride, self.padding, self.ceil_mode),
-                     pool_out(w, self.size, self.stride, self.padding, self.ceil_mode), c))
+        return Cost((pool_out(h, self.size, self.stride, axis(self.padding, 0), self.ceil_mode),
+                     pool_out(w, self.size, self.stride, axis(self.padding, 1), self.ceil_mode), c))
 
 
 @layer_kind
@@ -257,9 +288,11 @@ class BatchNorm(Layer):
 
     epsilon: float = inherited("bn_epsilon", "pos_number")
     momentum: float = inherited("bn_momentum", "rate")
+    center: bool = inherited("bn_center", "bool")
+    scale: bool = inherited("bn_scale", "bool")
 
     def cost(self, shape):
-        return Cost(shape, 2 * shape[-1], 2 * shape[-1])
+        return Cost(shape, (int(self.center) + int(self.scale)) * shape[-1], 2 * shape[-1])
 
 
 @layer_kind
@@ -334,30 +367,72 @@ class Inception(Layer, ConvSettings):
                     sum(c.macs for c in costs))
 
 
-# ----------------------------------------------------------------------------- a stage's items
+def chain_cost(layers: tuple, shape: tuple) -> tuple[tuple, list[Cost]]:
+    """The output shape of layers applied in order, and each one's cost."""
+    costs = []
+    for layer in layers:
+        costs.append(layer.cost(shape))
+        shape = costs[-1].shape
+    return shape, costs
 
 
-def local_names(items: list) -> list[str | None]:
-    """The name of each layer within its stage: an Inception block's or explicit `name`, else kind and count
-    (`conv1`, `conv2`, `maxpool1`); None for an item that is not a layer."""
-    counts: dict[str, int] = {}
-    out: list[str | None] = []
-    for item in items if isinstance(items, list) else []:
-        kind, value = split_item(item)
-        if kind is None:
-            out.append(None)
-            continue
-        counts[kind] = counts.get(kind, 0) + 1
-        given = value.get("name") if isinstance(value, dict) else None
-        out.append(str(given) if given is not None else f"{kind}{counts[kind]}")
-    return out
+@layer_kind
+@dataclass(frozen=True, kw_only=True)
+class Branch(Layer):
+    KIND = "branch"
+    DOC = ("parallel branches, each a list of layers (`[]`: the identity; a branch may hold another branch "
+           "layer), joined by channel concatenation or addition, then `then`'s layers; with `residual`, "
+           "shortcut(x) + scale * that (Inception-ResNet's `x + scale * f(x)`, Xception's projection "
+           "shortcut), then `activation`")
+    BLOCK = True
 
+    name: str | None = option("name", "block name (`mixed0`): prefixes its layers (`mixed0.2.conv1` is branch "
+                                      "2's first conv); auxiliary heads attach to it by name", None, nullable=True)
+    branches: tuple = option("branches", "the parallel branches, each a list of layers")
+    join: str = option("choice", "how the branches' outputs join: concat (channels) or add (same shapes)",
+                       "concat", choices=("concat", "add"))
+    then: tuple = option("layers", "layers after the join (Inception-ResNet's linear 1x1 conv)", ())
+    residual: bool = option("bool", "add the shortcut: shortcut(x) + scale * then(join(branches(x)))", False)
+    scale: float = option("number", "with residual: the factor on the branches' output", 1.0)
+    shortcut: tuple = option("layers", "with residual: layers on the shortcut (`[]`: x itself; Xception: a "
+                                       "strided 1x1 conv + BatchNorm)", ())
+    activation: str = option("choice", "activation of the block's output (after the sum)", "linear",
+                             choices=ACTIVATIONS)
 
-def split_item(item) -> tuple[str | None, Any]:
-    if isinstance(item, str) and item in LAYER_KINDS:
-        return item, {}
-    if isinstance(item, dict) and len(item) == 1:
-        kind, value = next(iter(item.items()))
-        if kind in LAYER_KINDS:
-            return kind, value
-    return None, None
+    def problems(self):
+        if not self.residual and (self.shortcut or self.scale != 1.0):
+            return [("residual", "shortcut and scale belong to a residual block: add `residual: true`")]
+        return []
+
+    def parts(self, shape: tuple) -> tuple[list, tuple | None, list, tuple | None]:
+        """(each branch's output shape and costs, the joined shape, then's costs, the shortcut's shape)."""
+        outs = [chain_cost(b, shape) for b in self.branches]
+        shapes = [o[0] for o in outs]
+        joined = None
+        if all(len(s) == 3 for s in shapes) and len({s[:2] for s in shapes}) == 1:
+            if self.join == "concat":
+                joined = (*shapes[0][:2], sum(s[2] for s in shapes))
+            elif len(set(shapes)) == 1:
+                joined = shapes[0]
+        then = chain_cost(self.then, joined) if joined else (None, [])
+        short = chain_cost(self.shortcut, shape)[0] if self.residual else None
+        return outs, joined, then, short
+
+    def shape_problem(self, shape):
+        outs, joined, (out, _), short = self.parts(shape)
+        if joined is None:
+            found = ", ".join(shape_text(o[0]) for o in outs)
+            return (f"{self.name}: the branches give {found}, which do not {self.join} (a concat needs the same "
+                    f"height and width, an add the same shape)")
+        if self.residual and out != short:
+            return (f"{self.name}: the residual sum needs the same shape on both sides, but the branches give "
+                    f"{shape_text(out)} and the shortcut {shape_text(short)}")
+        return None
+
+    def cost(self, shape):
+        outs, joined, (out, then), _ = self.parts(shape)
+        costs = [c for o in outs for c in o[1]] + then
+        if self.residual:
+            costs += chain_cost(self.shortcut, shape)[1]
+        return Cost(out or (0,), sum(c.params for c in costs), sum(c.nontrainable for c in costs),
+                    sum(c.macs for c in costs))

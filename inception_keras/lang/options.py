@@ -34,7 +34,10 @@ TYPES = {
     "mapping": "a mapping",
     "list": "a list",
     "numbers": "a list of numbers",
-    "padding": "same, valid or an integer >= 0",
+    "padding": "same, valid, an integer >= 0 or [height, width] of integers >= 0",
+    "size": "an integer > 0 or [height, width] of integers > 0",
+    "layers": "a list of layers",
+    "branches": "a list of branches (each a list of layers)",
     "choice": "one of the choices",
 }
 PADDINGS = ("same", "valid")
@@ -61,7 +64,7 @@ class Option:
         if self.kind == "choice":
             text = " | ".join(_choice_text(c) for c in self.choices)
         elif self.kind == "padding":
-            text = "same | valid | integer >= 0"
+            text = "same | valid | integer >= 0 | [height, width]"
         else:
             text = TYPES[self.kind].split(" ", 1)[1] if TYPES[self.kind].startswith(("a ", "an ")) else TYPES[self.kind]
             if self.kind == "range":

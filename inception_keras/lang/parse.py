@@ -15,9 +15,11 @@ from inception_keras.lang.arch import ArchFile, ArchSpec, AuxHead, Defaults, Nor
 from inception_keras.lang.checks import check_mapping, check_value, describe, did_you_mean, raise_if
 from inception_keras.lang.compose import load_arch_document
 from inception_keras.lang.geometry import shape_text
-from inception_keras.lang.kinds import LAYER_KINDS, Layer, local_names, split_item
+from inception_keras.lang.items import local_names, split_item
+from inception_keras.lang.kinds import LAYER_KINDS, Layer
 from inception_keras.lang.options import Option, options, to_plain
 from inception_keras.lang.reader import Document, format_path
+from inception_keras.lang.templates import check_use, declared_templates, filled
 from inception_keras.lang.walk import analyze
 
 
@@ -108,6 +110,7 @@ class _Parser:
         self.config_stages: dict = {}  # resolved keys of every layer, for config.yaml
         self.config_heads: dict = {}
         self.defaults, self.per_kind = self._defaults(top.get("defaults"))
+        self.templates = declared_templates(doc, problems, top.get("templates"))
 
     def _defaults(self, value) -> tuple[dict | None, dict]:
         doc, path = self.doc, ("defaults",)
@@ -143,25 +146,48 @@ class _Parser:
             out.append(Stage(sname, layers))
         return out
 
-    def layers(self, owner: str, items: Any, path: tuple) -> tuple[tuple, list]:
-        """The layers of a stage or head, and their resolved keys as YAML data (for config.yaml)."""
+    def layers(self, owner: str, items: Any, path: tuple, empty_ok: bool = False) -> tuple[tuple, list]:
+        """The layers of a stage, head or branch, and their resolved keys as YAML data (for config.yaml)."""
         doc, problems = self.doc, self.problems
         if not isinstance(items, list):
             problems.append(doc.problem(path, f"expected a list of layers (`- conv: {{...}}`), got {describe(items)}"))
             return (), []
-        if not items:
+        if not items and not empty_ok:
             problems.append(doc.problem(path, "empty: a stage needs at least one layer"))
-        out, plain = [], []
+        out, plain, uses = [], [], {}
         for i, (item, local) in enumerate(zip(items, local_names(items))):
             kind, value = split_item(item)
-            if kind is None:
+            if kind is None and isinstance(item, dict) and len(item) == 1 and next(iter(item)) in self.templates:
+                tname, value = next(iter(item.items()))
+                uses[tname] = uses.get(tname, 0) + 1
+                made = self.template_use(tname, value, path + (i, tname), owner, f"{tname}{uses[tname]}")
+            elif kind is None:
                 self._not_a_layer(item, path + (i,))
                 continue
-            made = self.layer(kind, value, path + (i, kind) if isinstance(item, dict) else path + (i,), owner, local)
-            if made is not None:
-                out.append(made[0])
-                plain.append({kind: made[1]})
+            else:
+                made = self.layer(kind, value, path + (i, kind) if isinstance(item, dict) else path + (i,), owner,
+                                  local)
+                made = [(kind, *made)] if made is not None else []
+            out += [m[1] for m in made]
+            plain += [{m[0]: m[2]} for m in made]
         return tuple(out), plain
+
+    def template_use(self, tname: str, value: Any, path: tuple, owner: str, local: str) -> list:
+        """The layers a template use makes: [(kind, layer, resolved keys)], `repeat` of them."""
+        tpl = self.templates[tname]
+        use = check_use(self.doc, self.problems, tpl, value, path)
+        if use is None:
+            return []
+        out = []
+        for k in range(1, use.repeat + 1):
+            name = use.name if use.repeat == 1 else f"{use.name or local}_{k}"
+            data = filled(tpl.value, use.values)
+            if name is not None and isinstance(data, dict):
+                data = {**data, "name": name}
+            made = self.layer(tpl.kind, data, tpl.path, owner, name or local)
+            if made is not None:
+                out.append((tpl.kind, *made))
+        return out
 
     def _not_a_layer(self, item, path):
         doc, kinds = self.doc, LAYER_KINDS
@@ -188,13 +214,14 @@ class _Parser:
         for o in options(cls):
             if o.inherit and values[o.attr] is None and self.defaults is not None:
                 values[o.attr] = self.defaults[o.inherit]
-        name = values["name"] if cls.BLOCK else f"{owner}.{local}"
+        name = values["name"] if cls.BLOCK and values.get("name") else f"{owner}.{local}"
         if name in self.names:
             what = "block" if cls.BLOCK else "layer"
             problems.append(doc.problem(path + (("name",) if values.get("name") else ()),
                                         f"duplicate {what} name '{name}' (also at {format_path(self.names[name])})"))
         self.names[name] = path
         plain = {o.key: (local if o.attr == "name" else _plain(values[o.attr])) for o in options(cls)}
+        self._nested(cls, values, plain, name, path)
         for o in options(cls):
             if o.channels and values[o.attr] is not None and self.width != 1.0:
                 values[o.attr] = max(1, round(values[o.attr] * self.width))
@@ -202,6 +229,18 @@ class _Parser:
         for key, message in layer.problems():
             problems.append(doc.problem(path + (key,), message))
         return layer, plain
+
+    def _nested(self, cls, values: dict, plain: dict, name: str, path: tuple) -> None:
+        """A block's lists of layers (a branch's `branches`, `then`, `shortcut`) parsed as layers, in place."""
+        for o in options(cls):
+            if o.kind == "layers":
+                values[o.attr], plain[o.key] = self.layers(f"{name}.{o.key}", list(values[o.attr]), path + (o.key,),
+                                                               True)
+            elif o.kind == "branches":
+                parsed = [self.layers(f"{name}.{j + 1}", b, path + (o.key, j), True)
+                          for j, b in enumerate(values[o.attr])]
+                values[o.attr] = tuple(p[0] for p in parsed)
+                plain[o.key] = [p[1] for p in parsed]
 
     def aux_head(self, hname: str, value: Any) -> AuxHead | None:
         doc, hpath = self.doc, ("aux_heads", hname)

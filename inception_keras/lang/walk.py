@@ -104,7 +104,7 @@ class _Walk:
         if layer.INPUT == "flat" and spatial:
             return (f"{layer.KIND} needs a flat input, but gets a {shape_text(shape)} feature map after "
                     f"{self.after}; put global_avgpool or flatten before it")
-        return None
+        return layer.shape_problem(shape) if spatial else None
 
     def vanished(self, layer: Layer, shape: tuple) -> str:
         """The message for a window that leaves no pixel of the feature map."""

@@ -188,12 +188,21 @@ def apply(layer, x, dtype=None):
 
 
 def _explicit(padding, x, name: str, fill: str = "zero"):
-    """Apply an integer padding as a layer; return (x, the padding left for the Keras layer)."""
+    """Apply an integer (or [height, width]) padding as a layer; return (x, the padding left for the Keras
+    layer)."""
     if isinstance(padding, str):
         return x, padding
-    if padding > 0:
+    if isinstance(padding, tuple):
+        padding = [[padding[0], padding[0]], [padding[1], padding[1]]]
+    if padding != 0 and padding != [[0, 0], [0, 0]]:
         x = Padding2D(padding, fill, name=f"{name}.pad")(x)
     return x, "valid"
+
+
+def _bn(c, x, name: str):
+    """The BatchNorm of a conv layer, with its epsilon, momentum, center and scale."""
+    return layers.BatchNormalization(epsilon=c.bn_epsilon, momentum=c.bn_momentum, center=c.bn_center,
+                                     scale=c.bn_scale, name=name)(x)
 
 
 @builds(S.Conv)
@@ -204,10 +213,73 @@ def conv(c: S.Conv, x, dtype=None):
     x = layers.Conv2D(c.filters, c.kernel, strides=c.stride, padding=padding, use_bias=c.use_bias,
                       activation=None if c.batch_norm else act, kernel_initializer=c.initializer, name=c.name)(x)
     if c.batch_norm:
-        x = layers.BatchNormalization(epsilon=c.bn_epsilon, momentum=c.bn_momentum, name=f"{c.name}.bn")(x)
+        x = _bn(c, x, f"{c.name}.bn")
         if act:
             x = layers.Activation(act, name=f"{c.name}.{act}")(x)
     return x
+
+
+@builds(S.SepConv)
+def sepconv(c: S.SepConv, x, dtype=None):
+    """Depthwise-separable conv (+ BatchNorm) + activation."""
+    act = None if c.activation == "linear" else c.activation
+    x, padding = _explicit(c.padding, x, c.name)
+    x = layers.SeparableConv2D(c.filters, c.kernel, strides=c.stride, padding=padding, use_bias=c.use_bias,
+                               activation=None if c.batch_norm else act, depthwise_initializer=c.initializer,
+                               pointwise_initializer=c.initializer, name=c.name)(x)
+    if c.batch_norm:
+        x = _bn(c, x, f"{c.name}.bn")
+        if act:
+            x = layers.Activation(act, name=f"{c.name}.{act}")(x)
+    return x
+
+
+@keras.saving.register_keras_serializable(package="inception_keras")
+class ScaledSum(layers.Layer):
+    """shortcut + scale * residual (Inception-ResNet's `x + scale * f(x)`, in the order Keras' applications
+    compute it)."""
+
+    def __init__(self, scale, **kwargs):
+        super().__init__(**kwargs)
+        self.scale = float(scale)
+
+    def call(self, inputs):
+        return inputs[0] + inputs[1] * self.scale
+
+    def compute_output_shape(self, input_shapes):
+        return input_shapes[0]
+
+    def get_config(self):
+        return {**super().get_config(), "scale": self.scale}
+
+
+def _chain(items, x):
+    for layer in items:
+        x = apply(layer, x)
+    return x
+
+
+@builds(S.Branch)
+def branch(b: S.Branch, x, dtype=None):
+    """Parallel branches joined (concat or add), then `then`; with residual, shortcut + scale * that."""
+    outs = [_chain(items, x) for items in b.branches]
+    last = b.activation == "linear" and not b.then and not b.residual
+    name = b.name if last else f"{b.name}.join"
+    if len(outs) == 1:
+        y = outs[0]
+    elif b.join == "concat":
+        y = layers.Concatenate(axis=-1, name=name)(outs)
+    else:
+        y = layers.Add(name=name)(outs)
+    y = _chain(b.then, y)
+    if b.residual:
+        short = _chain(b.shortcut, x)
+        plain = b.activation == "linear"
+        sname = b.name if plain else f"{b.name}.sum"
+        y = layers.Add(name=sname)([y, short]) if b.scale == 1.0 else ScaledSum(b.scale, name=sname)([short, y])
+    if b.activation != "linear":
+        y = layers.Activation(b.activation, name=b.name)(y)
+    return y
 
 
 @builds(S.MaxPool)
@@ -288,7 +360,8 @@ def dense(layer, x, dtype=None):
 
 @builds(S.BatchNorm)
 def batch_norm(layer, x, dtype=None):
-    return layers.BatchNormalization(epsilon=layer.epsilon, momentum=layer.momentum, name=layer.name)(x)
+    return layers.BatchNormalization(epsilon=layer.epsilon, momentum=layer.momentum, center=layer.center,
+                                     scale=layer.scale, name=layer.name)(x)
 
 
 @builds(S.LRN)
