@@ -9,15 +9,21 @@ tools/reference/timm_family.py) on the family.
 """
 from __future__ import annotations
 
+import os
+
 import keras
 import numpy as np
 import pytest
-from test_golden import BN_ARCH, bn_model, close, tv_input, tv_ref, tv_state
+from conftest import ROOT
+from test_golden import BN_ARCH, close, npz, tv_input, tv_ref, tv_state
 from test_import_weights import run_error, write_state
 
+import inception_keras as ik
 from inception_keras.cli.app import main
 from inception_keras.errors import ConfigError
 from inception_keras.interop import structural as S
+from inception_keras.interop.state_dict import load_state_dict
+from inception_keras.nn.builder import build_models
 
 
 @pytest.fixture(scope="module")
@@ -26,41 +32,39 @@ def state224():
 
 
 @pytest.fixture(scope="module")
-def googlenet():
-    """torchvision's googlenet as arch/googlenet_bn.yaml builds it, with its aux heads (the training model)."""
-    return bn_model(224, aux=True)
+def googlenet_models():
+    """torchvision's googlenet as arch/googlenet_bn.yaml builds it: the training model (with its aux heads) and the
+    inference model, sharing layers."""
+    return build_models(BN_ARCH)
 
 
-def test_googlenet_by_structure_gives_torchvision_logits_at_two_sizes(state224, tmp_path, capsys):
+@pytest.fixture(scope="module")
+def googlenet(googlenet_models):
+    return googlenet_models.train
+
+
+def test_googlenet_safetensors_and_pth(state224, googlenet, tmp_path, capsys):
     """A .safetensors file stores its keys sorted by name, not in torchvision's declaration order; the mapper
-    does not need that order."""
+    does not need that order. The command writes .keras (the inference model); .pth is read with torch."""
     sd = write_state(state224, str(tmp_path / "googlenet.safetensors"))
-    from inception_keras.interop.state_dict import read_safetensors
-
-    assert list(read_safetensors(sd)) != list(state224)
-    target = str(tmp_path / "out" / "googlenet.weights.h5")
+    assert list(load_state_dict(sd)) != list(state224)
+    target = str(tmp_path / "out" / "googlenet.keras")
     assert main(["import-weights", "timm", sd, "--arch", BN_ARCH, "--out", target]) == 0
     report = capsys.readouterr().out
     assert "mapped 305 tensors onto 123 layers" in report and "ignored 59 num_batches_tracked keys" in report
-    for size in (224, 200):
-        ref = tv_ref(size)
-        model = bn_model(size, aux=True)
-        model.load_weights(target)
-        got = model(tv_input(ref), training=False)
-        for head in ("logits", "aux1", "aux2"):
-            want = ref["logits" if head == "logits" else f"{head}.logits"]
-            close(f"import-weights timm .safetensors {size}px {head}", got[head], want, 1e-4)
-
-
-def test_googlenet_pth_to_keras(state224, tmp_path, capsys):
-    pytest.importorskip("torch")
-    sd = write_state({k: v for k, v in state224.items() if not k.startswith("aux")}, str(tmp_path / "g.pth"))
-    target = str(tmp_path / "g.keras")
-    assert main(["import-weights", "timm", sd, "--arch", BN_ARCH, "--set", "aux_heads=null", "--out", target]) == 0
-    assert "mapped 287 tensors" in capsys.readouterr().out
-    model = keras.models.load_model(target, compile=False)
+    assert f"wrote {target}: the inference model (without the aux heads aux1, aux2: write .weights.h5 to keep " \
+           "them) of googlenet-bn at input 224x224x3" in report
     ref = tv_ref(224)
-    close("import-weights timm .pth -> .keras 224px", model(tv_input(ref), training=False), ref["logits"], 1e-4)
+    model = keras.models.load_model(target, compile=False)
+    close("import-weights timm .safetensors -> .keras, 224px", model(tv_input(ref), training=False), ref["logits"],
+          1e-4)
+    pytest.importorskip("torch")
+    pth = write_state(state224, str(tmp_path / "googlenet.pth"))
+    report = S.state_dict_to_keras(load_state_dict(pth), googlenet, source=pth)
+    assert len(report.mapped) == 305
+    got = googlenet(tv_input(ref), training=False)
+    for head in ("logits", "aux1", "aux2"):
+        close(f".pth, 224px, {head}", got[head], ref["logits" if head == "logits" else f"{head}.logits"], 1e-4)
 
 
 def messages(state, model) -> list:
@@ -111,3 +115,38 @@ def test_cli_exit_2_names_the_tensor(state224, tmp_path, capsys):
     assert err == (f"error: {sd}: fc.weight: mis-shaped: (1000, 1023) does not fit head.dense1/kernel (1024, 1000) "
                    "(PyTorch layout (1000, 1024))\n")
     assert not out.exists()
+
+
+def test_aux_heads_skipped_and_said_when_the_model_has_none(state224, googlenet_models):
+    report = S.state_dict_to_keras(state224, googlenet_models.inference)
+    assert len(report.mapped) == 287 and len(report.skipped) == 18
+    assert "skipped 18 keys (aux1.*, aux2.*): the architecture has no aux heads" in str(report)
+
+
+# ----------------------------------------------------------------------------- timm's inception_v4
+
+V4_ARCH = os.path.join(ROOT, "arch", "inception_v4.yaml")
+
+
+def test_timm_inception_v4_at_139_and_299(tmp_path, capsys):
+    """timm's inception_v4 (42,679,816 parameters) from a .safetensors state dict, at 139 px (odd, not a multiple
+    of 32) through the command's .weights.h5 file and at its default input (299) mapped in memory: logits within
+    1e-4 of timm's (measured: under 1e-6 of the largest)."""
+    ref = npz("timm_inception_v4_139.npz")
+    state = tv_state(ref)
+    sd = write_state(state, str(tmp_path / "inception_v4.safetensors"))
+    target = str(tmp_path / "inception_v4.weights.h5")
+    assert main(["import-weights", "timm", sd, "--arch", V4_ARCH, "--input-shape", "139,139,3", "--out", target]) == 0
+    report = capsys.readouterr().out
+    assert "mapped 747 tensors onto 299 layers" in report and "ignored 149 num_batches_tracked keys" in report
+    assert f"wrote {target}: the weights of the training model of inception-v4 at input 139x139x3" in report
+    os.remove(sd)
+    model = ik.build_model(ik.load_arch(V4_ARCH, sets=[("input", [139, 139, 3])]))
+    model.load_weights(target)
+    close("timm inception_v4 139px logits", model(tv_input(ref), training=False), ref["logits"], 1e-4)
+    del model
+    model = ik.build_model(V4_ARCH)
+    assert sum(int(np.prod(v.shape)) for v in model.trainable_weights) == 42_679_816  # timm's parameters
+    assert len(S.state_dict_to_keras(state, model).mapped) == 747
+    ref = npz("timm_inception_v4_299.npz")
+    close("timm inception_v4 299px logits", model(tv_input(ref), training=False), ref["logits"], 1e-4)

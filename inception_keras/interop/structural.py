@@ -153,7 +153,7 @@ def _flatten_permutation(layer, producer) -> np.ndarray | None:
     import keras
 
     chain, current = [], layer
-    while True:  # back through weightless one-input layers; past a map only through ones that keep its size
+    while True:  # back through weightless one-input layers that keep the number of values
         ins = _inputs(current)
         if len(ins) != 1:
             return None
@@ -161,7 +161,7 @@ def _flatten_permutation(layer, producer) -> np.ndarray | None:
         prev = producer.get(id(t))
         if prev is None or prev.weights or len(_inputs(prev)) != 1:
             break
-        if len(t.shape) == 4 and _size(_inputs(prev)[0]) != _size(t):
+        if _size(_inputs(prev)[0]) != _size(t):  # a pool: the map it reads is not what the Dense layer sees
             break
         chain.append(prev)
         current = prev
