@@ -150,3 +150,29 @@ def test_timm_inception_v4_at_139_and_299(tmp_path, capsys):
     assert len(S.state_dict_to_keras(state, model).mapped) == 747
     ref = npz("timm_inception_v4_299.npz")
     close("timm inception_v4 299px logits", model(tv_input(ref), training=False), ref["logits"], 1e-4)
+
+
+# ----------------------------------------------------------------------------- torchvision's inception_v3
+
+TV3_ARCH = os.path.join(ROOT, "arch", "inception_v3_torchvision.yaml")
+
+
+def test_torchvision_inception_v3_with_its_aux_head_at_299_and_139():
+    """arch/inception_v3_torchvision.yaml (extends inception_v3.yaml) = torchvision's inception_v3 with its aux
+    head: 27,161,264 parameters, main and aux logits at 299 px, main logits at 139 px (the aux head's 5x5
+    convolution needs a 17x17 map, inputs of 299 to 330 px), all within 1e-4 of torchvision's. Mixed_5c's three
+    same-shaped 1x1 convolutions (branch1x1, branch3x3dbl_1, branch_pool) are where a wrong choice would show."""
+    ref = npz("torchvision_inception_v3_299.npz")
+    models = build_models(TV3_ARCH)
+    assert sum(int(np.prod(v.shape)) for v in models.train.trainable_weights) == 27_161_264
+    assert sum(int(np.prod(v.shape)) for v in models.inference.trainable_weights) == 23_834_568
+    report = S.state_dict_to_keras(tv_state(ref), models.train)
+    assert len(report.mapped) == 484 and not report.skipped
+    got = models.train(tv_input(ref), training=False)
+    close("torchvision inception_v3 299px logits", got["logits"], ref["logits"], 1e-4)
+    close("torchvision inception_v3 299px aux logits", got["aux"], ref["aux.logits"], 1e-4)
+    ref = npz("torchvision_inception_v3_139.npz")
+    assert "aux.logits" not in ref
+    small = ik.build_model(ik.load_arch(TV3_ARCH, sets=[("input", [139, 139, 3]), ("aux_heads", None)]))
+    small.set_weights(models.inference.get_weights())
+    close("torchvision inception_v3 139px logits", small(tv_input(ref), training=False), ref["logits"], 1e-4)

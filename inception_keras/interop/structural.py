@@ -8,7 +8,7 @@ not trusted (a .safetensors file keeps its keys sorted by name, not in declarati
 natural key order (`features.10` after `features.9`), and each Conv2D, BatchNormalization or Dense layer of the
 model, in flow order, takes a free module of its kind and shape (PyTorch layout). Among equal candidates it takes
 the one sharing most of the previous module's path (a conv's own `bn`, the next layer of the same branch), then
-the nearest after it in key order; names are compared with each other, never with ours. Aux heads are matched
+the first in key order; names are compared with each other, never with ours. Aux heads are matched
 apart: modules under a top-level name starting with `aux` (`AuxLogits`, `aux1`) go to the model's aux heads in
 order, or are skipped, and reported, when the model has none.
 
@@ -259,9 +259,9 @@ def _common(a: str, b: str | None) -> int:
 def _choose(candidates, mods, prev) -> int:
     """The module to take among same-kind, same-shape candidates (indices in natural key order): the one sharing
     most of the last taken module's path (a conv's own bn, the next layer of the same branch or block), then the
-    nearest after it in key order (the next block before a later identical one)."""
-    p, prefix = (prev, mods[prev].prefix) if prev is not None else (-1, None)
-    return max(candidates, key=lambda i: (_common(mods[i].prefix, prefix), i > p, -abs(i - p)))
+    first in key order (the next of identical blocks; of a block's same-shaped branches, the first by name)."""
+    prefix = mods[prev].prefix if prev is not None else None
+    return max(candidates, key=lambda i: (_common(mods[i].prefix, prefix), -i))
 
 
 def _match(mods, entries, state, producer, source, problems) -> list:
