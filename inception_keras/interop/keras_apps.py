@@ -121,7 +121,7 @@ def load_keras_weights(file: str, spec, model) -> int:
     ref = reference_model(spec.name, spec.input, include_top=top, classes=spec.classes)
     try:
         ref.load_weights(file)
-    except Exception as e:  # Keras raises ValueError/KeyError/OSError for files of another network
+    except (ValueError, KeyError, OSError, TypeError) as e:  # what Keras raises for another network's file
         raise ConfigError([Problem(file, "", None, None, f"Keras cannot load this file into "
                                                          f"keras.applications.{REFERENCES[spec.name]}: "
                                                          f"{str(e).splitlines()[0][:300]}")]) from None
