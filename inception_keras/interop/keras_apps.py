@@ -8,7 +8,7 @@ and weight shapes (Xception builds its shortcut before its branch, we after: the
 Every unit left over on either side, or of another shape, is one `ConfigError` naming it.
 
 `load_keras_weights(file, arch)` reads what keras.applications reads: the legacy `.h5` it downloads (with or
-without its top) or a Keras 3 `.weights.h5`, with Keras' own loader into the reference model built with
+without its top), with Keras' own loader into the reference model built with
 weights=None, then copies it onto ours.
 """
 from __future__ import annotations
@@ -147,11 +147,14 @@ def _has_top(file: str) -> bool:
     try:
         with h5py.File(file, "r") as f:
             names = [n.decode() if isinstance(n, bytes) else n for n in f.attrs.get("layer_names", [])]
-            if not names and "layers" in f:
-                names = list(f["layers"].keys())
-            return "predictions" in names
     except OSError as e:
         raise ConfigError([Problem(file, "", None, None, f"not an HDF5 weight file: {e}")]) from None
+    if not names:
+        raise ConfigError([Problem(file, "", None, None, "not a legacy Keras .h5 weight file (no layer_names): Keras 3 "
+                                                         ".weights.h5 files name layers as the session that wrote "
+                                                         "them did, so they are refused rather than loaded wrongly; "
+                                                         "save with keras.src.legacy.saving.legacy_h5_format")])
+    return "predictions" in names
 
 
 def import_keras(weights_path: str, arch_path: str, out_path: str, sets=None) -> str:
