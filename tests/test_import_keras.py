@@ -40,7 +40,7 @@ def files(tmp_path_factory):
     return d, ref, x
 
 
-@pytest.mark.parametrize("name", ["legacy.h5", "legacy_notop.h5"])
+@pytest.mark.parametrize("name", ["legacy.h5", "ref.weights.h5", "legacy_notop.h5"])
 def test_import_keras_files(files, name, tmp_path):
     d, ref, x = files
     out = str(tmp_path / "x.weights.h5")
@@ -65,9 +65,10 @@ def test_import_keras_wrong_network_exit_2(files, tmp_path, capsys):
     assert "Keras cannot load this file into keras.applications.InceptionV3" in capsys.readouterr().err
 
 
-def test_import_keras3_weights_refused(files, tmp_path, capsys):
-    """Keras 3 .weights.h5 files are refused with a clear error (not yet mapped; they loaded wrongly)."""
-    d, _, _ = files
-    out = tmp_path / "k3.weights.h5"
-    assert main(["import-weights", "keras", str(d / "ref.weights.h5"), "--arch", ARCH, *SIZE, "--out", str(out)]) == 2
-    assert "not a legacy Keras .h5 weight file" in capsys.readouterr().err and not out.exists()
+
+def test_import_not_a_weight_file_exit_2(tmp_path, capsys):
+    bad = tmp_path / "x.h5"
+    bad.write_text("not hdf5")
+    out = tmp_path / "o.weights.h5"
+    assert main(["import-weights", "keras", str(bad), "--arch", ARCH, *SIZE, "--out", str(out)]) == 2
+    assert "not an HDF5 weight file" in capsys.readouterr().err and not out.exists()

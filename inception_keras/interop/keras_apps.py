@@ -8,7 +8,7 @@ and weight shapes (Xception builds its shortcut before its branch, we after: the
 Every unit left over on either side, or of another shape, is one `ConfigError` naming it.
 
 `load_keras_weights(file, arch)` reads what keras.applications reads: the legacy `.h5` it downloads (with or
-without its top), with Keras' own loader into the reference model built with
+without its top) or a Keras 3 `.weights.h5`, with Keras' own loader into the reference model built with
 weights=None, then copies it onto ours.
 """
 from __future__ import annotations
@@ -141,20 +141,21 @@ def _before_head(model):
 
 
 def _has_top(file: str) -> bool:
-    """Whether a Keras weight file holds the classifier (a layer named predictions, as keras.applications')."""
+    """Whether a Keras weight file holds the classifier: a layer named predictions in a legacy .h5 (its
+    `layer_names`), a Dense layer in a Keras 3 .weights.h5 (which names layers by class: `dense`)."""
     import h5py
 
     try:
         with h5py.File(file, "r") as f:
             names = [n.decode() if isinstance(n, bytes) else n for n in f.attrs.get("layer_names", [])]
+            if names:
+                return "predictions" in names
+            if "layers" in f:
+                return "dense" in f["layers"]
     except OSError as e:
         raise ConfigError([Problem(file, "", None, None, f"not an HDF5 weight file: {e}")]) from None
-    if not names:
-        raise ConfigError([Problem(file, "", None, None, "not a legacy Keras .h5 weight file (no layer_names): Keras 3 "
-                                                         ".weights.h5 files name layers as the session that wrote "
-                                                         "them did, so they are refused rather than loaded wrongly; "
-                                                         "save with keras.src.legacy.saving.legacy_h5_format")])
-    return "predictions" in names
+    raise ConfigError([Problem(file, "", None, None, "not a Keras weight file: neither a legacy .h5 (layer_names) "
+                                                     "nor a Keras 3 .weights.h5 (layers)")])
 
 
 def import_keras(weights_path: str, arch_path: str, out_path: str, sets=None) -> str:
