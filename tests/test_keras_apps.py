@@ -70,3 +70,20 @@ def test_structure_mismatch_names_the_layer():
     with pytest.raises(ConfigError) as e:
         copy_by_structure(ref, build_model(spec))
     assert "has no counterpart" in str(e.value) and "no layer of the reference has the shapes" in str(e.value)
+
+
+@pytest.mark.parametrize("arch,module", [("inception_v3", "inception_v3"),
+                                         ("inception_resnet_v2", "inception_resnet_v2"), ("xception", "xception")])
+def test_imagenet_variants_normalize_as_the_references(arch, module):
+    """The `_imagenet` file's input layer on [0, 1] images equals keras.applications' preprocess_input on the
+    same images in [0, 255]; and the rest of the network is the plain file's."""
+    from inception_keras.nn.blocks import InputNormalization
+
+    spec = load_arch(os.path.join(ROOT, "arch", f"{arch}_imagenet.yaml"))
+    plain = load_arch(os.path.join(ROOT, "arch", f"{arch}.yaml"))
+    assert spec.stages == plain.stages and spec.params == plain.params
+    x = np.random.default_rng(0).uniform(0, 1, (2, 5, 5, 3)).astype("float32")
+    mean, std = spec.normalize.per_channel(3)
+    ours = np.asarray(InputNormalization(mean, std)(x))
+    want = np.asarray(getattr(keras.applications, module).preprocess_input(x * 255.0))
+    np.testing.assert_allclose(ours, want, rtol=0, atol=1e-6)
