@@ -224,13 +224,15 @@ def errors_of(text: str, tmp_path) -> list[str]:
 
 MALFORMED = [
     ("unknown kind", BASE.replace("- conv:", "- cnov:"),
-     ["net.yaml:6:7: stages.b1[0].cnov: unknown layer kind 'cnov'; did you mean 'conv'? (kinds: conv, maxpool, "
-      "avgpool, adaptive_avgpool, global_avgpool, flatten, dropout, activation, dense, batch_norm, lrn, inception)"]),
+     ["net.yaml:6:7: stages.b1[0].cnov: unknown layer kind 'cnov'; did you mean 'conv'? (kinds: conv, sepconv, "
+      "maxpool, avgpool, adaptive_avgpool, global_avgpool, flatten, dropout, activation, dense, batch_norm, lrn, "
+      "inception, branch)"]),
     ("unknown key", BASE.replace("kernel: 3,", "kernal: 3,"),
      ["net.yaml:6:26: stages.b1[0].conv.kernal: unknown key 'kernal' in conv layer; did you mean 'kernel'? (known: "
       "filters, kernel, stride, padding, activation, use_bias, batch_norm, initializer, bn_epsilon, bn_momentum, "
-      "name)",
-      "net.yaml:6:13: stages.b1[0].conv: conv layer is missing required key 'kernel' (kernel size (square))"]),
+      "bn_center, bn_scale, name)",
+      "net.yaml:6:13: stages.b1[0].conv: conv layer is missing required key 'kernel' (kernel size: N "
+      "(square) or [height, width] (`[1, 7]`))"]),
     ("number as string", BASE.replace("3x3_reduce: 4", '3x3_reduce: "4"'),
      ["net.yaml:7:49: stages.b1[1].inception.3x3_reduce: expected an integer > 0, got '4' (a string) "
       "(remove the quotes)"]),
@@ -257,7 +259,8 @@ MALFORMED = [
       "fit the 3x3 feature map after b1.avgpool1 (3x3x8) at input 32x32x1; use padding: same, a smaller window, "
       "adapt: true or a larger input"]),
     ("negative padding", BASE.replace("stride: 2}", "stride: 2, padding: -1}"),
-     ["net.yaml:6:57: stages.b1[0].conv.padding: expected same, valid or an integer >= 0, got -1"]),
+     ["net.yaml:6:57: stages.b1[0].conv.padding: expected same, valid, an integer >= 0 or [height, width] of "
+      "integers >= 0, got -1"]),
     ("padding as string", BASE.replace("stride: 2}", "stride: 2, padding: '1'}"),
      ["net.yaml:6:57: stages.b1[0].conv.padding: unknown padding '1' (remove the quotes) (one of: same, valid, "
       "or an integer >= 0)"]),

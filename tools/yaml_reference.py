@@ -53,7 +53,10 @@ def reference() -> str:
         out += [f"`{kind}`: {cls.DOC}.", ""]
         out += table(options(cls))
         out.append("")
-    out += [f"`aux_heads.<name>`: {A.AuxHead.__doc__.split(': ', 1)[1]}", "",
+    out += [f"`templates.<name>`: {A.Template.__doc__.split(': ', 1)[1]} A use is a stage item "
+            "`- <name>: {name: mixed0, param: value}`; `repeat: N` with it makes N layers.", "",
+            *table(options(A.Template)), "",
+            f"`aux_heads.<name>`: {A.AuxHead.__doc__.split(': ', 1)[1]}", "",
             *table([o for o in options(A.AuxHead) if o.key != "name"]), "",
             "### Recipe files (`train/*.yaml`)", "", *table(options(R.Recipe)), ""]
     out += _nested(options(R.Recipe), "")

@@ -78,14 +78,16 @@ COMMANDS = (
             "their classes: check a recipe by looking (docs/augmentation.md).",
             parsers.show_flags, commands.run_show),
     Command("import-weights",
-            "a torchvision GoogLeNet state dict -> Keras weights or model",
-            "Map a torchvision googlenet state dict onto the network an architecture YAML "
-            "declares and write .weights.h5 (every weight, aux heads included when declared) or .keras "
-            "(the inference model, for predict, evaluate and export). Every tensor is accounted for: a "
-            "missing, unused or mis-shaped key is an error naming it (exit 2); torchvision's aux heads "
-            "are skipped, and said so, when the architecture declares none. For torchvision's "
-            "pretrained weights use arch/googlenet_bn_imagenet.yaml (the input they expect); "
-            "docs/weights.md.",
+            "torchvision, timm or keras.applications weights -> Keras weights or model",
+            "Map a weight file onto the network an architecture YAML declares and write .weights.h5 "
+            "(every weight, aux heads included when declared) or .keras (the inference model, for predict, "
+            "evaluate and export). torchvision: a googlenet state dict, mapped by name. timm: a timm or "
+            "torchvision Inception state dict (inception_v4 onto arch/inception_v4.yaml, torchvision's "
+            "inception_v3 onto arch/inception_v3_torchvision.yaml), mapped by structure (kinds and shapes in "
+            "data-flow order). keras: a keras.applications weight file. Every tensor is accounted for: a "
+            "missing, unused or mis-shaped one is an error naming it (exit 2); aux heads are skipped, and "
+            "said so, when the architecture declares none. For torchvision's pretrained googlenet use "
+            "arch/googlenet_bn_imagenet.yaml (the input it expects); docs/weights.md.",
             parsers.import_weights_flags, commands.run_import_weights),
     Command("predict",
             "class names and probabilities for image files",

@@ -135,6 +135,12 @@ def run_import_weights(args: argparse.Namespace) -> None:
         print(import_structural(args.state_dict, args.arch, args.out, input_shape=args.input_shape,
                                 sets=parse_sets(args.set)))
         return
+    if args.source == "keras":
+        from inception_keras.interop.keras_apps import import_keras
+
+        sets = parse_sets(args.set) + ([("input", list(args.input_shape))] if args.input_shape else [])
+        print(import_keras(args.state_dict, args.arch, args.out, sets=sets))
+        return
     print(import_torchvision(args.state_dict, args.arch, args.out, input_shape=args.input_shape,
                              flatten_order=args.flatten_order, sets=parse_sets(args.set)))
 

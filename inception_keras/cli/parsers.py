@@ -179,11 +179,13 @@ def bench_flags(p: argparse.ArgumentParser) -> None:
 
 def import_weights_flags(p: argparse.ArgumentParser) -> None:
     """`import-weights`'s flags."""
-    p.add_argument("source", choices=["torchvision", "timm"], help="whose state dict: torchvision "
-                   "(torchvision.models.googlenet, mapped by name) or timm (a timm or torchvision Inception state "
-                   "dict, mapped by structure: module order, kinds and shapes; docs/weights.md)")
-    p.add_argument("state_dict", metavar="STATE_DICT", help=".pth/.pt (needs PyTorch: pip install "
-                   "'inception-keras[torch]'), .safetensors or .npz (read without PyTorch)")
+    p.add_argument("source", choices=["torchvision", "timm", "keras"], help="whose weights: torchvision."
+                   "models.googlenet's state dict (mapped by name); timm: a timm or torchvision Inception state dict "
+                   "(inception_v4, inception_v3; mapped by structure: kinds and shapes in data-flow order); or a "
+                   "keras.applications weight file (InceptionV3, InceptionResNetV2, Xception)")
+    p.add_argument("state_dict", metavar="FILE", help="torchvision, timm: .pth/.pt (needs PyTorch: pip install "
+                   "'inception-keras[torch]'), .safetensors or .npz (read without PyTorch); keras: the legacy .h5 "
+                   "keras.applications downloads (with or without top) or a Keras 3 .weights.h5")
     p.add_argument("--arch", required=True, metavar="ARCH.yaml", help="the network to build, e.g. "
                    "arch/googlenet_bn_imagenet.yaml (pretrained weights) or arch/googlenet_bn.yaml")
     p.add_argument("--out", required=True, metavar="FILE", help="FILE.weights.h5 or FILE.keras")

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from inception_keras.errors import ConfigError
 from inception_keras.lang.arch import ArchSpec
+from inception_keras.lang.geometry import pair_text
 from inception_keras.lang.kinds import Conv, Inception, Layer
 
 # sizes in inches
@@ -26,6 +27,7 @@ BLOCK_W = 4 * BRANCH_W + 3 * BRANCH_GAP + 0.2
 ROW1 = 0.44  # a block's first row of branch boxes, below its title and the line that feeds the branches
 BLOCK_H = ROW1 + BOX_H + 0.16 + BOX_H + 0.16 + 0.3 + 0.1
 LAYER_W = 2.9  # a layer's box in a column without Inception blocks
+TEXT_W = 0.06  # inches per character of a box's text, to widen a column of long branch lines
 AUX_W, AUX_BOX_H, AUX_GAP = 2.5, 0.28, 0.1
 COL_GAP = 0.55
 MARGIN = 0.3
@@ -35,8 +37,8 @@ COLOURS = {1: "#cfe2f3", 3: "#fce5cd", 5: "#d9ead3"}
 OTHER_CONV, POOL, DENSE, PLAIN, CONCAT = "#f4cccc", "#e4dcf0", "#fff2cc", "#eeeeee", "#f3f3f3"
 
 
-def _k(n: int) -> str:
-    return f"{n}x{n}"
+def _k(n) -> str:
+    return pair_text(n) if isinstance(n, tuple) else f"{n}x{n}"
 
 
 def _shape(shape: tuple) -> str:
@@ -46,9 +48,11 @@ def _shape(shape: tuple) -> str:
 def layer_text(layer: Layer) -> str:
     """A layer in a few words: `conv 7x7/2, 64`, `maxpool 3x3/2`, `dense 1024, relu`, `dropout 0.4`."""
     kind = layer.KIND
-    if kind == "conv":
-        stride = f"/{layer.stride}" if layer.stride > 1 else ""
-        return f"conv {_k(layer.kernel)}{stride}, {layer.filters}" + (" +BN" if layer.batch_norm else "")
+    if kind in ("conv", "sepconv"):
+        stride = f"/{pair_text(layer.stride)}" if layer.stride != 1 else ""
+        return f"{kind} {_k(layer.kernel)}{stride}, {layer.filters}" + (" +BN" if layer.batch_norm else "")
+    if kind == "branch":
+        return branch_text(layer)
     if kind in ("maxpool", "avgpool"):
         return f"{kind} {_k(layer.size)}/{layer.stride}"
     if kind == "adaptive_avgpool":
@@ -64,6 +68,30 @@ def layer_text(layer: Layer) -> str:
     if kind == "batch_norm":
         return "batch norm"
     return kind
+
+
+def _short(layer: Layer) -> str:
+    """A layer inside a branch in one or two words: `1x7`, `sep3x3`, `pool`, `(1x3 | 3x1)`."""
+    if layer.KIND in ("conv", "sepconv"):
+        return ("sep" if layer.KIND == "sepconv" else "") + _k(layer.kernel) + (
+            f"/{pair_text(layer.stride)}" if layer.stride != 1 else "")
+    if layer.KIND == "branch":
+        return f"({branch_text(layer, False)})"
+    return {"maxpool": "max", "avgpool": "avg", "activation": "act", "batch_norm": "bn"}.get(layer.KIND, layer.KIND)
+
+
+def branch_text(layer, named: bool = True) -> str:
+    """A branch block in a line: its branches' layers (nested ones in parentheses), then the residual sum."""
+    join = " | " if layer.join == "concat" else " + "
+    text = join.join(">".join(_short(la) for la in b) or "id" for b in layer.branches)
+    if layer.then:
+        text += ", " + ">".join(_short(la) for la in layer.then)
+    if layer.residual:
+        short = ">".join(_short(la) for la in layer.shortcut) or "x"
+        text = f"{short} + {layer.scale:g}*[{text}]" if layer.scale != 1.0 else f"{short} + [{text}]"
+    if layer.activation != "linear":
+        text += f", {layer.activation}"
+    return f"{layer.name.rsplit('.', 1)[-1]}: {text}" if named else text
 
 
 def layer_colour(layer: Layer) -> str:
@@ -136,7 +164,9 @@ def _stages(spec: ArchSpec) -> tuple[list[StageBox], list[StageBox]]:
         nodes = [Node(layer, shapes[(stage.name, layer.name)], BLOCK_H if isinstance(layer, Inception) else BOX_H)
                  for layer in stage.layers]
         wide = any(isinstance(layer, Inception) for layer in stage.layers)
-        out.append(StageBox(stage.name, nodes, nodes[-1].shape, width=BLOCK_W if wide else LAYER_W))
+        longest = max(len(layer_text(layer)) for layer in stage.layers)  # branch blocks write out their branches
+        width = BLOCK_W if wide else max(LAYER_W, TEXT_W * longest + 1.1)
+        out.append(StageBox(stage.name, nodes, nodes[-1].shape, width=width))
     heads = []
     for head in spec.aux_heads:
         nodes = [Node(layer, shapes[(head.name, layer.name)], AUX_BOX_H) for layer in head.layers]
@@ -281,7 +311,7 @@ def _draw_stage(p: _Painter, s: StageBox) -> None:
         if isinstance(node.layer, Inception):
             _draw_block(p, node.layer, node.shape, inner_x, node.y, inner_w)
         else:
-            w = min(inner_w, LAYER_W - 0.2)
+            w = inner_w if inner_w > LAYER_W else min(inner_w, LAYER_W - 0.2)
             p.box(s.x + (s.width - w) / 2, node.y, w, node.height, layer_text(node.layer), layer_colour(node.layer),
                   shape=_shape(node.shape), size=FONT - (0.5 if s.aux else 0), dashed=s.aux)
         if i:
