@@ -496,7 +496,9 @@ def test_safetensors_bfloat16_reads_as_float32(tmp_path):
 def test_fixtures_are_small():
     names = sorted(n for n in os.listdir(FIXTURES) if n.endswith(".npz"))
     assert {"seed_mxnet.npz", "torchvision_googlenet_224.npz", "torchvision_googlenet_299.npz",
-            "torchvision_googlenet_200.npz", "torchvision_googlenet_imagenet.npz", "mxnet_resize.npz"} <= set(names)
+            "torchvision_googlenet_200.npz", "torchvision_googlenet_imagenet.npz", "mxnet_resize.npz",
+            "timm_inception_v4_299.npz", "timm_inception_v4_139.npz", "torchvision_inception_v3_299.npz",
+            "torchvision_inception_v3_139.npz"} <= set(names)
     for n in names:
         size = os.path.getsize(os.path.join(FIXTURES, n))
         assert size < 1_000_000, f"{n}: {size:,} bytes"
