@@ -157,6 +157,13 @@ def test_timm_inception_v4_at_139_and_299(tmp_path, capsys):
 TV3_ARCH = os.path.join(ROOT, "arch", "inception_v3_torchvision.yaml")
 
 
+def test_torchvision_inception_v3_summary_counts_torchvisions_parameters(capsys):
+    assert main(["summary", TV3_ARCH]) == 0
+    out = capsys.readouterr().out
+    assert "(23,834,568 trainable," in out and "total with auxiliary heads: 27,197,488 parameters (27,161,264 " \
+        "trainable" in out
+
+
 def test_torchvision_inception_v3_with_its_aux_head_at_299_and_139():
     """arch/inception_v3_torchvision.yaml (extends inception_v3.yaml) = torchvision's inception_v3 with its aux
     head: 27,161,264 parameters, main and aux logits at 299 px, main logits at 139 px (the aux head's 5x5
