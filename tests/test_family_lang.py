@@ -147,3 +147,10 @@ def test_resolved_configuration_reads_back(name):
     spec = load_arch(os.path.join(ROOT, "arch", f"{name}.yaml"))
     again = load_arch("config.yaml", yaml.safe_dump(spec.config, sort_keys=False))
     assert again.stages == spec.stages and again.params == spec.params
+
+
+def test_a_branch_that_vanishes_names_the_block_and_branch():
+    with pytest.raises(ConfigError) as e:
+        load_arch(os.path.join(ROOT, "arch", "inception_v3.yaml"), sets=[("input", [73, 73, 3])])
+    assert ("templates.reduction_b.layer.branch: mixed8: the feature map vanishes in branch 1 (0x0x320 from the "
+            "2x2x768 map it gets)") in str(e.value)
