@@ -136,3 +136,21 @@ def test_worked_example_5x5_as_two_3x3():
     model = build_model(variant)
     assert model.count_params() == variant.params
     assert model.get_layer("3a").output.shape[1:] == old["3a"].shape
+
+
+@pytest.mark.parametrize("name", ["inception_v3", "inception_v4", "inception_resnet_v2", "xception"])
+def test_resolved_configuration_reads_back(name):
+    """A run's config.yaml holds the architecture resolved (templates filled in, nested branches written out);
+    read back, it is the same network with the same layer names."""
+    import yaml
+
+    spec = load_arch(os.path.join(ROOT, "arch", f"{name}.yaml"))
+    again = load_arch("config.yaml", yaml.safe_dump(spec.config, sort_keys=False))
+    assert again.stages == spec.stages and again.params == spec.params
+
+
+def test_a_branch_that_vanishes_names_the_block_and_branch():
+    with pytest.raises(ConfigError) as e:
+        load_arch(os.path.join(ROOT, "arch", "inception_v3.yaml"), sets=[("input", [73, 73, 3])])
+    assert ("templates.reduction_b.layer.branch: mixed8: the feature map vanishes in branch 1 (0x0x320 from the "
+            "2x2x768 map it gets)") in str(e.value)

@@ -420,6 +420,10 @@ class Branch(Layer):
 
     def shape_problem(self, shape):
         outs, joined, (out, _), short = self.parts(shape)
+        for j, (o, _) in enumerate(outs):
+            if any(d <= 0 for d in o):
+                return (f"{self.name}: the feature map vanishes in branch {j + 1} ({shape_text(o)} from the "
+                        f"{shape_text(shape)} map it gets): its windows are larger than the map; use a larger input")
         if joined is None:
             found = ", ".join(shape_text(o[0]) for o in outs)
             return (f"{self.name}: the branches give {found}, which do not {self.join} (a concat needs the same "

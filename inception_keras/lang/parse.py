@@ -220,7 +220,9 @@ class _Parser:
             problems.append(doc.problem(path + (("name",) if values.get("name") else ()),
                                         f"duplicate {what} name '{name}' (also at {format_path(self.names[name])})"))
         self.names[name] = path
-        plain = {o.key: (local if o.attr == "name" else _plain(values[o.attr])) for o in options(cls)}
+        given = not cls.BLOCK or values.get("name")  # a block without a name is named by its place: keep it so
+        plain = {o.key: ((local if given else None) if o.attr == "name" else _plain(values[o.attr]))
+                 for o in options(cls)}
         self._nested(cls, values, plain, name, path)
         for o in options(cls):
             if o.channels and values[o.attr] is not None and self.width != 1.0:
