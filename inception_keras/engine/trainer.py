@@ -253,21 +253,31 @@ def warm_start(model, source: str) -> str:
 
 
 def _copy_weights(model, donor: dict, path: str) -> str:
-    copied, skipped = 0, []
+    """Every layer whose name and weight shapes match takes the donor's weights; the report says how many
+    tensors were taken and which layers start fresh, and why (no such name there, or other shapes)."""
+    copied, tensors, fresh = 0, 0, []
     for layer in model.layers:
-        arrays = donor.get(layer.name)
-        if not layer.weights or not arrays:
+        if not layer.weights:
             continue
-        if [tuple(a.shape) for a in arrays] == [tuple(w.shape) for w in layer.weights]:
-            layer.set_weights(arrays)
-            copied += 1
+        arrays = donor.get(layer.name)
+        mine = [tuple(w.shape) for w in layer.weights]
+        if not arrays:
+            fresh.append(f"{layer.name} (no layer of that name there)")
+        elif [tuple(a.shape) for a in arrays] != mine:
+            fresh.append(f"{layer.name} (shapes {_shapes(mine)} here, {_shapes([a.shape for a in arrays])} there)")
         else:
-            skipped.append(layer.name)
+            layer.set_weights(arrays)
+            copied, tensors = copied + 1, tensors + len(arrays)
     if not copied:
-        raise ConfigError(f"--init-from {path}: no layer of this network matches one there by name and shape")
-    return (f"initialized {copied} layer(s) from {path}"
-            + (f"; {len(skipped)} with other shapes start fresh: {', '.join(skipped[:6])}"
-               + ("..." if len(skipped) > 6 else "") if skipped else ""))
+        raise ConfigError(f"--init-from {path}: no layer of this network matches one there by name and shape "
+                          f"(fresh: {', '.join(fresh[:4])}{', ...' if len(fresh) > 4 else ''})")
+    return (f"initialized {copied} layer(s), {tensors} tensor(s), from {path}"
+            + (f"; {len(fresh)} layer(s) start fresh: {'; '.join(fresh[:8])}" + ("; ..." if len(fresh) > 8 else "")
+               if fresh else "; no layer starts fresh"))
+
+
+def _shapes(shapes) -> str:
+    return " ".join("x".join(map(str, s)) for s in shapes)
 
 
 def _write_run_files(s: Session) -> None:
