@@ -14,9 +14,9 @@ from inception_keras import runs
 from inception_keras.errors import ConfigError
 from inception_keras.lang.arch import ArchSpec
 from inception_keras.lang.defaults import DEFAULT_ARCH, DEFAULT_RECIPE
+from inception_keras.lang.freeze import check_freezing
 from inception_keras.lang.overrides import parse_sets, set_text
 from inception_keras.lang.parse import load_arch
-from inception_keras.lang.freeze import check_freezing
 from inception_keras.lang.recipe import Recipe, load_recipe
 from inception_keras.runs.config import from_config, resolved_config
 
