@@ -30,13 +30,14 @@ stages:
 
 #: Every option at once, each of them state that must survive a kill: the phase (frozen s1, then all at a tenth
 #: of the rate), EMA weights, accumulated gradients (20 steps an epoch: a pair straddles no epoch, 3 would),
-#: the best epoch, the kept weights to average.
+#: the best epoch, the kept weights to average, MixUp and CutMix's draws.
 EVERYTHING = """\
 freeze: [s1]
 phases: [{epoch: 3, freeze: [], learning_rate: 0.002}]
 early_stopping: {metric: val_accuracy, patience: 10}
 average_last: 2
 top5: true
+augment: {mixup: 0.4, cutmix: 1.0}
 """
 
 
@@ -103,7 +104,7 @@ def test_frozen_stage_is_bit_identical_after_training_and_init_from_reports(bn):
 
 
 def test_every_option_resumes_exactly_after_a_kill_in_each_phase(bn):
-    """Phases, EMA, gradient accumulation, best.keras and averaging: a run killed in phase 0 (after epoch 1) and
+    """Phases, EMA, gradient accumulation, MixUp/CutMix, best.keras and averaging: a run killed in phase 0 (after epoch 1) and
     in phase 1 (after epoch 3), resumed each time, ends with the same rows, best epoch and averaged scores as the
     uninterrupted run; the phase changes at the declared epoch."""
     recipe = bn["tmp"] / "all.yaml"
@@ -189,3 +190,24 @@ def test_phases_and_freeze_are_checked():
 def test_unknown_frozen_name_is_refused(bn):
     r = cli(*train(bn, bn["tmp"] / "x", "--set", "freeze=[s3]"))
     assert r.returncode == 2 and "freeze: no stage, block or layer 's3' in tinybn" in r.stderr
+
+
+@pytest.mark.parametrize("mixup,cutmix", [(0.4, 0.0), (0.0, 1.0), (0.4, 1.0)])
+def test_mixed_labels_weigh_classes_as_the_mixed_pixels_do(mixup, cutmix):
+    """Each image a constant grey, its class's value: after mixing, each image's mean is its label's mixture of
+    the class values, so the labels carry exactly the share of pixels (CutMix: the box's real area); the draws
+    repeat with the seed and change with it."""
+    import tensorflow as tf
+
+    from inception_keras.data.mix import mix_batch
+
+    values = tf.constant([0.1, 0.3, 0.6, 0.9])
+    x = tf.tile(tf.reshape(values, [4, 1, 1, 1]), [1, 8, 8, 1])
+    y = tf.one_hot(tf.range(4), 4)
+    runs = [mix_batch(tf, x, y, tf.constant([s, 7], tf.int64), mixup, cutmix) for s in (1, 1, 2, 3, 4)]
+    for images, labels in runs:
+        means = tf.reduce_mean(images, axis=[1, 2, 3])
+        assert np.allclose(means, tf.linalg.matvec(labels, values), atol=1e-6)
+        assert np.allclose(tf.reduce_sum(labels, axis=1), 1.0)
+    assert np.array_equal(runs[0][0], runs[1][0])
+    assert any(not np.array_equal(runs[0][1], r[1]) for r in runs[2:])

@@ -91,7 +91,7 @@ def compile_model(models, recipe: Recipe, steps_per_epoch: int, jit) -> None:
 
     from inception_keras.nn.builder import MAIN_OUTPUT
 
-    if recipe.label_smoothing > 0:
+    if recipe.label_smoothing > 0 or (recipe.augment is not None and recipe.augment.mixes):  # one-hot labels
         loss = keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=recipe.label_smoothing)
         metric = keras.metrics.CategoricalAccuracy(name="accuracy")
     else:
@@ -100,7 +100,7 @@ def compile_model(models, recipe: Recipe, steps_per_epoch: int, jit) -> None:
     metrics = [metric]
     classes = models.inference.output.shape[-1]
     if recipe.top5 is True or (recipe.top5 == "auto" and classes > 10):
-        top = (keras.metrics.TopKCategoricalAccuracy if recipe.label_smoothing > 0 else
+        top = (keras.metrics.TopKCategoricalAccuracy if isinstance(metric, keras.metrics.CategoricalAccuracy) else
                keras.metrics.SparseTopKCategoricalAccuracy)
         metrics.append(top(k=5, name="top5_accuracy"))
     optimizer = make_optimizer(recipe, steps_per_epoch)

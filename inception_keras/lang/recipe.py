@@ -155,6 +155,11 @@ class Augment:
                                  nullable=True, nested=Color)
     erase: Erase | None = option("mapping", "random erasing, after the rest (below); null: off", None,
                                  nullable=True, nested=Erase)
+    mixup: float = option("nonneg_number", "MixUp: each batch blended with itself reversed, weight ~ Beta(a, a) "
+                                           "for this a (timm: 0.8), labels blended alike; 0: off", 0.0)
+    cutmix: float = option("nonneg_number", "CutMix: a box of the reversed batch pasted in, its side sqrt(1 - "
+                                            "weight) of the image's, weight ~ Beta(a, a) (timm: 1.0), labels by the "
+                                            "box's area; with mixup each batch takes one of them; 0: off", 0.0)
 
     @property
     def names(self) -> list[str]:
@@ -171,7 +176,16 @@ class Augment:
             out.append("color")
         if self.erase and self.erase.probability:
             out.append(f"erase p={self.erase.probability:g}")
+        if self.mixup:
+            out.append(f"mixup {self.mixup:g}")
+        if self.cutmix:
+            out.append(f"cutmix {self.cutmix:g}")
         return out
+
+    @property
+    def mixes(self) -> bool:
+        """MixUp or CutMix: labels become mixtures (one-hot, a categorical loss)."""
+        return bool(self.mixup or self.cutmix)
 
 
 @dataclass(frozen=True, kw_only=True)
