@@ -104,9 +104,9 @@ def test_frozen_stage_is_bit_identical_after_training_and_init_from_reports(bn):
 
 
 def test_every_option_resumes_exactly_after_a_kill_in_each_phase(bn):
-    """Phases, EMA, gradient accumulation, MixUp/CutMix, best.keras and averaging: a run killed in phase 0 (after epoch 1) and
-    in phase 1 (after epoch 3), resumed each time, ends with the same rows, best epoch and averaged scores as the
-    uninterrupted run; the phase changes at the declared epoch."""
+    """Phases, EMA, gradient accumulation, MixUp/CutMix, best.keras and averaging: a run killed in phase 0 (after
+    epoch 1) and in phase 1 (after epoch 3), resumed each time, ends with the same rows, best epoch and averaged
+    scores as the uninterrupted run; the phase changes at the declared epoch."""
     recipe = bn["tmp"] / "all.yaml"
     recipe.write_text(open(bn["recipe"]).read().replace("epochs: 3", "epochs: 4")
                       .replace("learning_rate: 0.01}", "learning_rate: 0.02, ema: 0.9, gradient_accumulation_steps: "
