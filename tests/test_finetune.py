@@ -211,3 +211,19 @@ def test_mixed_labels_weigh_classes_as_the_mixed_pixels_do(mixup, cutmix):
         assert np.allclose(tf.reduce_sum(labels, axis=1), 1.0)
     assert np.array_equal(runs[0][0], runs[1][0])
     assert any(not np.array_equal(runs[0][1], r[1]) for r in runs[2:])
+
+
+def test_show_draws_mixed_images_with_their_label_shares(bn, tmp_path):
+    """`show` on a recipe with MixUp and CutMix: the training images are mixtures (not the validation view),
+    each captioned with its larger class share, at least half."""
+    from PIL import Image
+
+    from inception_keras.data.show import show
+    from inception_keras.lang.parse import load_arch
+
+    recipe = load_recipe(bn["recipe"], sets=[("augment", {"mixup": 0.8, "cutmix": 1.0})])
+    result = show(load_arch(bn["arch"]), recipe, str(tmp_path / "mix.png"), rows=2, cols=3)
+    assert "mixup 0.8, cutmix 1" in result["titles"][0]
+    assert all(0.5 <= s <= 1.0 for s in result["shares"]) and min(result["shares"]) < 1.0
+    assert not np.allclose(result["train"], result["validation"])
+    assert Image.open(tmp_path / "mix.png").size == (result["width"], result["height"])
