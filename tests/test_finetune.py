@@ -123,7 +123,7 @@ def test_every_option_resumes_exactly_after_a_kill_in_each_phase(bn):
     table = rows(whole)
     assert [r["phase"] for r in table] == ["0", "0", "1", "1"]
     assert table[0]["trainable_params"] < table[2]["trainable_params"]
-    assert {r["weights"] for r in table} == {"ema"} and "val_top5_accuracy" in table[0]
+    assert {r["val_on_ema"] for r in table} == {"1"} and "val_top5_accuracy" in table[0]
     assert [float(r["learning_rate"]) for r in table][:1] == [0.02]
     state = [json.loads((d / "state.json").read_text())["averaged"] for d in (whole, parts)]
     assert state[0] == state[1] and state[0]["epochs"] == [3, 4]

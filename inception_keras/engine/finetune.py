@@ -168,7 +168,7 @@ class Annotator:
             row["phase"] = phase_index(recipe, epoch)
             row["trainable_params"] = count_params(self.models.train.trainable_weights)
         if recipe.optimizer.ema is not None:
-            row["weights"] = "ema"  # validation (the val_ columns) used the averaged weights
+            row["val_on_ema"] = 1  # validation (the val_ columns) used the averaged weights
         if recipe.early_stopping:
             row["best_epoch"] = best_epoch(history + [row], recipe.early_stopping)
             if row["best_epoch"] == epoch + 1 and self.chief:

@@ -67,7 +67,7 @@ class Optimizer:
                                                    "with clipnorm)", None, nullable=True)
     ema: float | None = option("rate", "exponential moving average of the weights with this momentum (Keras' "
                                        "use_ema, ema_momentum; e.g. 0.99): validation, model.keras and best.keras "
-                                       "use the averaged weights (the CSV's `weights` column says so); null: off",
+                                       "use the averaged weights (the CSV's `val_on_ema` column is 1); null: off",
                                None, nullable=True)
     gradient_accumulation_steps: int = option("pos_int", "apply the summed-and-averaged gradients of this many "
                                                          "batches at once (Keras' gradient_accumulation_steps): a "
