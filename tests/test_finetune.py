@@ -188,8 +188,15 @@ def test_phases_and_freeze_are_checked():
 
 
 def test_unknown_frozen_name_is_refused(bn):
-    r = cli(*train(bn, bn["tmp"] / "x", "--set", "freeze=[s3]"))
-    assert r.returncode == 2 and "freeze: no stage, block or layer 's3' in tinybn" in r.stderr
+    """Checked with the architecture before anything trains (the CLI's exit 2 for a ConfigError)."""
+    from inception_keras.engine.plan import resolve
+
+    with pytest.raises(ConfigError, match=r"freeze: no stage, block or layer 's3' in tinybn \(stages: s1, s2, head\)"):
+        resolve(bn["arch"], bn["recipe"], sets=["freeze=[s3]"])
+    with pytest.raises(ConfigError, match="freeze: no stage, block or layer '2b' in tinybn"):
+        resolve(bn["arch"], bn["recipe"], sets=["phases=[{epoch: 2, freeze: [2b]}]"])
+    assert resolve(bn["arch"], bn["recipe"], sets=["freeze=[s1, 2a, head.dense1]"])[1].freeze == ["s1", "2a",
+                                                                                                   "head.dense1"]
 
 
 @pytest.mark.parametrize("mixup,cutmix", [(0.4, 0.0), (0.0, 1.0), (0.4, 1.0)])
