@@ -128,10 +128,13 @@ def test_warm_start_loads_through_the_loader(legacy):
 
     run, _ = legacy
     model = build_models(from_config(run)[0]).train
-    assert warm_start(model, run) == f"initialized 8 layer(s) from {run}/model.keras"
+    tensors = sum(len(layer.weights) for layer in model.layers)
+    assert warm_start(model, run) == (f"initialized 8 layer(s), {tensors} tensor(s), from {run}/model.keras; no "
+                                      f"layer starts fresh")
     os.remove(os.path.join(run, "model.keras"))
     weights = os.path.join(run, "backup", "epoch-0001.weights.h5")
-    assert warm_start(model, run) == f"initialized 8 layer(s) from {weights}"
+    assert warm_start(model, run) == (f"initialized 8 layer(s), {tensors} tensor(s), from {weights}; no layer "
+                                      f"starts fresh")
     with open(weights, "r+b") as f:
         f.truncate(500)
     with pytest.raises(ConfigError, match=f"^--init-from {weights}: cannot load it \\(.+\\)$"):

@@ -179,7 +179,7 @@ def test_warm_start_from_another_run(setup):
     second = setup["tmp"] / "second"
     r = cli(*train(setup, second, "--set", "epochs=1", "--init-from", first))
     assert r.returncode == 0, r.stderr
-    assert f"initialized 8 layer(s) from {first}/model.keras" in r.stdout
+    assert f"initialized 8 layer(s), 16 tensor(s), from {first}/model.keras; no layer starts fresh" in r.stdout
     config = (second / "config.yaml").read_text()
     assert f"init_from: {first}" in config
     # started from trained weights: its first epoch is better than the first run's first epoch
@@ -188,7 +188,8 @@ def test_warm_start_from_another_run(setup):
     third = setup["tmp"] / "third"
     r = cli(*train(setup, third, "--set", "epochs=1", "--set", "arch.classes=12", "--init-from", first))
     assert r.returncode == 0, r.stderr
-    assert "initialized 7 layer(s)" in r.stdout and "1 with other shapes start fresh: head.dense1" in r.stdout
+    assert "initialized 7 layer(s), 14 tensor(s)" in r.stdout, r.stdout
+    assert "1 layer(s) start fresh: head.dense1 (shapes " in r.stdout and " 12 here, " in r.stdout
     r = cli(*train(setup, setup["tmp"] / "x", "--init-from", setup["tmp"] / "nothing"))
     assert r.returncode == 2 and "no such run directory or weights file" in r.stderr
 

@@ -111,7 +111,8 @@ class Pipeline:
             if recipe is None:
                 raise ValueError("Pipeline.from_recipe: a dataset without its recipe needs `batch`")
             batch = recipe.batch_size
-        smooth = recipe is not None and classes is not None and recipe.label_smoothing > 0
+        smooth = recipe is not None and classes is not None and (recipe.label_smoothing > 0 or (
+            recipe.augment is not None and recipe.augment.mixes))
         weigh = recipe is not None and training and sample_weights
         return cls(split if split is not None else source.train if training else source.val, input_shape, batch,
                    seed=seed if seed is not None else recipe.seed if recipe is not None else 0,
@@ -178,6 +179,7 @@ class Pipeline:
         import tensorflow as tf
 
         from inception_keras.data.augment import tf_augment
+        from inception_keras.data.mix import mix_batch
 
         in_memory = self.split.images is not None
         batch, augmenter = self.batch, self.augmenter if augment else None
@@ -190,15 +192,23 @@ class Pipeline:
                 return {name: y for name in self.outputs}
             return y
 
+        mixes = augment and self.augment is not None and self.augment.mixes and self.one_hot
+
         def prep(x, y, s):
             if in_memory:  # stored size: resized here, a batch at a time
                 x = to_input(tf, x, self.input_shape, self.resize, self.crop_fraction)
             else:  # streams were resized (and cached) as uint8 already
                 x = tf.cast(x, tf.float32) / 255.0
-            return (tf_augment(augmenter, x, s) if s is not None else x), finish_labels(y)
+            x = tf_augment(augmenter, x, s) if augmenter is not None else x
+            if not mixes:
+                return x, finish_labels(y)
+            x, y = mix_batch(tf, x, tf.one_hot(tf.cast(y, tf.int32), self.num_classes),
+                             tf.random.experimental.stateless_fold_in(tf.cast(s, tf.int64), 99),
+                             self.augment.mixup, self.augment.cutmix)
+            return x, ({name: y for name in self.outputs} if self.outputs and len(self.outputs) > 1 else y)
 
         ds = ds.batch(batch)
-        if augmenter is None:
+        if augmenter is None and not mixes:
             ds = ds.map(lambda x, y: prep(x, y, None), num_parallel_calls=tf.data.AUTOTUNE)
         else:
             ds = tf.data.Dataset.zip((ds, _random_pairs(tf, self.seed, 1, epoch)))

@@ -70,15 +70,21 @@ def show(spec: ArchSpec, recipe: Recipe, out: str, rows: int = 4, cols: int = 6)
     check_out(out)
     source = open_source(recipe.dataset, spec.classes)
     kw = dict(batch=rows * cols, split=_first(source.train, rows * cols), cache=False)
-    training = Pipeline.from_recipe(recipe, source, spec.input, training=True, sample_weights=False, **kw)
+    mixes = recipe.augment is not None and recipe.augment.mixes  # MixUp, CutMix: labels are mixtures
+    training = Pipeline.from_recipe(recipe, source, spec.input, training=True, sample_weights=False,
+                                    classes=spec.classes if mixes else None, **kw)
     train_x, labels = next(iter(training.epoch(None, shuffle=False)))
     val_x, _ = next(iter(Pipeline.from_recipe(recipe, source, spec.input, training=False, **kw).validation()))
-    train_x, val_x, labels = np.asarray(train_x), np.asarray(val_x), np.asarray(labels).astype(int)
-    return _draw(spec, recipe, source, out, rows, cols, train_x, val_x, labels)
+    train_x, val_x, labels = np.asarray(train_x), np.asarray(val_x), np.asarray(labels)
+    shares = labels.max(axis=1) if labels.ndim == 2 else None
+    labels = (labels.argmax(axis=1) if labels.ndim == 2 else labels).astype(int)
+    return _draw(spec, recipe, source, out, rows, cols, train_x, val_x, labels, shares)
 
 
-def _draw(spec: ArchSpec, recipe: Recipe, source, out: str, rows: int, cols: int, train_x, val_x, labels) -> dict:
-    """The PNG itself: the two grids, their titles and every image's class."""
+def _draw(spec: ArchSpec, recipe: Recipe, source, out: str, rows: int, cols: int, train_x, val_x, labels,
+          shares=None) -> dict:
+    """The PNG itself: the two grids, their titles and every image's class (with its share of a mixed label,
+    the larger one)."""
     from PIL import Image, ImageDraw, ImageFont
 
     grid = layout(spec.input, rows, cols)
@@ -97,11 +103,12 @@ def _draw(spec: ArchSpec, recipe: Recipe, source, out: str, rows: int, cols: int
             x, y = grid["cells"][panel][i]
             canvas.paste(_to_pil(image, k), (x, y))
             name = source.class_names[labels[i]] if labels[i] < len(source.class_names) else str(labels[i])
-            draw.text((x, y + ch + 1), name[:chars], fill="black", font=font)
+            text = name[:chars] if shares is None or panel else f"{name[:max(1, chars - 4)]} {shares[i]:.0%}"
+            draw.text((x, y + ch + 1), text, fill="black", font=font)
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     canvas.save(out, format="PNG")
     return dict(grid, path=out, train=train_x, validation=val_x, labels=labels, titles=titles,
-                classes=[source.class_names[i] for i in labels])
+                classes=[source.class_names[i] for i in labels], shares=shares)
 
 
 def _to_pil(image: np.ndarray, k: int):

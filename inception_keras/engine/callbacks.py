@@ -74,10 +74,11 @@ class Backup:
     """
 
     def __init__(self, run_dir: str, chief: bool, worker_tmp: str, history: list, epochs: int, train_images: int,
-                 log):
+                 log, annotate=None):
         super().__init__()
         self.run_dir, self.chief, self.worker_tmp, self.history = run_dir, chief, worker_tmp, history
         self.epochs, self.train_images, self.log = epochs, train_images, log
+        self.annotate = annotate  # (epoch, row, history) -> None: adds columns, keeps files, before the commit
 
     def on_epoch_begin(self, epoch, logs=None):
         self.t0 = time.perf_counter()
@@ -94,6 +95,8 @@ class Backup:
         train_seconds = (self.t_train or now) - self.t0
         lr = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
         row = metrics_row(epoch, logs or {}, lr, now - self.t0, train_seconds, self.train_images)
+        if self.annotate:
+            self.annotate(epoch, row, self.history)
         self.commit(epoch, row)
         if self.chief:
             runs.write_metrics(self.run_dir, self.history)
@@ -259,8 +262,8 @@ def keras_callback(cls: type) -> type:
 
 
 def make_backup_callback(run_dir: str, chief: bool, worker_tmp: str, history: list, epochs: int,
-                         train_images: int, log):
-    return keras_callback(Backup)(run_dir, chief, worker_tmp, history, epochs, train_images, log)
+                         train_images: int, log, annotate=None):
+    return keras_callback(Backup)(run_dir, chief, worker_tmp, history, epochs, train_images, log, annotate)
 
 
 def make_progress_callback(epochs: int, steps: int, batch: int, log, every: float = 60.0, tty: bool = False,

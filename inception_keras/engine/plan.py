@@ -14,6 +14,7 @@ from inception_keras import runs
 from inception_keras.errors import ConfigError
 from inception_keras.lang.arch import ArchSpec
 from inception_keras.lang.defaults import DEFAULT_ARCH, DEFAULT_RECIPE
+from inception_keras.lang.freeze import check_freezing
 from inception_keras.lang.overrides import parse_sets, set_text
 from inception_keras.lang.parse import load_arch
 from inception_keras.lang.recipe import Recipe, load_recipe
@@ -91,6 +92,7 @@ def resolve(arch_path: str, recipe_path: str, sets=(), limit=None, data_dir=None
     if recipe.initializer:
         arch_sets.insert(0, ("defaults.initializer", recipe.initializer))
     spec = load_arch(arch_path, sets=arch_sets)
+    check_freezing(spec, recipe)
     return spec, recipe, {"arch": spec.config, "recipe": recipe.to_dict()}
 
 

@@ -45,8 +45,15 @@ def make_optimizer(recipe: Recipe, steps_per_epoch: int):
     """The recipe's optimizer with its learning-rate schedule (counted in steps of the global batch)."""
     import keras
 
+    from inception_keras.engine.finetune import phased_rate
+
     o = recipe.optimizer
-    common = dict(learning_rate=_learning_rate(recipe, steps_per_epoch), clipnorm=o.clipnorm, clipvalue=o.clipvalue)
+    common = dict(learning_rate=phased_rate(_learning_rate(recipe, steps_per_epoch), recipe, steps_per_epoch),
+                  clipnorm=o.clipnorm, clipvalue=o.clipvalue)
+    if o.ema is not None:
+        common.update(use_ema=True, ema_momentum=o.ema)
+    if o.gradient_accumulation_steps > 1:
+        common["gradient_accumulation_steps"] = o.gradient_accumulation_steps
     if o.weight_decay:
         common["weight_decay"] = o.weight_decay
     if o.name == "sgd":
@@ -84,17 +91,23 @@ def compile_model(models, recipe: Recipe, steps_per_epoch: int, jit) -> None:
 
     from inception_keras.nn.builder import MAIN_OUTPUT
 
-    if recipe.label_smoothing > 0:
+    if recipe.label_smoothing > 0 or (recipe.augment is not None and recipe.augment.mixes):  # one-hot labels
         loss = keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=recipe.label_smoothing)
         metric = keras.metrics.CategoricalAccuracy(name="accuracy")
     else:
         loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
         metric = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+    metrics = [metric]
+    classes = models.inference.output.shape[-1]
+    if recipe.top5 is True or (recipe.top5 == "auto" and classes > 10):
+        top = (keras.metrics.TopKCategoricalAccuracy if isinstance(metric, keras.metrics.CategoricalAccuracy) else
+               keras.metrics.SparseTopKCategoricalAccuracy)
+        metrics.append(top(k=5, name="top5_accuracy"))
     optimizer = make_optimizer(recipe, steps_per_epoch)
     if models.has_aux:
         models.train.compile(optimizer=optimizer, loss={k: loss for k in models.loss_weights},
-                             loss_weights=dict(models.loss_weights), metrics={MAIN_OUTPUT: [metric]},
+                             loss_weights=dict(models.loss_weights), metrics={MAIN_OUTPUT: metrics},
                              steps_per_execution=recipe.steps_per_execution, jit_compile=jit)
     else:
-        models.train.compile(optimizer=optimizer, loss=loss, metrics=[metric],
+        models.train.compile(optimizer=optimizer, loss=loss, metrics=metrics,
                              steps_per_execution=recipe.steps_per_execution, jit_compile=jit)

@@ -194,6 +194,7 @@ def _build(s: Session) -> None:
 
     from inception_keras.data.pipeline import Pipeline
     from inception_keras.engine.compat import build_for_multi_worker
+    from inception_keras.engine.finetune import keep_raw_weights_after_fit
     from inception_keras.engine.task import compile_model
     from inception_keras.nn.builder import build_models
 
@@ -211,7 +212,9 @@ def _build(s: Session) -> None:
     s.steps = math.ceil(source.train.count / recipe.batch_size)
     with strat.scope():
         compile_model(s.models, recipe, s.steps, s.jit)
-        s.models.train.optimizer.build(s.models.train.trainable_variables)
+        s.models.train.optimizer.build(s.models.train.trainable_variables)  # every variable, frozen or not
+    if recipe.optimizer.ema is not None:
+        keep_raw_weights_after_fit(s.models.train.optimizer)
     if isinstance(strat, tf.distribute.MultiWorkerMirroredStrategy):
         build_for_multi_worker(s.models.train, s.train_data.epoch(0), strat)
 
@@ -250,21 +253,31 @@ def warm_start(model, source: str) -> str:
 
 
 def _copy_weights(model, donor: dict, path: str) -> str:
-    copied, skipped = 0, []
+    """Every layer whose name and weight shapes match takes the donor's weights; the report says how many
+    tensors were taken and which layers start fresh, and why (no such name there, or other shapes)."""
+    copied, tensors, fresh = 0, 0, []
     for layer in model.layers:
-        arrays = donor.get(layer.name)
-        if not layer.weights or not arrays:
+        if not layer.weights:
             continue
-        if [tuple(a.shape) for a in arrays] == [tuple(w.shape) for w in layer.weights]:
-            layer.set_weights(arrays)
-            copied += 1
+        arrays = donor.get(layer.name)
+        mine = [tuple(w.shape) for w in layer.weights]
+        if not arrays:
+            fresh.append(f"{layer.name} (no layer of that name there)")
+        elif [tuple(a.shape) for a in arrays] != mine:
+            fresh.append(f"{layer.name} (shapes {_shapes(mine)} here, {_shapes([a.shape for a in arrays])} there)")
         else:
-            skipped.append(layer.name)
+            layer.set_weights(arrays)
+            copied, tensors = copied + 1, tensors + len(arrays)
     if not copied:
-        raise ConfigError(f"--init-from {path}: no layer of this network matches one there by name and shape")
-    return (f"initialized {copied} layer(s) from {path}"
-            + (f"; {len(skipped)} with other shapes start fresh: {', '.join(skipped[:6])}"
-               + ("..." if len(skipped) > 6 else "") if skipped else ""))
+        raise ConfigError(f"--init-from {path}: no layer of this network matches one there by name and shape "
+                          f"(fresh: {', '.join(fresh[:4])}{', ...' if len(fresh) > 4 else ''})")
+    return (f"initialized {copied} layer(s), {tensors} tensor(s), from {path}"
+            + (f"; {len(fresh)} layer(s) start fresh: {'; '.join(fresh[:8])}" + ("; ..." if len(fresh) > 8 else "")
+               if fresh else "; no layer starts fresh"))
+
+
+def _shapes(shapes) -> str:
+    return " ".join("x".join(map(str, s)) for s in shapes)
 
 
 def _write_run_files(s: Session) -> None:
@@ -290,11 +303,14 @@ def _callbacks(s: Session) -> list:
     """The epoch's commit (and TensorBoard scalars), a progress line, NaN detection."""
     import keras
 
-    from inception_keras.engine.callbacks import make_backup_callback, make_progress_callback
+    from inception_keras.engine.callbacks import keras_callback, make_backup_callback, make_progress_callback
+    from inception_keras.engine.finetune import Annotator, EmaValidation
 
     backup = make_backup_callback(s.run_dir, s.chief, s.worker_tmp, s.history, s.recipe.epochs,
-                                  s.source.train.count, s.log)
+                                  s.source.train.count, s.log, Annotator(s.recipe, s.models, s.run_dir, s.chief))
     callbacks = [keras.callbacks.TerminateOnNaN(raise_error=True)]
+    if s.recipe.optimizer.ema is not None:
+        callbacks.append(keras_callback(EmaValidation)())
     if s.chief and s.verbose != 0:  # before the backup: its status line is cleared before the epoch's line
         tty = s.verbose == 1 or (s.verbose is None and sys.stdout.isatty())
         callbacks.append(make_progress_callback(s.recipe.epochs, s.steps, s.recipe.batch_size, s.log, tty=tty,
@@ -308,15 +324,26 @@ def _fit(s: Session) -> None:
     last committed epoch kept."""
     import tensorflow as tf
 
+    from inception_keras.engine.finetune import average_last, ema_weights, stop_early
+
     run_dir, epochs, history = s.run_dir, s.recipe.epochs, s.history
     callbacks = _callbacks(s)
     status, error = "failed", None
     try:
         for epoch in range(s.start_epoch, epochs):
+            if stop_early(history, s.recipe.early_stopping):
+                s.log(f"early stopping: {s.recipe.early_stopping.metric} has not improved for "
+                      f"{s.recipe.early_stopping.patience} epoch(s) since epoch {history[-1]['best_epoch']}")
+                break
+            _enter_phase(s, epoch)
             s.models.train.fit(s.train_data.epoch(epoch), validation_data=s.val_ds, epochs=epoch + 1,
                                initial_epoch=epoch, callbacks=callbacks, verbose=0, shuffle=False)
         if s.chief:
-            runs.save_model(s.models.inference, run_dir)
+            with ema_weights(s.models.train):
+                runs.save_model(s.models.inference, run_dir)
+            if s.recipe.average_last:
+                runs.write_state(run_dir, averaged=average_last(s.models, s.recipe, run_dir, len(history),
+                                                                s.val_ds, s.log))
         status = "finished"
     except Interrupted as e:
         status = "interrupted"
@@ -347,7 +374,20 @@ def _fit(s: Session) -> None:
         raise TrainingError(f"training failed on the input data: {error}") from None
     finally:
         if s.chief:
-            _record_end(run_dir, status, epochs, error)
+            _record_end(run_dir, status, len(history), error)
+
+
+def _enter_phase(s: Session, epoch: int) -> None:
+    """Freeze what this epoch's phase freezes (at the first epoch of a session and where a phase begins)."""
+    from inception_keras.engine.finetune import apply_freezing, count_params, frozen_names, phase_index, uses_phases
+
+    if not uses_phases(s.recipe):
+        return
+    index = phase_index(s.recipe, epoch)
+    if apply_freezing(s.models.train, s.spec, frozen_names(s.recipe, index)) or epoch == s.start_epoch:
+        model = s.models.train
+        s.log(f"phase {index} from epoch {epoch + 1}: {count_params(model.trainable_weights):,} trainable, "
+              f"{count_params(model.non_trainable_weights):,} frozen or non-trainable parameters")
 
 
 def os_reason(e: OSError) -> str:

@@ -65,6 +65,13 @@ class Optimizer:
     clipnorm: float | None = option("pos_number", "clip each gradient's norm", None, nullable=True)
     clipvalue: float | None = option("pos_number", "clip each gradient element to [-clipvalue, clipvalue] (not "
                                                    "with clipnorm)", None, nullable=True)
+    ema: float | None = option("rate", "exponential moving average of the weights with this momentum (Keras' "
+                                       "use_ema, ema_momentum; e.g. 0.99): validation, model.keras and best.keras "
+                                       "use the averaged weights (the CSV's `val_on_ema` column is 1); null: off",
+                               None, nullable=True)
+    gradient_accumulation_steps: int = option("pos_int", "apply the summed-and-averaged gradients of this many "
+                                                         "batches at once (Keras' gradient_accumulation_steps): a "
+                                                         "batch k times larger in memory of one", 1)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -75,6 +82,28 @@ class Schedule:
     factor: float = option("pos_number", "step: multiplier at each decay (the paper: 0.96 every 8 epochs)", 0.96)
     warmup_epochs: float = option("nonneg_number", "linear warm-up from 0 (cosine)", 0)
     min_factor: float = option("rate", "cosine: final rate as a fraction of the initial one", 0.0)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Phase:
+    epoch: int = option("pos_int", "the first epoch (counted from 1, above 1) of this phase", maximum=MAX_EPOCHS)
+    freeze: list = option("list", "stages, blocks or layers (names) frozen during this phase; [] trains them all",
+                          ())
+    learning_rate: float | None = option("pos_number", "the learning rate from this epoch on (the schedule scaled "
+                                                       "by learning_rate / optimizer.learning_rate); null keeps "
+                                                       "the rate", None, nullable=True)
+
+
+@dataclass(frozen=True, kw_only=True)
+class EarlyStopping:
+    metric: str = option("str", "the metrics.csv column watched (val_loss, val_accuracy, ...)", "val_loss")
+    patience: int = option("pos_int", "stop after this many epochs without improving on the best", 3)
+    mode: str = option("choice", "min or max is better; auto: max for accuracies, min otherwise", "auto",
+                       choices=("auto", "min", "max"))
+
+    @property
+    def higher_is_better(self) -> bool:
+        return self.mode == "max" or (self.mode == "auto" and "accuracy" in self.metric)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -126,6 +155,11 @@ class Augment:
                                  nullable=True, nested=Color)
     erase: Erase | None = option("mapping", "random erasing, after the rest (below); null: off", None,
                                  nullable=True, nested=Erase)
+    mixup: float = option("nonneg_number", "MixUp: each batch blended with itself reversed, weight ~ Beta(a, a) "
+                                           "for this a (timm: 0.8), labels blended alike; 0: off", 0.0)
+    cutmix: float = option("nonneg_number", "CutMix: a box of the reversed batch pasted in, its side sqrt(1 - "
+                                            "weight) of the image's, weight ~ Beta(a, a) (timm: 1.0), labels by the "
+                                            "box's area; with mixup each batch takes one of them; 0: off", 0.0)
 
     @property
     def names(self) -> list[str]:
@@ -142,7 +176,16 @@ class Augment:
             out.append("color")
         if self.erase and self.erase.probability:
             out.append(f"erase p={self.erase.probability:g}")
+        if self.mixup:
+            out.append(f"mixup {self.mixup:g}")
+        if self.cutmix:
+            out.append(f"cutmix {self.cutmix:g}")
         return out
+
+    @property
+    def mixes(self) -> bool:
+        """MixUp or CutMix: labels become mixtures (one-hot, a categorical loss)."""
+        return bool(self.mixup or self.cutmix)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -177,6 +220,19 @@ class Recipe:
     seed: int = option("nonneg_int", "random seed (initialization, shuffling, dropout)", 0, maximum=MAX_SEED)
     steps_per_execution: int = option("pos_int", "training steps per tf.function call", 1)
     jit_compile: Any = option("choice", "XLA: auto (on GPUs), true or false", "auto", choices=("auto", True, False))
+    freeze: list = option("list", "stages, blocks or layers (names) frozen from the first epoch: their weights do "
+                                  "not change and their BatchNorm runs in inference mode", ())
+    phases: list = option("list", "changes at given epochs: [{epoch: 3, freeze: [], learning_rate: 0.001}] (the "
+                                  "keys below); each phase's frozen names replace `freeze`", ())
+    early_stopping: EarlyStopping | None = option("mapping", "stop when `metric` has not improved for `patience` "
+                                                             "epochs (below); the best epoch's model is kept as "
+                                                             "best.keras either way; null: off", None,
+                                                  nullable=True, nested=EarlyStopping)
+    top5: Any = option("choice", "top-5 accuracy as a metric (top5_accuracy); auto: where there are more than 10 "
+                                 "classes", "auto", choices=("auto", True, False))
+    average_last: int = option("nonneg_int", "average the weights of the last N epochs at the end (timm's "
+                                             "checkpoint averaging), saved as averaged.keras beside model.keras "
+                                             "and evaluated; 0: off", 0, maximum=MAX_EPOCHS)
     source: str | None = field(default=None, compare=False)
 
     def to_dict(self) -> dict:
@@ -212,7 +268,33 @@ def parse_recipe(doc: Document) -> Recipe:
                                                                 "optimizers take one): drop clipnorm or clipvalue"))
     if ds["crop_fraction"] == 0:
         problems.append(doc.problem(("dataset", "crop_fraction"), "expected a number in (0, 1], got 0"))
+    _check_phases(doc, problems, values)
     raise_if(problems)
+    values["phases"] = [build(Phase, p) for p in values["phases"]]
     if values["schedule"] is None:
         values["schedule"] = {}
     return build(Recipe, values, source=doc.file)
+
+
+def _check_phases(doc: Document, problems: list, values: dict) -> None:
+    """`freeze` names are strings; each phase a checked mapping, the phases in increasing epochs within the run."""
+    for path, names in [(("freeze",), values.get("freeze"))] + [
+            (("phases", i, "freeze"), p.get("freeze") if isinstance(p, dict) else None)
+            for i, p in enumerate(values.get("phases") or ())]:
+        if names is not None and not (isinstance(names, (list, tuple)) and all(isinstance(n, str) for n in names)):
+            problems.append(doc.problem(path, f"expected a list of stage, block or layer names, got {describe(names)}"))
+    checked, last = [], 1
+    for i, phase in enumerate(values.get("phases") or ()):
+        out = parse_into(doc, problems, Phase, phase, ("phases", i), "a phase")
+        if out is None:
+            continue
+        if out["epoch"] <= last:
+            problems.append(doc.problem(("phases", i, "epoch"), f"expected an epoch above {last} (phases start "
+                                                                f"after epoch 1, in increasing order), got "
+                                                                f"{out['epoch']}"))
+        elif "epochs" in values and out["epoch"] > values["epochs"]:
+            problems.append(doc.problem(("phases", i, "epoch"), f"the run has {values['epochs']} epochs; a phase "
+                                                                f"starting at epoch {out['epoch']} never runs"))
+        last = max(last, out["epoch"])
+        checked.append(out)
+    values["phases"] = checked

@@ -88,9 +88,10 @@ def check_writable(run_dir: str) -> None:
         raise ConfigError(f"run directory {run_dir} is not writable: {e.strerror or e}") from None
 
 
-def save_model(model, run_dir: str) -> str:
-    """model.keras, whole or not at all: saved under a temporary name, then renamed."""
-    path = os.path.join(run_dir, MODEL)
+def save_model(model, run_dir: str, name: str = MODEL) -> str:
+    """model.keras (or `name`: best.keras, averaged.keras), whole or not at all: saved under a temporary name,
+    then renamed."""
+    path = os.path.join(run_dir, name)
     tmp = os.path.join(run_dir, f".model.tmp-{os.getpid()}.keras")
     try:
         model.save(tmp)

@@ -106,7 +106,8 @@ def load_run(run_dir: str) -> Loaded:
 
 
 def load(target: str) -> Loaded:
-    """A run directory (`load_run`) or a `.keras` file; ConfigError for anything else, naming it."""
+    """A run directory (`load_run`) or a `.keras` file (with its run's recipe when it lies in a run directory:
+    best.keras, averaged.keras); ConfigError for anything else, naming it."""
     if os.path.isdir(target):
         return load_run(target)
     if not os.path.exists(target):
@@ -114,7 +115,13 @@ def load(target: str) -> Loaded:
     if not target.endswith(".keras"):
         raise ConfigError(f"{target}: {WEIGHTS_ONLY}")
     model = load_model(target)
-    return Loaded(single_output(model), model, None, None, target, target)
+    recipe = spec = None
+    home = os.path.dirname(os.path.abspath(target))
+    if os.path.exists(os.path.join(home, runs.CONFIG)):  # a run's best.keras or averaged.keras: the run's data
+        from inception_keras.runs.config import from_config
+
+        spec, recipe, _ = from_config(home)
+    return Loaded(single_output(model), model, recipe, spec, target, target)
 
 
 def load_inference(target: str):

@@ -1,0 +1,42 @@
+"""Frozen parts of a network: stage, block and layer names of the recipe's `freeze` and `phases`, checked against
+the architecture and turned into the Keras layer names they cover (no TensorFlow here).
+
+A stage covers its layers; a block (an Inception block `3a`) covers the Keras layers it builds (`3a.1x1`,
+`3a.pool_proj`, ...); a layer covers itself and what it builds (`b1.conv1.bn`).
+"""
+from __future__ import annotations
+
+from inception_keras.errors import ConfigError
+from inception_keras.lang.arch import ArchSpec
+from inception_keras.lang.checks import did_you_mean
+
+
+def part_names(spec: ArchSpec) -> dict[str, tuple[str, ...]]:
+    """{stage, block or layer name: the spec layer names it covers}, in the network's order."""
+    parts: dict[str, tuple[str, ...]] = {}
+    for stage in spec.stages:
+        parts[stage.name] = tuple(layer.name for layer in stage.layers)
+        for layer in stage.layers:
+            parts.setdefault(layer.name, (layer.name,))
+    return parts
+
+
+def frozen_prefixes(spec: ArchSpec, names) -> tuple[str, ...]:
+    """The spec layer names the given stages, blocks or layers cover; ConfigError naming an unknown one."""
+    parts = part_names(spec)
+    unknown = [n for n in names if n not in parts]
+    if unknown:
+        stages = ", ".join(s.name for s in spec.stages)
+        raise ConfigError("\n".join(f"freeze: no stage, block or layer '{n}' in {spec.name}"
+                                     f"{did_you_mean(n, parts)} (stages: {stages})" for n in unknown))
+    return tuple(dict.fromkeys(p for n in names for p in parts[n]))
+
+
+def is_frozen(layer_name: str, prefixes) -> bool:
+    """Whether a Keras layer belongs to one of the frozen spec layers (its name, or its name and a dot)."""
+    return any(layer_name == p or layer_name.startswith(p + ".") for p in prefixes)
+
+
+def check_freezing(spec: ArchSpec, recipe) -> None:
+    """Every name in the recipe's `freeze` and in its phases names a part of this network."""
+    frozen_prefixes(spec, list(recipe.freeze) + [n for phase in recipe.phases for n in phase.freeze])
