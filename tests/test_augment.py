@@ -319,11 +319,17 @@ def test_show_draws_training_and_validation_views(tiny):
     train, val = panels(out, grid)
     assert all(not np.array_equal(t, v) for t, v in zip(train, val))  # every training image is augmented
     assert grid["classes"] == [str(label) for label in grid["labels"]]  # IDX files other than (fashion_)mnist
-    # the validation grid is the data as validation sees it: resized, never augmented
-    source = open_source(load_recipe(str(recipe)).dataset, 10)
-    expected = np.asarray(next(iter(D.pipeline(source.train, (16, 16, 1), 6, training=False)))[0])
-    np.testing.assert_array_equal(grid["validation"], expected)
-    assert list(grid["labels"]) == list(source.train.labels[:6])
+    # the validation grid is the data as validation sees it: resized, never augmented. Expected from the bars the
+    # fixture wrote (conftest.bars), resized in NumPy (test_predict.numpy_input), drawn 4x as PIL reads it back
+    from conftest import bars
+    from test_predict import numpy_input
+
+    images, labels = bars(640, 0)
+    expected = np.stack([numpy_input(x[..., None], (16, 16, 1)) for x in images[:6]])
+    assert np.abs(np.asarray(grid["validation"], np.float64) - expected).max() < 1e-6
+    assert list(grid["labels"]) == list(labels[:6])
+    drawn = np.clip(np.round(expected * 255), 0, 255).astype(np.uint8).repeat(4, axis=1).repeat(4, axis=2)
+    assert all(np.abs(v.astype(int) - np.repeat(d, 3, axis=-1)).max() <= 1 for v, d in zip(val, drawn))  # rounding
     # the same seed draws the same picture, another seed another
     again = tiny["tmp"] / "again.png"
     show(tiny["arch"], str(recipe), str(again), rows=2, cols=3)

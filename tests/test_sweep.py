@@ -228,8 +228,10 @@ def test_a_failed_point_is_reported_and_the_others_run_exit_1(tiny):
                 "--sweep-dir", sweep_dir)
     finally:
         os.close(fd)
-    print(r.stdout, r.stderr)
-    assert r.returncode == 1 and "Traceback" not in r.stderr
-    assert "another process is training in this run directory" in r.stdout + r.stderr
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    assert f"sweep point 0 of 2 (seed=1): another process is training it in {busy}; skipped" in r.stdout
+    assert r.stderr.splitlines() == ["error: 1 of 2 sweep points did not finish:",
+                                     f"  point 0 (seed=1): another process is training it in {busy}",
+                                     "run the same command again to resume them"]
     assert status(sweep_dir / "seed=2") == "finished" and epochs(sweep_dir / "seed=2") == [1]
     assert not (busy / "metrics.csv").exists()
