@@ -424,3 +424,28 @@ def test_gpu_check_best_runs_on_the_tensorflow_backend(tiny):
     assert [e["epoch"] for e in epochs] == [1, 2] and epochs[0]["backend"] == "tensorflow"
     assert epochs[0]["augment"] == ["flip", "translate 0.1", "erase p=0.5"]
     assert all(0 <= e["val_accuracy"] <= 1 and e["images_per_second"] > 0 for e in epochs)
+    assert all(round(e["val_accuracy"] * 160, 3).is_integer() for e in epochs)  # a count of the 160 test images
+
+
+def test_gpu_check_best_learns_a_known_answer(tiny):
+    """A known input: every training and test label is 3, so a mode that trains and evaluates what it says
+    reaches a test accuracy of exactly 1 (and a broken one, chance: 0.1)."""
+    import subprocess
+    import sys
+
+    from conftest import bars, write_idx
+
+    data = tiny["tmp"] / "threes"
+    data.mkdir()
+    for split, n, seed in (("train", 640, 0), ("t10k", 160, 1)):
+        write_idx(str(data / f"{split}-images-idx3-ubyte.gz"), bars(n, seed)[0])
+        write_idx(str(data / f"{split}-labels-idx1-ubyte.gz"), np.full(n, 3, np.uint8))
+    recipe = tiny["tmp"] / "threes.yaml"
+    recipe.write_text(TINY_RECIPE.replace("DATA", str(data)))
+    env = dict(os.environ, KERAS_BACKEND="tensorflow", TF_CPP_MIN_LOG_LEVEL="3")
+    r = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "gpu_check.py"), "best", "--arch", tiny["arch"],
+                        "--recipe", str(recipe), "--idx", str(data), "--epochs", "2", "--precision", "float32"],
+                       capture_output=True, text=True, env=env, timeout=600)
+    assert r.returncode == 0, r.stderr
+    last = [json.loads(line) for line in r.stdout.splitlines()][-1]
+    assert last["epoch"] == 2 and last["val_accuracy"] == 1.0, last
