@@ -424,7 +424,6 @@ def test_gpu_check_best_runs_on_the_tensorflow_backend(tiny):
     assert [e["epoch"] for e in epochs] == [1, 2] and epochs[0]["backend"] == "tensorflow"
     assert epochs[0]["augment"] == ["flip", "translate 0.1", "erase p=0.5"]
     assert all(0 <= e["val_accuracy"] <= 1 and e["images_per_second"] > 0 for e in epochs)
-    assert all(round(e["val_accuracy"] * 160, 3).is_integer() for e in epochs)  # a count of the 160 test images
 
 
 def test_gpu_check_best_learns_a_known_answer(tiny):

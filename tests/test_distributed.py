@@ -15,19 +15,42 @@ import h5py
 import numpy as np
 from conftest import ROOT, TINY_RECIPE, write_bars
 
-HELD: list[socket.socket] = []  # bound for the life of this test process: no other test is given these ports
-
 
 def free_ports(n: int) -> list[int]:
-    """Ports no other process can take while the workers start: each stays bound here (not listening) with
-    SO_REUSEPORT, which TensorFlow's gRPC server also sets, so the worker binds the same port beside it, and
-    port 0 never hands it to another test process under -n auto (closing it first left a window for that)."""
+    """Ports free a moment ago. Another process may take one before a worker binds it (under -n auto): the
+    worker then fails with "Could not start gRPC server" and `workers` starts the cluster again on new ports.
+    (TensorFlow's server refuses SO_REUSEPORT, so the port cannot stay reserved here while the worker binds.)"""
     socks = [socket.socket() for _ in range(n)]
     for s in socks:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         s.bind(("localhost", 0))
-    HELD.extend(socks)
-    return [s.getsockname()[1] for s in socks]
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+BIND_FAILED = "Could not start gRPC server"
+
+
+def workers(tiny, recipe, run_dir, until=None, attempts=3, timeout=600):
+    """Start two workers and wait, with a deadline, until both end (or `until()` holds); a cluster whose port was
+    taken is started again. Returns the processes, alive where `until` stopped the wait, else communicated."""
+    for _ in range(attempts):
+        procs = start_workers(tiny, recipe, run_dir)
+        deadline = time.time() + timeout
+        while time.time() < deadline and any(p.poll() is None for p in procs):
+            if any(p.poll() not in (None, 0) for p in procs) or (until is not None and until()):
+                break
+            time.sleep(0.1)
+        if until is not None and all(p.poll() is None for p in procs):
+            return procs, None
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+        results = [p.communicate(timeout=60) for p in procs]
+        if not any(BIND_FAILED in err for _, err in results):
+            return procs, results
+    raise AssertionError(f"{attempts} clusters failed to bind their ports")
 
 
 def start_workers(tiny, recipe, run_dir, n=2):
@@ -62,8 +85,7 @@ def test_two_workers_train_together(tiny):
     recipe.write_text(TINY_RECIPE.replace("DATA", tiny["data"]).replace("epochs: 3", "epochs: 2")
                       + "augment: {flip: true, translate: 0.1, erase: {}}\n")  # each worker augments its shard
     run = tiny["tmp"] / "mw"
-    procs = start_workers(tiny, recipe, run)
-    results = [p.communicate(timeout=600) for p in procs]
+    procs, results = workers(tiny, recipe, run)
     for p, (out, err) in zip(procs, results):
         print(out[-2000:], err[-4000:])
         assert p.returncode == 0, err
@@ -91,20 +113,15 @@ def test_killed_workers_resume_from_the_last_epoch(tiny):
     recipe = tiny["tmp"] / "four.yaml"
     recipe.write_text(TINY_RECIPE.replace("DATA", data).replace("epochs: 3", "epochs: 4"))
     run = tiny["tmp"] / "mwk"
-    procs = start_workers(tiny, recipe, run)
-    deadline = time.time() + 400
-    while time.time() < deadline:
-        if (run / "metrics.csv").exists() and len(metric_rows(run)) >= 1:
-            break
-        assert all(p.poll() is None for p in procs), [p.communicate()[1][-2000:] for p in procs]
-        time.sleep(0.05)
+    procs, results = workers(tiny, recipe, run, until=lambda: (run / "metrics.csv").exists()
+                             and len(metric_rows(run)) >= 1)
+    assert results is None, [err[-2000:] for _, err in results]  # both alive after the first epoch
     for p in procs:
         p.send_signal(signal.SIGKILL)
         p.wait()
     done = len(metric_rows(run))
     assert 1 <= done < 4
-    procs = start_workers(tiny, recipe, run)
-    results = [p.communicate(timeout=600) for p in procs]
+    procs, results = workers(tiny, recipe, run)
     for p, (_out, err) in zip(procs, results):
         assert p.returncode == 0, err
     assert f"resuming after epoch {done}" in results[0][0]
@@ -130,8 +147,7 @@ def test_mirrored_and_two_workers_equal_one_device(tiny):
                         ("mirrored", ["--strategy", "mirrored", "--set", "cpu_devices=2"])):
         r = cli("train", "--arch", tiny["arch"], "--recipe", recipe, "--run-dir", runs[name], *extra)
         assert r.returncode == 0, r.stderr
-    for p in start_workers(tiny, recipe, runs["workers"]):
-        _out, err = p.communicate(timeout=600)
+    for p, (_out, err) in zip(*workers(tiny, recipe, runs["workers"])):
         assert p.returncode == 0, err
     assert [json.loads((runs[n] / "env.json").read_text())["replicas"] for n in runs] == [1, 2, 2]
     keys = ["loss", "accuracy", "val_loss", "val_accuracy"]
