@@ -14,11 +14,18 @@ RECIPE ?= train/fashion_mnist.yaml
 
 install: $(STAMP)
 
-# The onnx extra (tf2onnx, onnx, onnxruntime) lets the export tests run the ONNX round trip, litert the TFLite one.
+# The onnx extra (tf2onnx, onnx, onnxruntime) lets the export tests run the ONNX round trip, litert the TFLite one,
+# torch the `.pth` import path (docs/fidelity.md). PyPI's Linux torch wheel brings CUDA (about 4.4 GB installed):
+# on x86_64 the CPU-only wheel comes first from PyTorch's own index (192 MB, 754 MB installed), where it is
+# reachable; pip then finds torch already satisfied. Elsewhere (aarch64: PyPI's wheel is CPU-only) plain pip.
+TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 $(STAMP): setup.cfg pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test,onnx,litert]'
+	@if [ "$$(uname -m)" = x86_64 ] && ! $(BIN)/python -c 'import torch' 2>/dev/null; then \
+	  $(BIN)/python -m pip install -q 'torch>=2.1' --index-url $(TORCH_CPU_INDEX) --extra-index-url https://pypi.org/simple \
+	  || echo "note: no CPU-only torch wheel from $(TORCH_CPU_INDEX); pip installs PyPI's"; fi
+	$(BIN)/python -m pip install -q -e '.[test,onnx,litert,torch]'
 	@touch $(STAMP)
 
 # Fashion-MNIST as IDX files from Debian (dataset-fashion-mnist), where apt-get works;
@@ -32,9 +39,10 @@ fashion-mnist:
 	  else echo "note: no apt-get; tensorflow-datasets will download Fashion-MNIST"; fi; \
 	fi
 
-# ruff (pyproject.toml), then the suite in as many processes as there are cores (pytest-xdist): most tests start TensorFlow in a process of
-# their own, so two cores run it in about half the time.
-test: install
+# ruff (pyproject.toml), then the suite in as many processes as there are cores (pytest-xdist): most tests start
+# TensorFlow in a process of their own, so two cores run it in about half the time. Under CI=true (.ci/run sets it)
+# a test skipped for want of torch, Fashion-MNIST, git history or a private tmpfs fails instead (tests/conftest.py).
+test: install fashion-mnist
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q -n auto tests
 

@@ -320,11 +320,17 @@ def test_show_draws_training_and_validation_views(tiny):
     train, val = panels(out, grid)
     assert all(not np.array_equal(t, v) for t, v in zip(train, val))  # every training image is augmented
     assert grid["classes"] == [str(label) for label in grid["labels"]]  # IDX files other than (fashion_)mnist
-    # the validation grid is the data as validation sees it: resized, never augmented
-    source = open_source(load_recipe(str(recipe)).dataset, 10)
-    expected = np.asarray(next(iter(D.pipeline(source.train, (16, 16, 1), 6, training=False)))[0])
-    np.testing.assert_array_equal(grid["validation"], expected)
-    assert list(grid["labels"]) == list(source.train.labels[:6])
+    # the validation grid is the data as validation sees it: resized, never augmented. Expected from the bars the
+    # fixture wrote (conftest.bars), resized in NumPy (test_predict.numpy_input), drawn 4x as PIL reads it back
+    from conftest import bars
+    from test_predict import numpy_input
+
+    images, labels = bars(640, 0)
+    expected = np.stack([numpy_input(x[..., None], (16, 16, 1)) for x in images[:6]])
+    assert np.abs(np.asarray(grid["validation"], np.float64) - expected).max() < 1e-6
+    assert list(grid["labels"]) == list(labels[:6])
+    drawn = np.clip(np.round(expected * 255), 0, 255).astype(np.uint8).repeat(4, axis=1).repeat(4, axis=2)
+    assert all(np.abs(v.astype(int) - np.repeat(d, 3, axis=-1)).max() <= 1 for v, d in zip(val, drawn))  # rounding
     # the same seed draws the same picture, another seed another
     again = tiny["tmp"] / "again.png"
     show(tiny["arch"], str(recipe), str(again), rows=2, cols=3)
@@ -419,3 +425,27 @@ def test_gpu_check_best_runs_on_the_tensorflow_backend(tiny):
     assert [e["epoch"] for e in epochs] == [1, 2] and epochs[0]["backend"] == "tensorflow"
     assert epochs[0]["augment"] == ["flip", "translate 0.1", "erase p=0.5"]
     assert all(0 <= e["val_accuracy"] <= 1 and e["images_per_second"] > 0 for e in epochs)
+
+
+def test_gpu_check_best_learns_a_known_answer(tiny):
+    """A known input: every training and test label is 3, so a mode that trains and evaluates what it says
+    reaches a test accuracy of exactly 1 (and a broken one, chance: 0.1)."""
+    import subprocess
+    import sys
+
+    from conftest import bars, write_idx
+
+    data = tiny["tmp"] / "threes"
+    data.mkdir()
+    for split, n, seed in (("train", 640, 0), ("t10k", 160, 1)):
+        write_idx(str(data / f"{split}-images-idx3-ubyte.gz"), bars(n, seed)[0])
+        write_idx(str(data / f"{split}-labels-idx1-ubyte.gz"), np.full(n, 3, np.uint8))
+    recipe = tiny["tmp"] / "threes.yaml"
+    recipe.write_text(TINY_RECIPE.replace("DATA", str(data)))
+    env = dict(os.environ, KERAS_BACKEND="tensorflow", TF_CPP_MIN_LOG_LEVEL="3")
+    r = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "gpu_check.py"), "best", "--arch", tiny["arch"],
+                        "--recipe", str(recipe), "--idx", str(data), "--epochs", "2", "--precision", "float32"],
+                       capture_output=True, text=True, env=env, timeout=600)
+    assert r.returncode == 0, r.stderr
+    last = [json.loads(line) for line in r.stdout.splitlines()][-1]
+    assert last["epoch"] == 2 and last["val_accuracy"] == 1.0, last

@@ -113,3 +113,17 @@ def test_every_option_is_described():
             assert action.help, f"{name} {action.option_strings or action.dest} has no help"
     text = sub.choices["evaluate"].format_help()
     assert "(default: 256)" in text
+
+
+def test_claims_table_names_tests_that_exist():
+    """docs/claims.md maps each claim to its test: every test (and test file) it names is defined in tests/."""
+    text = open(os.path.join(ROOT, "docs", "claims.md"), encoding="utf-8").read()
+    sources = {name: open(os.path.join(ROOT, "tests", name), encoding="utf-8").read()
+               for name in os.listdir(os.path.join(ROOT, "tests")) if name.endswith(".py")}
+    for name in set(re.findall(r"\b(test_\w+)\.py\b", text)):
+        assert f"{name}.py" in sources, name
+    defined = set(re.findall(r"^def ((?:test_|check_)\w+)", "\n".join(sources.values()), re.M))
+    named = set(re.findall(r"(?<![\w.])((?:test_|check_)\w+)(?!\w*\.py)", text))
+    assert len(named) > 40
+    missing = {n for n in named if n not in defined and not any(d.startswith(n) for d in defined if n.endswith("_"))}
+    assert not missing, missing  # a name ending in _ stands for the tests it begins (test_torchvision_*)

@@ -119,3 +119,25 @@ def test_export_errors_exit_2_naming_the_path(tiny_model, tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         main(["export", path, "--format", "coreml", "--out", str(tmp_path / "m")])
     assert e.value.code == 2 and "invalid choice: 'coreml'" in capsys.readouterr().err
+
+
+def test_onnx_without_the_onnx_extra_exits_2(tiny_model, tmp_path):
+    """docs/weights.md: without tf2onnx (the onnx extra) the command says so, exit 2, no traceback, nothing
+    written. A module named tf2onnx that fails to import, first on the path, stands in for its absence."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    hidden = tmp_path / "hidden"
+    hidden.mkdir()
+    (hidden / "tf2onnx.py").write_text("raise ImportError('No module named tf2onnx (hidden by the test)')\n")
+    out = tmp_path / "m.onnx"
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=f"{hidden}{os.pathsep}{ROOT}")
+    r = subprocess.run([sys.executable, "-m", "inception_keras", "export", tiny_model[1], "--format", "onnx", "--out",
+                        str(out)], capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert r.stderr.strip() == ("error: the onnx export needs tf2onnx (pip install 'inception-keras[onnx]': tf2onnx, "
+                                "onnx and onnxruntime), which Keras' ONNX export uses on the TensorFlow backend")
+    assert not out.exists()

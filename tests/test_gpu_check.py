@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import statistics
 import subprocess
 import sys
 
@@ -25,10 +24,11 @@ def test_study_per_epoch_against_the_reference(tmp_path):
                {"what": "ours", "val_accuracy": 0.1}]  # another step's figures
     one, two = gpu_check.study(records, 0.875)
     assert (one["epoch"], one["n"], one["seeds"]) == (1, 3, [0, 1, 2])
-    assert one["mean"] == 0.8 and one["sd"] == round(statistics.stdev([0.80, 0.82, 0.78]), 4)
+    assert one["mean"] == 0.8 and one["sd"] == 0.02  # deviations 0, +0.02, -0.02: sqrt(0.0008 / 2)
     assert (one["min"], one["max"], one["seeds_at_or_above_reference"]) == (0.78, 0.82, 0)
-    assert one["mean_minus_reference"] == -0.075 and one["reference_in_sd"] == round(0.075 / one["sd"], 2)
+    assert one["mean_minus_reference"] == -0.075 and one["reference_in_sd"] == 3.75  # 0.075 / 0.02
     assert (two["n"], two["mean"], two["seeds_at_or_above_reference"]) == (2, 0.87, 1)
+    assert (two["sd"], two["min"], two["max"]) == (0.0141, 0.86, 0.88)  # sqrt(2 * 0.01 ** 2 / 1), 4 places
     # the same from a gpu.jsonl, as `summarize` reads it (log lines that are not JSON are skipped)
     path = tmp_path / "gpu.jsonl"
     path.write_text("keras 3.15.1 jax\n" + "".join(json.dumps(r) + "\n" for r in records))

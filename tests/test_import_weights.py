@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import pytest
 from conftest import cli
-from test_golden import BN_ARCH, bn_model, close, tv_input, tv_ref, tv_state
+from test_golden import BN_ARCH, TV_LOGITS_ATOL, TV_LOGITS_RTOL, bn_model, close, tv_input, tv_ref, tv_state
 
 from inception_keras.cli.app import main
 from inception_keras.interop import weights as W
@@ -44,14 +44,16 @@ def test_imported_file_gives_torchvision_logits(size, fmt, out, tmp_path, capsys
     if out == "keras":
         model = keras.models.load_model(target, compile=False)  # the inference model
         assert not isinstance(model.output, dict) and tuple(model.input_shape[1:]) == (size, size, 3)
-        close(f"import-weights {fmt} -> .keras, {size}px", model(x, training=False), ref["logits"], 1e-4)
+        close(f"import-weights {fmt} -> .keras, {size}px", model(x, training=False), ref["logits"], TV_LOGITS_RTOL,
+              atol=TV_LOGITS_ATOL)
     else:
         model = bn_model(size, aux=True)
         model.load_weights(target)
         got = model(x, training=False)
         for head in ("logits", "aux1", "aux2"):
             want = ref["logits" if head == "logits" else f"{head}.logits"]
-            close(f"import-weights {fmt} -> .weights.h5, {size}px, {head}", got[head], want, 1e-4)
+            close(f"import-weights {fmt} -> .weights.h5, {size}px, {head}", got[head], want, TV_LOGITS_RTOL,
+                  atol=TV_LOGITS_ATOL)
 
 
 @pytest.fixture(scope="module")

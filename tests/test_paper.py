@@ -13,6 +13,7 @@ from PIL import Image
 from inception_keras.data import pipeline as D
 from inception_keras.data.sources import open_source
 from inception_keras.errors import ConfigError
+from inception_keras.lang.kinds import Inception
 from inception_keras.lang.parse import load_arch
 from inception_keras.lang.recipe import load_recipe
 from inception_keras.nn.builder import build_models
@@ -49,6 +50,42 @@ def test_paper_network_table1_and_parameters():
     assert sorted(models.train.output) == ["aux1", "aux2", "logits"]
     lrn = models.inference.get_layer("b1.lrn1")
     assert (lrn.depth_radius, lrn.alpha, lrn.beta, lrn.bias) == (2, pytest.approx(2e-5), 0.75, 1.0)
+
+
+# Table 1's "params" (K = 1024 weights, biases not counted) and "ops" (M multiply-adds) columns, row by row.
+TABLE1_COSTS = {
+    "conv1": (2.7, 34), "conv2": (112, 360), "3a": (159, 128), "3b": (380, 304), "4a": (364, 73), "4b": (437, 88),
+    "4c": (463, 100), "4d": (580, 119), "4e": (840, 170), "5a": (1072, 54), "5b": (1388, 71), "linear": (1000, 1),
+}
+TABLE1_ROWS = {"conv1": ["b1.conv1"], "conv2": ["b2.conv1", "b2.conv2"], "linear": ["head.dense1"]}
+
+
+def table1_costs(spec) -> dict:
+    """Our (weights / 1024, multiply-adds / 1e6) per Table 1 row; a row's biases are its output channels."""
+    rows = {r.name: r for r in spec.rows}
+    blocks = {b.name: b for stage in spec.stages for b in stage.layers if isinstance(b, Inception)}
+    out = {}
+    for row in TABLE1_COSTS:
+        names = TABLE1_ROWS.get(row, [row])
+        biases = sum(rows[n].shape[-1] for n in names) if row not in blocks else sum(
+            getattr(blocks[row], k) for k in ("n1x1", "n3x3_reduce", "n3x3", "n5x5_reduce", "n5x5", "pool_proj"))
+        out[row] = ((sum(rows[n].params for n in names) - biases) / 1024, sum(rows[n].macs for n in names) / 1e6)
+    return out
+
+
+def test_paper_network_against_table1_costs_and_multiply_adds():
+    """The paper's own columns: ops within 1% on 10 of its 12 rows, params within 2% on 9. The rest differ as the
+    paper's arithmetic does, not ours: conv1 7x7x3x64 is 9.2K weights and 118M multiply-adds at 112x112 (the
+    table: 2.7K, 34M), 4c's branches (128, 128-256, 24-64, 64) have 497K weights (463K), and 5a's 1018K / 51M
+    (1072K, 54M). README and docs/results.md: 1.583 G multiply-adds (paper), 1.498 G (BN variant)."""
+    spec = load_arch(PAPER)
+    ours = table1_costs(spec)
+    ops_off = sorted(r for r, (_, ops) in TABLE1_COSTS.items() if abs(ours[r][1] - ops) > 0.01 * ops + 0.5)
+    params_off = sorted(r for r, (k, _) in TABLE1_COSTS.items() if abs(ours[r][0] - k) > 0.02 * k + 0.5)
+    assert ops_off == ["5a", "conv1"], {r: ours[r] for r in ops_off}
+    assert params_off == ["4c", "5a", "conv1"], {r: ours[r] for r in params_off}
+    assert round(ours["conv1"][0], 1) == 9.2 and round(ours["conv1"][1]) == 118
+    assert f"{spec.macs / 1e9:.3f}" == "1.583" and f"{load_arch(BN).macs / 1e9:.3f}" == "1.498"
 
 
 def test_bn_variant_parameters_and_kernels():

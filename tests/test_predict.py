@@ -11,9 +11,7 @@ from conftest import TINY_ARCH, bars, cli, write_bars
 
 import inception_keras as ik
 from inception_keras.cli.app import main
-from inception_keras.data import pipeline as D
 from inception_keras.data.idx import FASHION_MNIST_CLASSES
-from inception_keras.data.splits import Split
 from inception_keras.interop.predict import imagenet_classes, predict
 from inception_keras.lang.parse import load_arch
 
@@ -42,10 +40,39 @@ def fmnist_run(tmp_path_factory):
     return run, tmp
 
 
+def numpy_bilinear(image, height, width):
+    """Bilinear resize with half-pixel centres (tf.image.resize's, the validation pipeline's), in NumPy float64."""
+    def taps(n, m):
+        s = (np.arange(m) + 0.5) * n / m - 0.5
+        low = np.floor(s)
+        return np.clip(low, 0, n - 1).astype(int), np.clip(low + 1, 0, n - 1).astype(int), s - low
+    y0, y1, fy = taps(image.shape[0], height)
+    x0, x1, fx = taps(image.shape[1], width)
+    rows = image[y0] * (1 - fy)[:, None, None] + image[y1] * fy[:, None, None]
+    return rows[:, x0] * (1 - fx)[None, :, None] + rows[:, x1] * fx[None, :, None]
+
+
+def numpy_input(image_u8, input_shape):
+    """What validation feeds the network, computed here without the package or TensorFlow: channels converted
+    (grey copied to RGB; RGB to ITU-R 601 luma, back to uint8 as tf.image.rgb_to_grayscale rounds), a bilinear
+    resize, / 255."""
+    height, width, channels = input_shape
+    x = np.asarray(image_u8)
+    if x.shape[-1] == 1 and channels == 3:
+        x = np.repeat(x, 3, axis=-1)
+    elif x.shape[-1] == 3 and channels == 1:
+        luma = (x.astype(np.float32) / np.float32(255) * np.array([0.2989, 0.587, 0.114], np.float32)).sum(-1)
+        x = np.floor(luma * np.float32(255.5)).astype(np.uint8)[..., None]
+    x = x.astype(np.float64)
+    if x.shape[:2] != (height, width):
+        x = numpy_bilinear(x, height, width)
+    return x / 255.0
+
+
 def pipeline_probabilities(model, images_u8, input_shape):
-    """The training pipeline's own preparation (data.pipeline, validation) of uint8 images, then softmax."""
-    split = Split(len(images_u8), images=np.stack(images_u8), labels=np.zeros(len(images_u8), np.int32))
-    x, _ = next(iter(D.pipeline(split, input_shape, 64, training=False, stored_channels=images_u8[0].shape[-1])))
+    """Softmax of the model's logits on uint8 images prepared independently (numpy_input): what predict must
+    print if it prepares an image file as validation does."""
+    x = np.stack([numpy_input(image, input_shape) for image in images_u8]).astype(np.float32)
     logits = np.asarray(model(x, training=False), np.float64)
     e = np.exp(logits - logits.max(axis=1, keepdims=True))
     return e / e.sum(axis=1, keepdims=True)
@@ -85,7 +112,8 @@ def test_run_on_fashion_mnist_names_its_classes_and_prepares_images_as_training_
     model = keras.models.load_model(os.path.join(run, "model.keras"), compile=False)
     import tensorflow as tf
 
-    decoded = tf.io.decode_jpeg(open(jpg, "rb").read()).numpy()  # what the JPEG holds (lossy)
+    decoded = tf.io.decode_jpeg(open(jpg, "rb").read()).numpy()  # what the JPEG holds (lossy; Pillow's chroma
+    # upsampling differs by a few levels), prepared below in NumPy
     want = np.concatenate([pipeline_probabilities(model, grey, (16, 16, 1)),
                            pipeline_probabilities(model, [decoded], (16, 16, 1))])
     for (path, top), p in zip(got.items(), want):

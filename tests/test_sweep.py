@@ -192,8 +192,9 @@ def test_sweep_killed_and_resumed_finishes_every_point_once(tiny):
         assert row[5] == f"{float(g['val_accuracy_mean']):.4f}" and row[7] == f"{float(g['val_accuracy_sd']):.4f}"
 
 
-def test_sigterm_to_the_sweep_stops_the_point_cleanly(tiny):
-    """docker stop / Ctrl-C reach the sweep: the point in progress keeps its last epoch, the sweep ends (143)."""
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_sigterm_to_the_sweep_stops_the_point_cleanly(tiny, signum):
+    """docker stop / Ctrl-C reach the sweep: the point in progress keeps its last epoch, the sweep ends (143, 130)."""
     sweep_dir = tiny["tmp"] / "term"
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=ROOT)
     proc = subprocess.Popen([sys.executable, "-m", "inception_keras", "sweep", "--arch", tiny["arch"], "--recipe",
@@ -204,9 +205,33 @@ def test_sigterm_to_the_sweep_stops_the_point_cleanly(tiny):
     while not ((first / "metrics.csv").exists() and epochs(first)):
         assert proc.poll() is None and time.time() < deadline, proc.communicate()[0]
         time.sleep(0.02)
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(signum)
     out, _ = proc.communicate(timeout=120)
-    assert proc.returncode == 128 + signal.SIGTERM, out
-    assert "SIGTERM: stopped" in out and "Traceback" not in out
+    assert proc.returncode == 128 + signum, out
+    assert f"{signal.Signals(signum).name}: stopped" in out and "Traceback" not in out
     assert status(first) == "interrupted" and 1 <= len(epochs(first)) < 50
     assert not (sweep_dir / "seed=2").exists()  # the sweep ended; the next point never started
+
+
+def test_a_failed_point_is_reported_and_the_others_run_exit_1(tiny):
+    """docs/sweeps.md: a point that does not finish (here one another process is training: this test holds its
+    lock) is reported by index, values and run directory; the other points still run; the exit status is 1."""
+    import fcntl
+
+    sweep_dir = tiny["tmp"] / "failing"
+    busy = sweep_dir / "seed=1"
+    busy.mkdir(parents=True)
+    fd = os.open(busy / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        r = cli("sweep", "--arch", tiny["arch"], "--recipe", tiny["recipe"], "--set", "seed=1,2", "--set", "epochs=1",
+                "--sweep-dir", sweep_dir)
+    finally:
+        os.close(fd)
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    assert f"sweep point 0 of 2 (seed=1): another process is training it in {busy}; skipped" in r.stdout
+    assert r.stderr.splitlines() == ["error: 1 of 2 sweep points did not finish:",
+                                     f"  point 0 (seed=1): another process is training it in {busy}",
+                                     "run the same command again to resume them"]
+    assert status(sweep_dir / "seed=2") == "finished" and epochs(sweep_dir / "seed=2") == [1]
+    assert not (busy / "metrics.csv").exists()
