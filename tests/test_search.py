@@ -119,8 +119,8 @@ def test_the_pruner_reads_the_mean_of_the_groups_rows_at_each_epoch(tmp_path):
 # ----------------------------------------------------------------------------- a real study, killed and resumed
 
 
-def start(argv: list[str]) -> subprocess.Popen:
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=ROOT)
+def start(argv: list[str], env: dict | None = None) -> subprocess.Popen:
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=ROOT, **(env or {}))
     return subprocess.Popen([sys.executable, "-m", "inception_keras", *argv], env=env, cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
@@ -175,7 +175,8 @@ def test_a_study_killed_and_resumed_has_every_trial_complete_once(tiny, tmp_path
 def test_two_processes_on_one_study_run_no_trial_twice(tiny, tmp_path):
     space = write_space(tmp_path, trials=3, seeds=1, epochs=1)
     directory = str(tmp_path / "study")
-    procs = [start(search_argv(tiny, space, directory)) for _ in range(2)]
+    env = {"MLFLOW_TRACKING_URI": "file:" + str(tmp_path / "mlruns")}
+    procs = [start(search_argv(tiny, space, directory) + ["--mlflow"], env) for _ in range(2)]
     outputs = [p.communicate(timeout=600)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outputs
     started = [[line.split("(")[1].split(")")[0] for line in out.splitlines() if line.startswith("search: trial")
@@ -187,3 +188,9 @@ def test_two_processes_on_one_study_run_no_trial_twice(tiny, tmp_path):
         run_dir = os.path.join(directory, t.user_attrs["dir"], "seed=0")
         assert epochs_of(run_dir) == [1]
         assert t.value == pytest.approx(last_values(run_dir)[1], abs=1e-12)
+    # --mlflow: each trial's run logged once, by the worker that ran it, into $MLFLOW_TRACKING_URI's store
+    import mlflow
+
+    client = mlflow.MlflowClient("file:" + str(tmp_path / "mlruns"))
+    logged = client.search_runs([client.get_experiment_by_name("search-study").experiment_id])
+    assert sorted(r.data.tags["inception_keras.trial"] for r in logged) == ["trial-0000", "trial-0001", "trial-0002"]

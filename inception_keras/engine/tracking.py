@@ -26,12 +26,12 @@ MAX_PARAM = 6000  # MLflow's longest param value
 
 
 def tracking_uri(runs_root: str) -> str:
-    """$MLFLOW_TRACKING_URI, else the file store `<runs root>/mlruns` (allowed through MLFLOW_ALLOW_FILE_STORE)."""
-    uri = os.environ.get("MLFLOW_TRACKING_URI")
-    if uri:
-        return uri
-    os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
-    return "file:" + os.path.abspath(os.path.join(runs_root, "mlruns"))
+    """$MLFLOW_TRACKING_URI, else the file store `<runs root>/mlruns`; a file store is allowed through
+    MLFLOW_ALLOW_FILE_STORE (unless the environment says otherwise)."""
+    uri = os.environ.get("MLFLOW_TRACKING_URI") or "file:" + os.path.abspath(os.path.join(runs_root, "mlruns"))
+    if uri.startswith("file:") or "://" not in uri:  # a local file store, which the user chose or we did
+        os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+    return uri
 
 
 def _mlflow():
@@ -61,6 +61,20 @@ def metrics_of(run_dir: str) -> list[tuple[str, float, int]]:
     return out
 
 
+def _experiment(mlflow, client, name: str) -> str:
+    """The experiment's id, created when missing (another worker may create it at the same moment)."""
+    exp = client.get_experiment_by_name(name)
+    if exp:
+        return exp.experiment_id
+    try:
+        return client.create_experiment(name)
+    except mlflow.exceptions.MlflowException:
+        exp = client.get_experiment_by_name(name)
+        if exp is None:
+            raise
+        return exp.experiment_id
+
+
 def log_run(run_dir: str, runs_root: str = "runs", experiment: str = EXPERIMENT, tags: dict | None = None) -> str:
     """Log one finished run directory (skipped when logged already); return its MLflow run id."""
     mlflow = _mlflow()
@@ -70,8 +84,7 @@ def log_run(run_dir: str, runs_root: str = "runs", experiment: str = EXPERIMENT,
         raise ConfigError(f"{run_dir}: not a finished run; MLflow gets finished runs only")
     where = os.path.abspath(run_dir)
     client = mlflow.MlflowClient(tracking_uri(runs_root))
-    exp = client.get_experiment_by_name(experiment)
-    exp_id = exp.experiment_id if exp else client.create_experiment(experiment)
+    exp_id = _experiment(mlflow, client, experiment)
     found = client.search_runs([exp_id], filter_string=f"tags.`{TAG}` = '{where}'", max_results=1)
     if found:
         return found[0].info.run_id
