@@ -18,7 +18,7 @@ install: $(STAMP)
 $(STAMP): setup.cfg pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test,onnx,litert]'
+	$(BIN)/python -m pip install -q -e '.[test,onnx,litert,search,mlflow]'
 	@touch $(STAMP)
 
 # Fashion-MNIST as IDX files from Debian (dataset-fashion-mnist), where apt-get works;

@@ -172,7 +172,7 @@ def test_a_study_killed_and_resumed_has_every_trial_complete_once(tiny, tmp_path
         os.path.join(directory, t.user_attrs["dir"], "seed=*") for t in sorted(complete, key=lambda t: -t.value)]
 
 
-def test_two_processes_on_one_study_run_no_trial_twice(tiny, tmp_path):
+def test_two_processes_on_one_study_run_no_trial_twice(tiny, tmp_path, monkeypatch):
     space = write_space(tmp_path, trials=3, seeds=1, epochs=1)
     directory = str(tmp_path / "study")
     env = {"MLFLOW_TRACKING_URI": "file:" + str(tmp_path / "mlruns")}
@@ -191,6 +191,7 @@ def test_two_processes_on_one_study_run_no_trial_twice(tiny, tmp_path):
     # --mlflow: each trial's run logged once, by the worker that ran it, into $MLFLOW_TRACKING_URI's store
     import mlflow
 
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
     client = mlflow.MlflowClient("file:" + str(tmp_path / "mlruns"))
     logged = client.search_runs([client.get_experiment_by_name("search-study").experiment_id])
     assert sorted(r.data.tags["inception_keras.trial"] for r in logged) == ["trial-0000", "trial-0001", "trial-0002"]

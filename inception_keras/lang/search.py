@@ -96,8 +96,8 @@ def _dimension(c: _Checker, key: str, spec) -> Dimension | None:
         c.fail(path, "expected a dotted key like optimizer.learning_rate (arch. prefixes an architecture key)", True)
         return None
     if not isinstance(spec, dict) or not (set(spec) & set(KINDS)) or len(set(spec) & set(KINDS)) > 1:
-        c.fail(path, f"expected one distribution: {{log_uniform: [low, high]}}, {{uniform: [low, high]}}, "
-                     f"{{int: [low, high]}} or {{choice: [a, b, ...]}}")
+        c.fail(path, "expected one distribution: {log_uniform: [low, high]}, {uniform: [low, high]}, "
+                     "{int: [low, high]} or {choice: [a, b, ...]}")
         return None
     kind = next(k for k in KINDS if k in spec)
     allowed = {"int": {"int", "step", "log"}}.get(kind, {kind})
