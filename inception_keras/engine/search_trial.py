@@ -83,12 +83,14 @@ class _Pruning:
     def __init__(self, trial, metric: str, run_dirs: list[str]):
         self.trial, self.metric, self.run_dirs, self.reported = trial, metric, run_dirs, 0
 
-    def pruned(self) -> bool:
+    def pruned(self, ask: bool = True) -> bool:
+        """Report the new epochs; with `ask`, True when the pruner stops the trial at one of them (a group whose
+        seeds have all finished is reported with ask=False: pruning it then would save nothing)."""
         by_epoch = group_values(self.run_dirs, self.metric)
         while len(by_epoch.get(self.reported + 1, ())) == len(self.run_dirs):
             self.reported += 1
             self.trial.report(mean_sd(by_epoch[self.reported])[0], self.reported)
-            if self.trial.should_prune():
+            if ask and self.trial.should_prune():
                 return True
         return False
 
@@ -118,7 +120,8 @@ def train_group(search, trial, params: dict, dirs: list[str], log, parallel: int
             if pruning.pruned():
                 _stop(procs)
                 return f"pruned at epoch {pruning.reported}"
-        return f"pruned at epoch {pruning.reported}" if pruning.pruned() else "complete"
+        pruning.pruned(ask=False)
+        return "complete"
     finally:
         _stop(procs)
         for s, h in previous.items():
