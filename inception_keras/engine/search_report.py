@@ -25,15 +25,20 @@ def trial_rows(search, study) -> list[dict]:
             continue
         rows.append({"number": t.number, "state": t.state.name.lower(), "mean": t.value,
                      "sd": t.user_attrs.get("sd"), "n": t.user_attrs.get("n"), "params": dict(t.params),
-                     "dir": t.user_attrs.get("dir"), "epoch": t.user_attrs.get("epoch")})
+                     "dir": t.user_attrs.get("dir"), "epoch": t.user_attrs.get("epoch"),
+                     "pruned_at": max(t.intermediate_values, default=None)})
     sign = -1 if search.space.direction == "maximize" else 1
     done = sorted((r for r in rows if r["state"] == "complete"), key=lambda r: (sign * r["mean"], r["number"]))
     return done + sorted((r for r in rows if r["state"] != "complete"), key=lambda r: r["number"])
 
 
 def best_sets(search, row: dict) -> list[str]:
-    """The `--set` flags that train the best trial's configuration (the fixed keys and its values)."""
-    return list(search.options.sets) + [f"{k}={value_text(v)}" for k, v in row["params"].items()]
+    """The flags that train the best trial's configuration: the data flags the search was given, the fixed
+    keys and the trial's values as --sets."""
+    o = search.options
+    flags = [f"{flag} {value}" for flag, value in (("--limit", o.limit), ("--data-dir", o.data_dir),
+                                                   ("--strategy", o.strategy)) if value is not None]
+    return flags + [f"--set {k}" for k in o.sets] + [f"--set {k}={value_text(v)}" for k, v in row["params"].items()]
 
 
 def table_text(search, rows: list[dict], style: str = "table") -> str:
@@ -43,6 +48,8 @@ def table_text(search, rows: list[dict], style: str = "table") -> str:
     cells = []
     for r in rows:
         stat = "" if r["mean"] is None else f"{r['mean']:.4f}" + (f" ± {r['sd']:.4f}" if r["sd"] is not None else "")
+        if r["state"] == "pruned" and r["mean"] is not None:
+            stat = f"{r['mean']:.4f} at epoch {r['pruned_at']}"
         cells.append([str(r["number"]), r["state"], stat, str(r["n"] or "")]
                      + [_fmt(r["params"][k]) if k in r["params"] else "" for k in keys]
                      + [os.path.join(search.directory, r["dir"]) if r["dir"] else ""])
@@ -65,7 +72,7 @@ def report(search, style: str = "table", plot: str | None = None) -> str:
              f"(the seeds' mean at the last epoch)", table_text(search, rows, style)]
     if complete:
         best = complete[0]
-        flags = " ".join(f"--set {s}" for s in best_sets(search, best))
+        flags = " ".join(best_sets(search, best))
         lines += ["", f"best: trial {best['number']}, {search.space.metric} {best['mean']:.4f}"
                       + (f" ± {best['sd']:.4f}" if best["sd"] is not None else "") + f" (n={best['n']})",
                   f"train it: inception-keras train --arch {search.options.arch} --recipe {search.options.recipe} "
@@ -110,9 +117,9 @@ def draw(search, study, rows: list[dict], path: str) -> None:
         best = r["mean"] if better else best
         line.append(best)
     ax.step([r["number"] for r in done], line, where="post", color="C3", label="best mean so far")
-    for r in rows:
-        if r["state"] == "pruned":
-            ax.axvline(r["number"], color="0.85", lw=4, zorder=1)
+    pruned = [r["number"] for r in rows if r["state"] == "pruned"]
+    for i, n in enumerate(pruned):
+        ax.axvline(n, color="0.85", lw=4, zorder=1, label="pruned" if i == 0 else None)
     ax.set_xlabel("trial")
     ax.set_ylabel(f"{metric} at the last epoch")
     ax.set_title(f"{len(done)} trials x {len(search.space.seeds)} seeds: mean ± sd (grey: seeds)")
