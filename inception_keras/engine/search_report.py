@@ -67,7 +67,8 @@ def report(search, style: str = "table", plot: str | None = None) -> str:
     study = open_study(search, create=False)
     rows = trial_rows(search, study)
     complete = [r for r in rows if r["state"] == "complete"]
-    lines = [f"search {search.directory}: {len(complete)} of {search.space.trials} trials complete, "
+    pruned = sum(r["state"] == "pruned" for r in rows)
+    lines = [f"search {search.directory}: {len(complete)} of {search.space.trials} trials complete, {pruned} pruned, "
              f"{len(search.space.seeds)} seeds each, {search.space.direction} {search.space.metric} "
              f"(the seeds' mean at the last epoch)", table_text(search, rows, style)]
     if complete:
