@@ -25,7 +25,7 @@ $(STAMP): setup.cfg pyproject.toml
 	@if [ "$$(uname -m)" = x86_64 ] && ! $(BIN)/python -c 'import torch' 2>/dev/null; then \
 	  $(BIN)/python -m pip install -q 'torch>=2.1' --index-url $(TORCH_CPU_INDEX) --extra-index-url https://pypi.org/simple \
 	  || echo "note: no CPU-only torch wheel from $(TORCH_CPU_INDEX); pip installs PyPI's"; fi
-	$(BIN)/python -m pip install -q -e '.[test,onnx,litert,torch]'
+	$(BIN)/python -m pip install -q -e '.[test,onnx,litert,torch,search,mlflow]'
 	@touch $(STAMP)
 
 # Fashion-MNIST as IDX files from Debian (dataset-fashion-mnist), where apt-get works;

@@ -53,6 +53,19 @@ COMMANDS = (
             "the seed. The same command again skips finished points and resumes an interrupted one. "
             "See docs/sweeps.md.",
             parsers.sweep_flags, commands.run_sweep),
+    Command("search",
+            "an Optuna study over YAML keys whose trials are seed groups of runs; --report: the trials, best first",
+            "Search the keys and distributions of SEARCH.yaml with Optuna: each trial trains one run per seed "
+            "(ordinary run directories under the search directory) and scores the group's mean at the last "
+            "epoch. The study lives in the search directory (a journal file): the same command again resumes it, "
+            "and several processes or pods running it share it. See docs/search.md.",
+            parsers.search_flags, commands.run_search),
+    Command("track",
+            "log finished runs (or a search's) to MLflow: params, metrics per epoch, the model",
+            "Log finished run directories to MLflow (the optional `mlflow` extra): config.yaml's keys as params, "
+            "every metrics.csv column per epoch, model.keras, config.yaml and metrics.csv as artifacts. A run "
+            "logged already is not logged again. Store: $MLFLOW_TRACKING_URI, else <runs root>/mlruns.",
+            parsers.track_flags, commands.run_track),
     Command("evaluate",
             "loss, accuracy and per-class accuracy on the validation (test) split",
             "Evaluate a run (its model.keras, or its last backup while unfinished) or a model file on the "

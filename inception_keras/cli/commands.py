@@ -74,6 +74,37 @@ def run_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_search(args: argparse.Namespace) -> int:
+    """A worker of the study (train trials until it has them all), or with --report its table and picture."""
+    from inception_keras.engine.plan import TrainOptions
+    from inception_keras.engine.search import make_search, run_worker
+
+    if args.plot and not str(args.plot).lower().endswith(".png"):
+        raise ConfigError(f"--plot {args.plot}: the plot is a PNG; name a file ending in .png")
+    options = TrainOptions(args.arch, args.recipe, sets=args.set, limit=args.limit, data_dir=args.data_dir,
+                           strategy=args.strategy, runs_root=args.runs_root)
+    search = make_search(args.space, options, args.search_dir)
+    if args.report:
+        from inception_keras.engine.search_report import report
+
+        print(report(search, args.format, args.plot))
+        return 0
+    run_worker(search, parallel=args.parallel, mlflow=args.mlflow)
+    from inception_keras.engine.search_report import report
+
+    print(report(search, args.format, args.plot))
+    return 0
+
+
+def run_track(args: argparse.Namespace) -> int:
+    """Log finished runs (or a search directory's) to MLflow."""
+    from inception_keras.engine.tracking import log_paths
+
+    for run_dir, rid in log_paths(args.paths, args.runs_root, args.experiment):
+        print(f"logged {run_dir}: MLflow run {rid}")
+    return 0
+
+
 def _compare_points(sweep, metric: str, form: str, plot: str | None) -> None:
     """The comparison of the sweep's points that have epochs, grouped by everything but the seed (as `compare`
     prints it); the engine that ran them never imports compare."""

@@ -134,6 +134,38 @@ def sweep_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--plot", metavar="FILE.png", help="also draw the groups' curves (as compare --plot)")
 
 
+def search_flags(p: argparse.ArgumentParser) -> None:
+    """`search`'s flags."""
+    p.add_argument("space", metavar="SEARCH.yaml", help="the search space: trials, seeds, metric, keys and their "
+                   "distributions (docs/search.md)")
+    p.add_argument("--arch", default=DEFAULT_ARCH, metavar="ARCH.yaml", help="the architecture file")
+    p.add_argument("--recipe", default=DEFAULT_RECIPE, metavar="RECIPE.yaml", help="the recipe file")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="a key every trial gets, as train's --set (the file's `fixed:` keys follow these)")
+    p.add_argument("--search-dir", metavar="DIR", help="the study and its trials' run directories (default: "
+                   "<runs root>/search-<name of SEARCH.yaml>)")
+    p.add_argument("--parallel", type=positive, metavar="N", help="seeds of a trial trained at once (default: all)")
+    p.add_argument("--report", action="store_true", help="print the trials, best first, and the best trial's "
+                   "--set flags; train nothing")
+    p.add_argument("--plot", metavar="FILE.png", help="with --report: draw the optimization history (each "
+                   "trial's mean with its seeds' spread) and the parameters' importances")
+    p.add_argument("--format", choices=["table", "markdown"], default="table", help="how --report prints the table")
+    p.add_argument("--mlflow", action="store_true", help="log each trial's runs to MLflow when the trial completes "
+                   "(as `track`: $MLFLOW_TRACKING_URI, else <runs root>/mlruns)")
+    data_flags(p)
+    p.add_argument("--runs-root", default=default_runs_root(), metavar="DIR",
+                   help=f"where the default search directory goes (${RUNS_ROOT_ENV} sets it; otherwise {RUNS_ROOT})")
+
+
+def track_flags(p: argparse.ArgumentParser) -> None:
+    """`track`'s flags."""
+    p.add_argument("paths", nargs="+", metavar="RUN_OR_SEARCH_DIR", help="finished run directories, or search "
+                   "directories (their trials' finished runs)")
+    p.add_argument("--experiment", default="inception-keras", help="the MLflow experiment")
+    p.add_argument("--runs-root", default=default_runs_root(), metavar="DIR",
+                   help="the default MLflow store is <runs root>/mlruns ($MLFLOW_TRACKING_URI overrides it)")
+
+
 def evaluate_flags(p: argparse.ArgumentParser) -> None:
     """`evaluate`'s flags."""
     p.add_argument("target", metavar="RUN_DIR_OR_MODEL", help="a run directory or a .keras file")

@@ -45,10 +45,18 @@ def warn_default(file: str, message: str) -> None:
 
 
 def expand(paths: list[str], warn: Warn) -> list[str]:
-    """Globs expanded (sorted), literal paths kept; a glob that matches nothing is a warning."""
+    """Globs expanded (sorted), a search directory (`inception-keras search`, with its study.journal) expanded to
+    its trials' run directories (each trial a seed group), literal paths kept; a glob that matches nothing is a
+    warning."""
     out = []
     for p in paths:
-        if not os.path.exists(p) and _GLOB & set(p):
+        if os.path.isfile(os.path.join(p, runs.STUDY)):  # a search directory: its trials' runs (trial-*/seed=*)
+            found = sorted(os.path.dirname(c) for c in
+                           glob.glob(os.path.join(glob.escape(p), "*", "*", runs.METRICS)))
+            if not found:
+                warn(p, "a search directory without trained runs yet")
+            out += found
+        elif not os.path.exists(p) and _GLOB & set(p):
             matches = sorted(glob.glob(p))
             if not matches:
                 warn(p, "matches nothing")

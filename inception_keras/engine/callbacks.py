@@ -164,6 +164,32 @@ def write_scalars(run_dir: str, row: dict) -> None:
         writer.flush()
 
 
+def hparams_values(config: dict) -> dict:
+    """config.yaml's keys flattened (`recipe.optimizer.learning_rate`) with values HParams accepts: numbers,
+    booleans and strings as they are, anything else (a list, null) as its text."""
+    out = {}
+    for key, value in runs.flat_config(config).items():
+        out[key] = value if isinstance(value, (bool, int, float, str)) else str(value)
+    return out
+
+
+def write_hparams(run_dir: str, config: dict) -> bool:
+    """TensorBoard's HParams session for the run: every resolved key in run_dir/tensorboard, beside the
+    train/validation scalars the dashboard takes the metrics from (their last epoch is the final value).
+    False (nothing written) where the HParams plugin cannot be imported."""
+    try:
+        from tensorboard.plugins.hparams import api as hp
+    except ImportError:
+        return False
+    import tensorflow as tf
+
+    writer = tf.summary.create_file_writer(os.path.join(run_dir, TENSORBOARD))
+    with writer.as_default():
+        hp.hparams(hparams_values(config), trial_id=os.path.basename(os.path.normpath(run_dir)))
+    writer.close()
+    return True
+
+
 @functools.cache
 def _writer(logdir: str):
     import tensorflow as tf

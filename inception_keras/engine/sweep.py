@@ -99,7 +99,7 @@ def index_from_env(environ=None) -> int | None:
 # ----------------------------------------------------------------------------- every point
 
 
-def _die_with_parent(parent: int):
+def die_with_parent(parent: int):
     """preexec_fn: the child gets SIGKILL when the sweep dies (Linux), so a killed sweep leaves no trainer."""
 
     def prepare():
@@ -115,14 +115,19 @@ def _die_with_parent(parent: int):
     return prepare
 
 
-def _run_child(argv: list[str]) -> int:
-    """Run `python -m inception_keras ARGV`; SIGTERM/SIGINT to the sweep are passed on and end the sweep."""
+def child_env() -> dict:
+    """The environment of a child `python -m inception_keras`: this package first on PYTHONPATH, no pod index."""
     package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([package_parent] + [p for p in [env.get("PYTHONPATH")] if p])
     env.pop(INDEX_ENV, None)
-    proc = subprocess.Popen([sys.executable, "-m", "inception_keras", *argv], env=env, process_group=0,
-                            preexec_fn=_die_with_parent(os.getpid()))
+    return env
+
+
+def _run_child(argv: list[str]) -> int:
+    """Run `python -m inception_keras ARGV`; SIGTERM/SIGINT to the sweep are passed on and end the sweep."""
+    proc = subprocess.Popen([sys.executable, "-m", "inception_keras", *argv], env=child_env(), process_group=0,
+                            preexec_fn=die_with_parent(os.getpid()))
     stopping: list[int] = []
 
     def forward(signum, frame):

@@ -282,6 +282,7 @@ def _shapes(shapes) -> str:
 
 def _write_run_files(s: Session) -> None:
     """config.yaml (once), env.json (earlier sessions kept inside), metrics.csv and state.json (the chief's)."""
+    from inception_keras.engine.callbacks import write_hparams
     from inception_keras.engine.env import environment
 
     run_dir = s.run_dir
@@ -294,6 +295,8 @@ def _write_run_files(s: Session) -> None:
     env["resumed_from_epoch"] = s.start_epoch
     runs.write_json(os.path.join(run_dir, runs.ENV), env)
     runs.write_metrics(run_dir, s.history)
+    if s.start_epoch == 0:  # a resumed run has its HParams session already
+        write_hparams(run_dir, s.plan.config)
     runs.write_state(run_dir, status="running", epochs_done=s.start_epoch, epochs=s.recipe.epochs,
                      arch=s.spec.name, recipe=s.recipe.name, params=s.models.inference.count_params(),
                      pid=os.getpid(), host=socket.gethostname())

@@ -37,6 +37,7 @@ from inception_keras.runs.files import (
                                          METRICS,
                                          MODEL,
                                          STATE,
+                                         STUDY,
                                          atomic_write,
                                          check_writable,
                                          read_json,
@@ -72,7 +73,7 @@ from inception_keras.runs.state import RunLock, is_locked, read_state, remove_lo
 __all__ = [
     "MISSING", "differing", "differing_keys", "dump_config", "flat_config", "flatten", "from_config", "load_config",
     "read_config", "resolved_config", "same_config", "same_value", "write_config",
-    "BACKUP", "CHECKPOINT", "CONFIG", "ENV", "LOCK", "MAX_JSON", "METRICS", "MODEL", "STATE", "atomic_write",
+    "BACKUP", "CHECKPOINT", "CONFIG", "ENV", "LOCK", "MAX_JSON", "METRICS", "MODEL", "STATE", "STUDY", "atomic_write",
     "check_writable", "read_json", "remove_temporaries", "save_model", "short_json", "write_json",
     "WEIGHTS_RE", "Evidence", "checkpoint_problem", "find_finished", "find_resumable", "inspect", "is_finished",
     "new_run_dir", "read_checkpoint", "recover", "remove_unstarted", "require_commit",

@@ -28,6 +28,7 @@ MODEL = "model.keras"
 BACKUP = "backup"
 CHECKPOINT = "checkpoint.json"
 LOCK = ".lock"
+STUDY = "study.journal"  # a search directory's Optuna study (engine/search.py); compare reads its trials
 MAX_JSON = 64 << 20
 
 

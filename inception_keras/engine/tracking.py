@@ -1,0 +1,131 @@
+"""MLflow tracking of finished runs (the optional `mlflow` extra: pip install inception-keras[mlflow]).
+
+Each run directory becomes one MLflow run: its config.yaml as params (flattened keys, `arch.stages.s1[0].conv
+.filters` written `arch.stages.s1.0.conv.filters`, as MLflow's key rules want), every metrics.csv column as a
+metric per epoch (step = epoch), and model.keras, config.yaml and metrics.csv as artifacts. A run directory
+already logged (its absolute path is the MLflow tag `inception_keras.run_dir`) is not logged twice.
+
+Where: $MLFLOW_TRACKING_URI when set (a server, a database), else a local file store `<runs root>/mlruns`
+(MLflow 3 keeps its file store in maintenance mode and asks for MLFLOW_ALLOW_FILE_STORE=true, which this
+module sets for that default store only). Reads the run's files; needs no TensorFlow.
+"""
+from __future__ import annotations
+
+import math
+import os
+import re
+import time
+
+from inception_keras import runs
+from inception_keras.errors import ConfigError
+
+TAG = "inception_keras.run_dir"
+EXPERIMENT = "inception-keras"
+_BAD = re.compile(r"[^A-Za-z0-9_\-. /]")
+MAX_PARAM = 6000  # MLflow's longest param value
+
+
+def tracking_uri(runs_root: str) -> str:
+    """$MLFLOW_TRACKING_URI, else the file store `<runs root>/mlruns`; a file store is allowed through
+    MLFLOW_ALLOW_FILE_STORE (unless the environment says otherwise)."""
+    uri = os.environ.get("MLFLOW_TRACKING_URI") or "file:" + os.path.abspath(os.path.join(runs_root, "mlruns"))
+    if uri.startswith("file:") or "://" not in uri:  # a local file store, which the user chose or we did
+        os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+    return uri
+
+
+def _mlflow():
+    try:
+        import mlflow
+    except ImportError:
+        raise ConfigError("MLflow is not installed: pip install 'inception-keras[mlflow]' (or mlflow)") from None
+    return mlflow
+
+
+def params_of(config: dict) -> dict[str, str]:
+    """config.yaml flattened to MLflow params: keys with only the characters MLflow allows, values as text."""
+    out = {}
+    for key, value in runs.flat_config(config).items():
+        name = _BAD.sub(".", key.replace("[", ".").replace("]", "")).strip(".")
+        out[name] = str(value)[:MAX_PARAM]
+    return out
+
+
+def metrics_of(run_dir: str) -> list[tuple[str, float, int]]:
+    """(name, value, epoch) of every finite number in metrics.csv."""
+    out = []
+    for row in runs.read_metric_rows(os.path.join(run_dir, runs.METRICS)):
+        for name, value in row.items():
+            if name != "epoch" and isinstance(value, (int, float)) and math.isfinite(value):
+                out.append((name, float(value), row["epoch"]))
+    return out
+
+
+def _experiment(mlflow, client, name: str) -> str:
+    """The experiment's id, created when missing (another worker may create it at the same moment)."""
+    exp = client.get_experiment_by_name(name)
+    if exp:
+        return exp.experiment_id
+    try:
+        return client.create_experiment(name)
+    except mlflow.exceptions.MlflowException:
+        exp = client.get_experiment_by_name(name)
+        if exp is None:
+            raise
+        return exp.experiment_id
+
+
+def log_run(run_dir: str, runs_root: str = "runs", experiment: str = EXPERIMENT, tags: dict | None = None) -> str:
+    """Log one finished run directory (skipped when logged already); return its MLflow run id."""
+    mlflow = _mlflow()
+    from mlflow.entities import Metric, Param, RunTag
+
+    if not runs.is_finished(run_dir):
+        raise ConfigError(f"{run_dir}: not a finished run; MLflow gets finished runs only")
+    where = os.path.abspath(run_dir)
+    client = mlflow.MlflowClient(tracking_uri(runs_root))
+    exp_id = _experiment(mlflow, client, experiment)
+    found = client.search_runs([exp_id], filter_string=f"tags.`{TAG}` = '{where}'", max_results=1)
+    if found:
+        return found[0].info.run_id
+    run = client.create_run(exp_id, run_name=os.path.basename(where),
+                            tags={TAG: where, **{k: str(v) for k, v in (tags or {}).items()}})
+    rid = run.info.run_id
+    params = [Param(k, v) for k, v in params_of(runs.read_config(run_dir) or {}).items()]
+    now = int(time.time() * 1000)
+    metrics = [Metric(n, v, now, s) for n, v, s in metrics_of(run_dir)]
+    for i in range(0, len(params), 100):
+        client.log_batch(rid, params=params[i:i + 100])
+    for i in range(0, len(metrics), 1000):
+        client.log_batch(rid, metrics=metrics[i:i + 1000])
+    client.log_batch(rid, tags=[RunTag("inception_keras.status", "finished")])
+    for name in (runs.MODEL, runs.CONFIG, runs.METRICS):
+        path = os.path.join(run_dir, name)
+        if os.path.isfile(path):
+            client.log_artifact(rid, path)
+    client.set_terminated(rid)
+    return rid
+
+
+def search_runs(directory: str) -> list[tuple[str, dict]]:
+    """(run directory, tags) of a search directory's finished runs (`trial-*/seed=*`)."""
+    import glob
+
+    out = []
+    for csv_path in sorted(glob.glob(os.path.join(glob.escape(directory), "*", "*", runs.METRICS))):
+        run_dir = os.path.dirname(csv_path)
+        if runs.is_finished(run_dir):
+            out.append((run_dir, {"inception_keras.search": os.path.abspath(directory),
+                                  "inception_keras.trial": os.path.basename(os.path.dirname(run_dir))}))
+    return out
+
+
+def log_paths(paths: list[str], runs_root: str = "runs", experiment: str = EXPERIMENT) -> list[tuple[str, str]]:
+    """Log run directories and search directories' runs; [(run directory, MLflow run id)]."""
+    todo = []
+    for p in paths:
+        if os.path.isfile(os.path.join(p, runs.STUDY)):
+            todo += search_runs(p)
+        else:
+            todo.append((p, {}))
+    return [(d, log_run(d, runs_root, experiment, tags)) for d, tags in todo]
