@@ -9,6 +9,7 @@ import zlib
 
 import numpy as np
 
+from inception_keras import safeio
 from inception_keras.data.splits import Source, Split
 from inception_keras.errors import ConfigError
 
@@ -20,15 +21,15 @@ IDX_FILES = {
 }
 DEBIAN_DIRS = {"fashion_mnist": "/usr/share/datasets/fashion-mnist", "mnist": "/usr/share/datasets/mnist"}
 DATA_DIR_ENV = "INCEPTION_KERAS_DATA_DIR"
-MAX_IDX_BYTES = 16 << 30  # an IDX header that promises more is not a data set this tool can hold
+MAX_IDX_BYTES = safeio.LIMITS["idx"]  # an IDX header that promises more is not a data set this tool can hold
 
 
 def read_idx(path: str, ndim: int) -> np.ndarray:
     """Read one IDX file (gzipped or not); check its magic number, shape and length. The header is read
     first and only the bytes it promises after it, so a wrong header or a gzip bomb cannot exhaust memory."""
     try:
-        opener = gzip.open if path.endswith(".gz") else open
-        with opener(path, "rb") as f:
+        raw = safeio.open_binary(path, "IDX file", safeio.LIMITS["idx"])  # a FIFO is refused, never waited on
+        with raw, (gzip.GzipFile(fileobj=raw, mode="rb") if path.endswith(".gz") else raw) as f:
             magic = f.read(4)
             if len(magic) < 4 or magic[0] != 0 or magic[1] != 0:
                 raise ConfigError(f"{path}: not an IDX file (bad magic number {magic.hex() or 'empty'})")

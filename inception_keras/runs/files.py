@@ -17,8 +17,8 @@ import json
 import os
 import re
 
+from inception_keras import safeio
 from inception_keras.errors import ConfigError
-from inception_keras.lang.reader import read_text
 
 CONFIG = "config.yaml"
 ENV = "env.json"
@@ -28,7 +28,7 @@ MODEL = "model.keras"
 BACKUP = "backup"
 CHECKPOINT = "checkpoint.json"
 LOCK = ".lock"
-MAX_JSON = 64 << 20
+MAX_JSON = safeio.LIMITS["json"]
 
 
 def atomic_write(path: str, text: str) -> None:
@@ -36,10 +36,9 @@ def atomic_write(path: str, text: str) -> None:
     (a full disk) the temporary file is removed and `path` is as it was."""
     tmp = f"{path}.tmp-{os.getpid()}"
     try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(tmp)  # left by a killed process of the same id
+        safeio.write_file(tmp, text)  # O_EXCL | O_NOFOLLOW: never through a link planted under the name
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -58,7 +57,7 @@ def read_json(path: str, mapping: bool = True) -> dict | None:
     if not os.path.lexists(path):
         return None
     try:
-        value = json.loads(read_text(path, what=os.path.basename(path), limit=MAX_JSON))
+        value = json.loads(safeio.read_text(path, os.path.basename(path), MAX_JSON))
     except ConfigError as e:
         raise ConfigError(f"{path}: cannot read: {e.problems[0].message if e.problems else e}") from None
     except (ValueError, RecursionError) as e:
@@ -79,8 +78,7 @@ def check_writable(run_dir: str) -> None:
     probe = os.path.join(run_dir, f".write-test-{os.getpid()}")
     try:
         os.makedirs(os.path.join(run_dir, BACKUP), exist_ok=True)
-        with open(probe, "w") as f:
-            f.write("ok")
+        safeio.write_file(probe, "ok")
         os.remove(probe)
     except OSError as e:
         with contextlib.suppress(OSError):
