@@ -51,7 +51,7 @@ def read_idx(path: str, ndim: int) -> np.ndarray:
             if expected > MAX_IDX_BYTES:
                 raise ConfigError(f"{path}: the IDX header says {shape} = {expected:,} bytes, more than "
                                   f"{MAX_IDX_BYTES:,}: not a data set this tool can hold (corrupt header?)")
-            data = f.read(expected + 1)
+            data = _read_at_most(f, expected + 1)  # in pieces: read(n) would reserve n bytes for a lying header
     except (OSError, EOFError, zlib.error) as e:
         raise ConfigError(f"{path}: cannot read IDX file: {e}") from None
     if len(data) != expected:
@@ -59,6 +59,18 @@ def read_idx(path: str, ndim: int) -> np.ndarray:
         raise ConfigError(f"{path}: IDX header says {shape} = {expected:,} bytes of data, file has "
                           f"{'more' if more else f'{len(data):,}'} (truncated or corrupt)")
     return np.frombuffer(data, dtype=np.uint8).reshape(dims)
+
+
+def _read_at_most(f, n: int, piece: int = 4 << 20) -> bytes:
+    """Up to `n` bytes of `f`, read in pieces, so that memory follows the file's real length, not `n`."""
+    chunks, size = [], 0
+    while size < n:
+        chunk = f.read(min(piece, n - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
 
 
 def _idx_file(directory: str, stem: str) -> str | None:
