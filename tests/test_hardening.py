@@ -232,7 +232,7 @@ def test_images_that_decode_too_large_are_refused_from_their_header(tmp_path, wi
 
     path = H.png_header_bomb(str(tmp_path / "big.png"), width, height, depth, colour, rows=1)  # the header decides
     with Bounded() as b, pytest.raises(ConfigError, match=f"a {width}x{height} image .* decodes to .* bytes, more "
-                                                          "than|could be decompression bomb"):
+                                                          "than|exceeds limit of .* pixels; refused"):
         with open(path, "rb") as f:
             check_image_header(path, f)
     assert b.peak < 16 << 20
@@ -389,3 +389,21 @@ def test_idx_headers_are_checked_before_reading(tmp_path):
     with Bounded() as b, pytest.raises(ConfigError, match="the IDX header says 2147483648x1048576x1048576"):
         read_idx(str(path), 3)
     assert b.peak < 1 << 20
+
+
+def test_a_run_directory_name_that_is_not_utf8_fails_before_training(tmp_path):
+    from inception_keras.runs import check_writable
+
+    odd = os.fsdecode(os.path.join(os.fsencode(str(tmp_path)), b"run-\xe9"))
+    with pytest.raises(ConfigError, match=r"run-\\xe9: its name is not UTF-8, which TensorFlow cannot write to"):
+        check_writable(odd)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_a_read_only_tensorboard_folder_fails_before_training(tmp_path):
+    from inception_keras.runs import check_writable
+
+    (tmp_path / "tensorboard" / "train").mkdir(parents=True)
+    os.chmod(tmp_path / "tensorboard" / "train", 0o555)
+    with pytest.raises(ConfigError, match=r"is not writable \(.*tensorboard/train: Permission denied\)"):
+        check_writable(str(tmp_path))

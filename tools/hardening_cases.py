@@ -280,7 +280,8 @@ def folder_fifo(d, shared):
             Image.new("L", (16, 16), 40 * i).save(os.path.join(root, c, f"{i}.png"))
     os.mkfifo(os.path.join(root, "a", "fifo.png"))
     recipe = write(os.path.join(d, "r.yaml"), f"name: f\ndataset: {{name: f, kind: image_folder, path: {root}}}\n"
-                                              "epochs: 1\nbatch_size: 4\nseed: 1\n")
+                                              "epochs: 1\nbatch_size: 4\nseed: 1\n"
+                                              "optimizer: {name: adam, learning_rate: 0.01}\n")
     arch = write(os.path.join(d, "a.yaml"), open(shared["arch"]).read().replace("classes: 10", "classes: 2"))
     return ["train", "--arch", arch, "--recipe", recipe, "--run-dir", os.path.join(d, "run")], []
 

@@ -67,6 +67,9 @@ def check_image_header(path: str, source) -> None:
                 depth = 2 if "16" in image.mode else 4 if image.mode in ("I", "F") else 1
                 frames = image.n_frames if getattr(image, "is_animated", False) else 1
                 channels = (4 if image.mode in ("P", "PA") else len(image.getbands())) * depth  # a palette: RGBA
+    except Image.DecompressionBombError as e:  # more pixels than PIL opens at all: the same refusal, PIL's count
+        raise ConfigError(f"{path}: {str(e).split(',')[0]}; refused (an image may decode to at most "
+                          f"{safeio.MAX_PIXELS:,} bytes)") from None
     except Exception as e:  # noqa: BLE001 - PIL raises many kinds for a broken header
         raise ConfigError(f"{path}: not a readable image ({str(e).splitlines()[0] if str(e) else type(e).__name__})"
                           ) from None

@@ -74,16 +74,37 @@ def short_json(value) -> str:
 
 
 def check_writable(run_dir: str) -> None:
-    """Fail before any training when the run directory cannot be written."""
-    probe = os.path.join(run_dir, f".write-test-{os.getpid()}")
+    """Fail before any training when the run directory, or a folder already in it (backup/, tensorboard/ and
+    its subfolders), cannot be written, or when its name is not UTF-8 (TensorFlow's writers need UTF-8 paths)."""
+    try:
+        os.path.abspath(run_dir).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ConfigError(f"run directory {safeio.shown(run_dir)}: its name is not UTF-8, which TensorFlow cannot "
+                          "write to; choose a UTF-8 name") from None
     try:
         os.makedirs(os.path.join(run_dir, BACKUP), exist_ok=True)
-        safeio.write_file(probe, "ok")
-        os.remove(probe)
     except OSError as e:
-        with contextlib.suppress(OSError):
-            os.remove(probe)
         raise ConfigError(f"run directory {run_dir} is not writable: {e.strerror or e}") from None
+    for folder in _folders(run_dir):
+        probe = os.path.join(folder, f".write-test-{os.getpid()}")
+        try:
+            safeio.write_file(probe, "ok")
+            os.remove(probe)
+        except OSError as e:
+            with contextlib.suppress(OSError):
+                os.remove(probe)
+            raise ConfigError(f"run directory {run_dir} is not writable ({folder}: {e.strerror or e})") from None
+
+
+def _folders(run_dir: str) -> list[str]:
+    """The run directory and the folders in it, two levels deep (backup/, tensorboard/train, ...)."""
+    out = [run_dir]
+    for dp, dns, _ in os.walk(run_dir):
+        depth = os.path.relpath(dp, run_dir).count(os.sep) + (dp != run_dir)
+        if depth >= 2:
+            dns[:] = []
+        out += [os.path.join(dp, d) for d in sorted(dns)]
+    return out
 
 
 def save_model(model, run_dir: str) -> str:
