@@ -6,6 +6,7 @@ bounded (size, nesting, values with aliases expanded), so no input exhausts memo
 """
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -123,14 +124,25 @@ def load_document(file: str, text: str | None = None, what: str = "YAML file") -
         raise ConfigError([Problem(file, "", bad[0], bad[1], f"invalid YAML: control character {bad[2]} at line "
                                                              f"{bad[0]}, column {bad[1]} (only tab and line breaks "
                                                              "may appear in YAML text)")])
-    loader = _Loader(text)
-    try:
-        node = _compose(loader, file)
-        if node is None:
-            raise ConfigError([Problem(file, "", None, None, f"{what} is empty")])
-        return _Converter(loader, file, what).document(node)
-    finally:
-        loader.dispose()
+    key = (file, text, what)
+    if key not in _PARSED:
+        loader = _Loader(text)
+        try:
+            node = _compose(loader, file)
+            if node is None:
+                raise ConfigError([Problem(file, "", None, None, f"{what} is empty")])
+            document = _Converter(loader, file, what).document(node)
+        finally:
+            loader.dispose()
+        if len(_PARSED) >= 16:
+            _PARSED.clear()
+        _PARSED[key] = document
+    return copy.deepcopy(_PARSED[key])  # a copy: callers may change what they get
+
+
+# (file, text, what) -> Document: a sweep resolves the same files once per point; parsing them once keeps a
+# grid of a thousand points from spending most of its time in the YAML parser
+_PARSED: dict = {}
 
 
 def _compose(loader, file: str):
