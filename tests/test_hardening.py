@@ -407,3 +407,11 @@ def test_a_read_only_tensorboard_folder_fails_before_training(tmp_path):
     os.chmod(tmp_path / "tensorboard" / "train", 0o555)
     with pytest.raises(ConfigError, match=r"is not writable \(.*tensorboard/train: Permission denied\)"):
         check_writable(str(tmp_path))
+
+
+def test_model_files_that_are_fifos_are_refused_before_keras_opens_them(tmp_path):
+    from inception_keras.runs.loader import LoadError, load_model
+
+    os.mkfifo(tmp_path / "model.keras")
+    with pytest.raises(LoadError, match="model.keras: cannot load it: model file is not a regular file"):
+        load_model(str(tmp_path / "model.keras"))
