@@ -70,8 +70,10 @@ def check_image_header(path: str, source) -> None:
     except Image.DecompressionBombError as e:  # more pixels than PIL opens at all: the same refusal, PIL's count
         raise ConfigError(f"{path}: {str(e).split(',')[0]}; refused (an image may decode to at most "
                           f"{safeio.MAX_PIXELS:,} bytes)") from None
+    except Image.UnidentifiedImageError:
+        raise ConfigError(f"{path}: cannot decode the image (its header is not one PIL can read)") from None
     except Exception as e:  # noqa: BLE001 - PIL raises many kinds for a broken header
-        raise ConfigError(f"{path}: not a readable image ({str(e).splitlines()[0] if str(e) else type(e).__name__})"
+        raise ConfigError(f"{path}: cannot decode the image ({str(e).splitlines()[0] if str(e) else type(e).__name__})"
                           ) from None
     safeio.check_image_size(path, width, height, channels, frames)
 
