@@ -503,7 +503,7 @@ def print_table(before_path, after_path):
         before = {r["case"]: r for r in json.load(f)}
     with open(after_path) as f:
         after = json.load(f)
-    print("| case | before: exit, s, peak MiB | after: exit, s, peak MiB | files intact before / after |")
+    print("| case | before: exit, seconds, peak RSS | after | files it did not own intact, before / after |")
     print("|---|---|---|---|")
     for r in after:
         b = before.get(r["case"], {})
@@ -511,8 +511,10 @@ def print_table(before_path, after_path):
         def cell(x):
             if not x:
                 return "-"
+            if x["status"] == "timeout":
+                return f"hung or still working: killed at {TIMEOUT} s"
             tb = ", traceback" if x.get("traceback") else ""
-            return f"{x['status']}{tb}, {x['seconds']}, {x['peak_mib']}"
+            return f"{x['status']}{tb}, {x['seconds']} s, {x['peak_mib']} MiB"
         print(f"| {r['case']} | {cell(b)} | {cell(r)} | {b.get('intact', '-')} / {r['intact']} |")
 
 
