@@ -42,18 +42,19 @@ def _check_images(files: list[str]) -> None:
                 head = f.read(8)
                 if any(head.startswith(m) for m in IMAGE_MAGIC):
                     f.seek(0)
-                    check_image_header(path, f)
+                    check_image_header(path, f, strict=False)  # a broken one is named by the pipeline, as before
         except ConfigError as e:
-            raise ConfigError(f"{path}: unreadable image: {e.problems[0].message}") from None
+            raise ConfigError(f"{path}: unreadable image: {e.problems[0].message if e.problems else e}") from None
         except OSError as e:
             raise ConfigError(f"{path}: unreadable image: {e}") from None
         if not any(head.startswith(m) for m in IMAGE_MAGIC):
             raise ConfigError(f"{path}: not a JPEG, PNG, GIF or BMP image (starts with {head[:8].hex() or 'nothing'})")
 
 
-def check_image_header(path: str, source) -> None:
+def check_image_header(path: str, source, strict: bool = True) -> None:
     """Refuse an image (bytes or a binary file) whose header declares more decoded bytes (width x height x
-    channels x sample size x frames) than safeio.MAX_PIXELS, before anything is decoded."""
+    channels x sample size x frames) than safeio.MAX_PIXELS, before anything is decoded; a header PIL cannot
+    read is refused too (`strict`) or passed over, for the decoder to name."""
     import io
     import warnings
 
@@ -71,8 +72,12 @@ def check_image_header(path: str, source) -> None:
         raise ConfigError(f"{path}: {str(e).split(',')[0]}; refused (an image may decode to at most "
                           f"{safeio.MAX_PIXELS:,} bytes)") from None
     except Image.UnidentifiedImageError:
+        if not strict:
+            return
         raise ConfigError(f"{path}: cannot decode the image (its header is not one PIL can read)") from None
     except Exception as e:  # noqa: BLE001 - PIL raises many kinds for a broken header
+        if not strict:
+            return
         raise ConfigError(f"{path}: cannot decode the image ({str(e).splitlines()[0] if str(e) else type(e).__name__})"
                           ) from None
     safeio.check_image_size(path, width, height, channels, frames)
