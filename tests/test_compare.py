@@ -513,7 +513,7 @@ def test_cli_warns_and_exits_2_only_when_nothing_can_be_read(tmp_path):
     r = cli("compare", a, "--plot", tmp_path / "curves.pdf")
     assert r.returncode == 2 and "name a file ending in .png" in r.stderr and r.stdout == ""
     r = cli("compare", a, "--plot", tmp_path / "no" / "dir" / "curves.png")
-    assert r.returncode == 2 and "cannot write" in r.stderr and "Traceback" not in r.stderr
+    assert r.returncode == 2 and "dir does not exist" in r.stderr and "Traceback" not in r.stderr
 
 
 def test_api_raises_config_error_when_nothing_can_be_read(tmp_path):

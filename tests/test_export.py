@@ -111,7 +111,7 @@ def test_export_errors_exit_2_naming_the_path(tiny_model, tmp_path, capsys):
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "keep.txt").write_text("mine")
     assert main(["export", path, "--format", "saved_model", "--out", str(tmp_path / "full")]) == 2
-    assert "exists and is a non-empty directory" in capsys.readouterr().err
+    assert "full: exists (a folder); not replaced (pass --force to replace it" in capsys.readouterr().err
     assert (tmp_path / "full" / "keep.txt").read_text() == "mine"
     missing = str(tmp_path / "none.keras")
     assert main(["export", missing, "--format", "onnx", "--out", str(tmp_path / "m.onnx")]) == 2

@@ -30,7 +30,7 @@ BAD_FILES = [
     ("huge integer", "x: " + "9" * 5000 + "\n", "bad.yaml:1:4: cannot read this value: Exceeds the limit (4300 "
                                                  "digits) for integer string conversion: value has 5000 digits"),
     ("large file", "x: [" + ",".join(["1"] * 600_000) + "]\n",
-     "bad.yaml: architecture file is 1,200,005 bytes, more than the 1,048,576 a YAML file here may have"),
+     "bad.yaml: architecture file is 1,200,005 bytes, more than the 1,048,576 bytes such a file may have"),
 ]
 
 

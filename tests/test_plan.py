@@ -125,7 +125,7 @@ def test_read_config_uses_the_yaml_loader(tmp_path):
         runs.read_config(str(tmp_path))
     (tmp_path / "config.yaml").unlink()
     (tmp_path / "config.yaml").mkdir()
-    with pytest.raises(ConfigError, match=r"config\.yaml: cannot read: \[Errno 21\] Is a directory"):
+    with pytest.raises(ConfigError, match=r"config\.yaml: cannot read: run configuration is a directory, not a file"):
         runs.read_config(str(tmp_path))
 
 

@@ -4,13 +4,14 @@ handlers are cli/commands.py. Nothing imports cli."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from inception_keras.cli import commands, parsers
+from inception_keras.cli import commands, outputs, parsers
 from inception_keras.errors import ConfigError, InceptionKerasError, raise_interrupted
 
 
@@ -132,8 +133,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"inception-keras {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in COMMANDS:
-        command.flags(sub.add_parser(command.name, help=command.help, description=command.description,
-                                     formatter_class=parsers.Formatter))
+        command_parser = sub.add_parser(command.name, help=command.help, description=command.description,
+                                        formatter_class=parsers.Formatter)
+        command.flags(command_parser)
+        outputs.add_force(command_parser, command.name)
     return p
 
 
@@ -142,8 +145,12 @@ def main(argv: list[str] | None = None) -> int:
     128 + the signal's number when SIGINT or SIGTERM stopped it."""
     # First of all: as a container's PID 1 an unhandled SIGTERM would be ignored (docker stop would wait and kill).
     signal.signal(signal.SIGTERM, raise_interrupted)
+    for stream in (sys.stdout, sys.stderr):  # a file name that is not UTF-8 is printed escaped, never a crash
+        with contextlib.suppress(AttributeError, ValueError):
+            stream.reconfigure(errors="backslashreplace")
     try:
         args = parser().parse_args(argv)
+        outputs.check_outputs(args)  # an output that exists or lies in a run directory: refused before any work
         return _BY_NAME[args.command].run(args) or 0
     except BrokenPipeError:  # `inception-keras summary ... | head -2`: the reader has all it wants
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -1,6 +1,7 @@
 """The comparison as a PNG: loss and accuracy against epoch, one curve per seed group (or per run)."""
 from __future__ import annotations
 
+from inception_keras import safeio
 from inception_keras.compare.group import group_names, seed_groups
 from inception_keras.compare.read import Run, Warn, load_runs
 from inception_keras.errors import ConfigError
@@ -40,7 +41,8 @@ def plot_groups(groups: list[list[Run]], names: list[str], path: str, band: str 
     """Draw `groups` (lists of runs, one curve each) named `names` into the PNG `path` (see plot_runs)."""
     fig = curves_figure(groups, names, band, by_run)
     try:
-        fig.savefig(path, format="png")
+        with safeio.output(path, force=True) as tmp:  # whole, never through a link (the CLI refused an existing one)
+            fig.savefig(tmp, format="png")
     except OSError as e:
         raise ConfigError(f"--plot {path}: cannot write: {e.strerror or e}") from None
     return path

@@ -13,7 +13,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from inception_keras import runs
+from inception_keras import runs, safeio
 from inception_keras.errors import ConfigError
 
 _GLOB = set("*?[")
@@ -117,7 +117,8 @@ def _status(run_dir: str, state: dict | None, warn: Warn) -> str:
 
 
 def _run_name(path: str) -> str:
-    return os.path.basename(os.path.normpath(os.path.abspath(path)))
+    """The run's name as shown: a folder name that is not UTF-8 escaped (\\udcNN), never a crash downstream."""
+    return safeio.shown(os.path.basename(os.path.normpath(os.path.abspath(path))))
 
 
 def _locate(p: str, warn: Warn) -> tuple[str, str, bool, str] | None:
@@ -141,7 +142,8 @@ def _locate(p: str, warn: Warn) -> tuple[str, str, bool, str] | None:
             warn(p, f"not a run directory or a {runs.METRICS} file; skipped")
             return None
         run_dir = os.path.dirname(p) or "."
-        return run_dir, p, beside, _run_name(run_dir) if beside else os.path.splitext(os.path.basename(p))[0]
+        return run_dir, p, beside, _run_name(run_dir) if beside else safeio.shown(os.path.splitext(
+            os.path.basename(p))[0])
     warn(p, "no such file or directory")
     return None
 
@@ -188,5 +190,5 @@ def load_runs(paths: list[str], on_warning: Warn | None = None) -> list[Run]:
     names = [r.name for r in out]
     for r in out:  # the same base name twice (runs/a, old/a): name them by the path given
         if names.count(r.name) > 1:
-            r.name = os.path.normpath(r.path)
+            r.name = safeio.shown(os.path.normpath(r.path))
     return out

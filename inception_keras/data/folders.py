@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import random
 
+from inception_keras import safeio
 from inception_keras.data.images import decode
 from inception_keras.data.splits import Source, Split
 from inception_keras.errors import ConfigError
@@ -33,14 +34,53 @@ def class_files(root: str) -> dict[str, list[str]]:
 
 
 def _check_images(files: list[str]) -> None:
+    """Every file a regular file (a FIFO would hang the pipeline) that starts as an image and whose header
+    declares no more than safeio.MAX_PIXELS decoded bytes."""
     for path in files:
         try:
-            with open(path, "rb") as f:
+            with safeio.open_binary(path, "image", safeio.LIMITS["image"]) as f:
                 head = f.read(8)
+                if any(head.startswith(m) for m in IMAGE_MAGIC):
+                    f.seek(0)
+                    check_image_header(path, f, strict=False)  # a broken one is named by the pipeline, as before
+        except ConfigError as e:
+            raise ConfigError(f"{path}: unreadable image: {e.problems[0].message if e.problems else e}") from None
         except OSError as e:
             raise ConfigError(f"{path}: unreadable image: {e}") from None
         if not any(head.startswith(m) for m in IMAGE_MAGIC):
             raise ConfigError(f"{path}: not a JPEG, PNG, GIF or BMP image (starts with {head[:8].hex() or 'nothing'})")
+
+
+def check_image_header(path: str, source, strict: bool = True) -> None:
+    """Refuse an image (bytes or a binary file) whose header declares more decoded bytes (width x height x
+    channels x sample size x frames) than safeio.MAX_PIXELS, before anything is decoded; a header PIL cannot
+    read is refused too (`strict`) or passed over, for the decoder to name."""
+    import io
+    import warnings
+
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # PIL's DecompressionBombWarning: the check below decides
+            with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as image:
+                width, height = image.size
+                depth = 2 if "16" in image.mode else 4 if image.mode in ("I", "F") else 1
+                frames = image.n_frames if getattr(image, "is_animated", False) else 1
+                channels = (4 if image.mode in ("P", "PA") else len(image.getbands())) * depth  # a palette: RGBA
+    except Image.DecompressionBombError as e:  # more pixels than PIL opens at all: the same refusal, PIL's count
+        raise ConfigError(f"{path}: {str(e).split(',')[0]}; refused (an image may decode to at most "
+                          f"{safeio.MAX_PIXELS:,} bytes)") from None
+    except Image.UnidentifiedImageError:
+        if not strict:
+            return
+        raise ConfigError(f"{path}: cannot decode the image (its header is not one PIL can read)") from None
+    except Exception as e:  # noqa: BLE001 - PIL raises many kinds for a broken header
+        if not strict:
+            return
+        raise ConfigError(f"{path}: cannot decode the image ({str(e).splitlines()[0] if str(e) else type(e).__name__})"
+                          ) from None
+    safeio.check_image_size(path, width, height, channels, frames)
 
 
 def _subtrees(root: str, val_root: str) -> tuple[dict, dict, str]:

@@ -9,6 +9,7 @@ import zlib
 
 import numpy as np
 
+from inception_keras import safeio
 from inception_keras.data.splits import Source, Split
 from inception_keras.errors import ConfigError
 
@@ -20,15 +21,15 @@ IDX_FILES = {
 }
 DEBIAN_DIRS = {"fashion_mnist": "/usr/share/datasets/fashion-mnist", "mnist": "/usr/share/datasets/mnist"}
 DATA_DIR_ENV = "INCEPTION_KERAS_DATA_DIR"
-MAX_IDX_BYTES = 16 << 30  # an IDX header that promises more is not a data set this tool can hold
+MAX_IDX_BYTES = safeio.LIMITS["idx"]  # an IDX header that promises more is not a data set this tool can hold
 
 
 def read_idx(path: str, ndim: int) -> np.ndarray:
     """Read one IDX file (gzipped or not); check its magic number, shape and length. The header is read
     first and only the bytes it promises after it, so a wrong header or a gzip bomb cannot exhaust memory."""
     try:
-        opener = gzip.open if path.endswith(".gz") else open
-        with opener(path, "rb") as f:
+        raw = safeio.open_binary(path, "IDX file", safeio.LIMITS["idx"])  # a FIFO is refused, never waited on
+        with raw, (gzip.GzipFile(fileobj=raw, mode="rb") if path.endswith(".gz") else raw) as f:
             magic = f.read(4)
             if len(magic) < 4 or magic[0] != 0 or magic[1] != 0:
                 raise ConfigError(f"{path}: not an IDX file (bad magic number {magic.hex() or 'empty'})")
@@ -50,7 +51,7 @@ def read_idx(path: str, ndim: int) -> np.ndarray:
             if expected > MAX_IDX_BYTES:
                 raise ConfigError(f"{path}: the IDX header says {shape} = {expected:,} bytes, more than "
                                   f"{MAX_IDX_BYTES:,}: not a data set this tool can hold (corrupt header?)")
-            data = f.read(expected + 1)
+            data = _read_at_most(f, expected + 1)  # in pieces: read(n) would reserve n bytes for a lying header
     except (OSError, EOFError, zlib.error) as e:
         raise ConfigError(f"{path}: cannot read IDX file: {e}") from None
     if len(data) != expected:
@@ -58,6 +59,18 @@ def read_idx(path: str, ndim: int) -> np.ndarray:
         raise ConfigError(f"{path}: IDX header says {shape} = {expected:,} bytes of data, file has "
                           f"{'more' if more else f'{len(data):,}'} (truncated or corrupt)")
     return np.frombuffer(data, dtype=np.uint8).reshape(dims)
+
+
+def _read_at_most(f, n: int, piece: int = 4 << 20) -> bytes:
+    """Up to `n` bytes of `f`, read in pieces, so that memory follows the file's real length, not `n`."""
+    chunks, size = [], 0
+    while size < n:
+        chunk = f.read(min(piece, n - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
 
 
 def _idx_file(directory: str, stem: str) -> str | None:

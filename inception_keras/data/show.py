@@ -17,6 +17,7 @@ import os
 
 import numpy as np
 
+from inception_keras import safeio
 from inception_keras.data.folders import files_split, interleave
 from inception_keras.data.pipeline import Pipeline
 from inception_keras.data.sources import open_source
@@ -106,7 +107,8 @@ def _draw(spec: ArchSpec, recipe: Recipe, source, out: str, rows: int, cols: int
             text = name[:chars] if shares is None or panel else f"{name[:max(1, chars - 4)]} {shares[i]:.0%}"
             draw.text((x, y + ch + 1), text, fill="black", font=font)
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-    canvas.save(out, format="PNG")
+    with safeio.output(out, force=True) as tmp:  # whole, never through a link (the CLI refused an existing one)
+        canvas.save(tmp, format="PNG")
     return dict(grid, path=out, train=train_x, validation=val_x, labels=labels, titles=titles,
                 classes=[source.class_names[i] for i in labels], shares=shares)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -136,12 +137,25 @@ def _values(key: str, text: str) -> list:
         except ConfigError as e:
             reason = e.problems[0].message if e.problems else str(e)
             raise ConfigError(f"--set {key}={text}: cannot read the value '{item.strip()}': {reason}") from None
-    seen: list = []
-    for v in out:
-        if any(runs.same_config({"v": v}, {"v": w}) for w in seen):
+    seen: set = set()
+    for v in out:  # one hash per value (runs.same_value's rule), so a thousand values take no longer than needed
+        canonical = _canonical(v)
+        if canonical in seen:
             raise ConfigError(f"--set {key}={text}: the value {value_text(v)} is given twice")
-        seen.append(v)
+        seen.add(canonical)
     return out
+
+
+def _canonical(v):
+    """A hashable form of a YAML value under runs.same_value's rule: a bool only equals a bool, numbers by value
+    (1 and 1.0 hash alike), mappings by their keys and values, lists and tuples item by item."""
+    if isinstance(v, bool):
+        return ("bool", v)
+    if isinstance(v, dict):
+        return ("map", frozenset((str(k), _canonical(x)) for k, x in v.items()))
+    if isinstance(v, (list, tuple)):
+        return ("seq", tuple(_canonical(x) for x in v))
+    return ("value", v) if v is None or isinstance(v, (int, float, str)) else ("other", repr(v))
 
 
 def parse_grid(items: list[str]) -> tuple[list[str], list[Axis]]:
@@ -214,9 +228,10 @@ def make_sweep(grid: list[str], options: TrainOptions = TrainOptions(), director
     options = TrainOptions(options.arch, options.recipe, sets=tuple(fixed), limit=options.limit,
                            data_dir=options.data_dir, strategy=options.strategy, runs_root=options.runs_root,
                            verbose=options.verbose)
+    count = math.prod(len(a.values) for a in axes)  # counted before the grid is built
+    if count > MAX_POINTS:
+        raise ConfigError(f"the grid has {count:,} points, more than {MAX_POINTS:,}")
     combos = list(itertools.product(*[[(a.key, v) for v in a.values] for a in axes]))
-    if len(combos) > MAX_POINTS:
-        raise ConfigError(f"the grid has {len(combos):,} points, more than {MAX_POINTS:,}")
     checked, problems = [], []
     for i, values in enumerate(combos):
         point = Point(i, tuple(values), "")

@@ -18,6 +18,7 @@ from inception_keras.lang.freeze import check_freezing
 from inception_keras.lang.overrides import parse_sets, set_text
 from inception_keras.lang.parse import load_arch
 from inception_keras.lang.recipe import Recipe, load_recipe
+from inception_keras.lang.summary import memory_problem
 from inception_keras.runs.config import from_config, resolved_config
 
 RUNS_ROOT = "runs"
@@ -103,6 +104,9 @@ def plan(options: TrainOptions, multi_worker: bool = False) -> Plan:
         return _plan_resume(options)
     o = options
     spec, recipe, config = resolve(o.arch, o.recipe, o.sets, o.limit, o.data_dir, o.strategy)
+    too_big = memory_problem(spec, recipe.batch_size)  # before TensorFlow starts, with the numbers
+    if too_big:
+        raise ConfigError(too_big)
     if o.init_from:
         config["init_from"] = init_source(o.init_from)
     if o.run_dir:
@@ -185,6 +189,11 @@ def _plan_run_dir(run_dir: str, spec: ArchSpec, recipe: Recipe, config: dict) ->
     if ev.config is None:
         if ev.history:
             raise ConfigError(f"{run_dir}: holds {'; '.join(ev.history)} but no {runs.CONFIG}; not overwriting it")
+        foreign = sorted(set(os.listdir(run_dir) if os.path.isdir(run_dir) else ()) - {runs.BACKUP, runs.LOCK})
+        if foreign:
+            raise ConfigError(f"{run_dir}: exists and is not a run directory (it holds {', '.join(foreign[:3])}"
+                              f"{', ...' if len(foreign) > 3 else ''}); its files are not overwritten: choose a new "
+                              "or empty --run-dir")
         return Plan(spec, recipe, config, run_dir, False)
     if ev.finished:
         raise ConfigError(f"{run_dir}: holds a finished run; it is never overwritten (choose another --run-dir)")

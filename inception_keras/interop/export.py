@@ -27,6 +27,7 @@ import warnings
 
 import numpy as np
 
+from inception_keras import safeio
 from inception_keras.errors import ConfigError
 from inception_keras.runs.loader import load_inference
 
@@ -65,7 +66,8 @@ def export_model(model, fmt: str, out: str) -> None:
     try:
         with contextlib.redirect_stdout(quiet), warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)  # Keras' tf2onnx patch touches np.object
-            model.export(out, format=keras_format, verbose=False)
+            with safeio.output(out, force=True) as tmp:  # whole, never through a link (the CLI refused an existing one)
+                model.export(tmp, format=keras_format, verbose=False)
     except ConfigError:
         raise
     except Exception as e:  # noqa: BLE001 - tf2onnx, the TFLite converter and TensorFlow raise many kinds

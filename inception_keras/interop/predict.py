@@ -17,6 +17,7 @@ import os
 
 import numpy as np
 
+from inception_keras import safeio
 from inception_keras.errors import ConfigError
 from inception_keras.runs.loader import load_inference
 
@@ -37,10 +38,10 @@ def class_names(recipe, classes: int, labels: str | None = None) -> tuple[list[s
     """(one name per class, where the names came from)."""
     if labels:
         try:
-            with open(labels, encoding="utf-8") as f:
-                names = [line.strip() for line in f if line.strip()]
-        except (OSError, UnicodeDecodeError) as e:
-            raise ConfigError(f"{labels}: cannot read the class names: {e}") from None
+            text = safeio.read_text(labels, "class names file", safeio.LIMITS["labels"])
+            names = [line.strip() for line in text.splitlines() if line.strip()]
+        except ConfigError as e:
+            raise ConfigError(f"{labels}: cannot read the class names: {e.problems[0].message}") from None
         if len(names) != classes:
             raise ConfigError(f"{labels}: {len(names)} class names for a model of {classes} classes")
         return names, labels
@@ -81,7 +82,7 @@ def load_image(path: str, input_shape: tuple, resize: str = "resize", crop_fract
     """float32 [H, W, C] in [0, 1] at the model's input, or ConfigError naming the file."""
     import tensorflow as tf
 
-    from inception_keras.data.folders import IMAGE_MAGIC
+    from inception_keras.data.folders import IMAGE_MAGIC, check_image_header
     from inception_keras.data.images import to_input
 
     if not os.path.exists(path):
@@ -89,14 +90,12 @@ def load_image(path: str, input_shape: tuple, resize: str = "resize", crop_fract
     if not os.path.isfile(path):
         raise ConfigError(f"{path}: not a file")
     try:
-        with open(path, "rb") as f:
-            blob = f.read(MAX_IMAGE_BYTES + 1)
-    except OSError as e:
-        raise ConfigError(f"{path}: cannot read the image: {e.strerror or e}") from None
-    if len(blob) > MAX_IMAGE_BYTES:
-        raise ConfigError(f"{path}: more than {MAX_IMAGE_BYTES >> 20} MiB; not read as an image")
+        blob = safeio.read_bytes(path, "image", MAX_IMAGE_BYTES)
+    except ConfigError as e:
+        raise ConfigError(f"{path}: cannot read the image: {e.problems[0].message}") from None
     if not any(blob.startswith(m) for m in IMAGE_MAGIC):
         raise ConfigError(f"{path}: not a PNG, JPEG, GIF or BMP image (starts with {blob[:8].hex() or 'nothing'})")
+    check_image_header(path, blob)
     try:
         img = tf.io.decode_image(blob, channels=0, dtype=tf.uint8, expand_animations=False)
     except (tf.errors.InvalidArgumentError, tf.errors.UnknownError) as e:

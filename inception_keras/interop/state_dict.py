@@ -7,6 +7,7 @@ import os
 
 import numpy as np
 
+from inception_keras import safeio
 from inception_keras.errors import ConfigError
 
 
@@ -25,6 +26,7 @@ def read_safetensors(path: str) -> dict:
     from safetensors.numpy import load_file
 
     _bfloat16_known()
+    safeio.check_safetensors(path)  # header, offsets and length checked before the library reads anything
     try:
         tensors = load_file(path)
     except SafetensorError as e:
@@ -71,8 +73,23 @@ def _torch_state(path: str) -> dict:
 
 
 def _read_npz(path: str) -> dict:
+    safeio.check_npz(path)  # the members' declared sizes, before any is decompressed
     with np.load(path, allow_pickle=False) as z:
         return {k: z[k] for k in z.files}
+
+
+def check_numbers(path: str, tensors: dict) -> dict:
+    """Every tensor a finite array of real numbers (floats, or integers such as BatchNorm's step count): a NaN,
+    an infinity, a complex, string, boolean, object or structured array is one error naming the tensor."""
+    for name, a in tensors.items():
+        a = np.asarray(a)
+        label = safeio.shown(str(name))[:80]
+        if a.dtype.kind not in "fiu" or a.dtype.fields is not None:
+            raise ConfigError(f"{path}: tensor '{label}' holds {a.dtype} values, not real numbers; refused")
+        if a.dtype.kind == "f" and not np.isfinite(a).all():
+            bad = int(a.size - np.isfinite(a).sum())
+            raise ConfigError(f"{path}: tensor '{label}' holds {bad:,} NaN or infinite value(s); refused")
+    return tensors
 
 
 def load_state_dict(path: str) -> dict:
@@ -93,7 +110,9 @@ def load_state_dict(path: str) -> dict:
     else:
         raise ConfigError(f"{path}: unknown state dict format (expected .npz, .safetensors, .pth or .pt)")
     try:
-        return reader(path)
+        with safeio.open_binary(path, "state dict", safeio.LIMITS["weights"]):
+            pass  # a regular file within the cap (not a FIFO, a device or 12 GB)
+        return check_numbers(path, reader(path))
     except ConfigError:
         raise
     except Exception as e:  # noqa: BLE001 - zipfile, pickle, torch and NumPy raise many kinds for a bad file

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from inception_keras import safeio
 from inception_keras.errors import ConfigError, Problem
 from inception_keras.interop.state_dict import load_state_dict, read_safetensors, write_safetensors
 
@@ -306,10 +307,11 @@ def import_torchvision(state_dict_path: str, arch_path: str, out_path: str, inpu
     try:
         if os.path.dirname(out):
             os.makedirs(os.path.dirname(out), exist_ok=True)
-        if out.endswith(".keras"):
-            models.inference.save(out)
-        else:
-            models.train.save_weights(out)
+        with safeio.output(out, force=True) as tmp:  # whole, never through a link (the CLI refused an existing one)
+            if out.endswith(".keras"):
+                models.inference.save(tmp)
+            else:
+                models.train.save_weights(tmp)
     except OSError as e:
         raise ConfigError(f"{out}: cannot write: {e.strerror or e}") from None
     heads = [h.name for h in spec.aux_heads]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from inception_keras import safeio
 from inception_keras.errors import ConfigError
 from inception_keras.lang.arch import ArchSpec
 from inception_keras.lang.geometry import pair_text
@@ -386,7 +387,8 @@ def plot_network(spec: ArchSpec, path: str) -> str:
         raise ConfigError(f"--plot {path}: the picture is a PNG; name a file ending in .png")
     fig = network_figure(spec)
     try:
-        fig.savefig(path, format="png")
+        with safeio.output(path, force=True) as tmp:  # whole, never through a link (the CLI refused an existing one)
+            fig.savefig(tmp, format="png")
     except OSError as e:
         raise ConfigError(f"--plot {path}: cannot write: {e.strerror or e}") from None
     return path

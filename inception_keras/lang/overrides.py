@@ -6,11 +6,13 @@ import re
 
 import yaml
 
+from inception_keras import safeio
 from inception_keras.errors import ConfigError, Problem
 from inception_keras.lang.reader import Document, load_document, read_value
 
 _PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 #: a dotted YAML path, `optimizer.learning_rate` or `stages.b1[0].conv.filters` (also what `sweep` axes name)
+MAX_KEY = 200  # characters in a --set key (the deepest real path is under 60)
 KEY_PATTERN = re.compile(r"^[^.\[\]=]+(?:\.[^.\[\]=]+|\[\d+\])*$")
 
 
@@ -24,6 +26,10 @@ def parse_sets(items: list[str] | None) -> list[tuple[str, object]]:
         if not sep or not key:
             problems.append(Problem("--set", "", None, None, f"expected key=value, got '{item}'"))
             continue
+        if len(key) > MAX_KEY:
+            problems.append(Problem("--set", safeio.printable(key[:40]) + "...", None, None,
+                                    f"a key of {len(key):,} characters; keys have at most {MAX_KEY}"))
+            continue
         if not KEY_PATTERN.match(key):
             problems.append(Problem("--set", key, None, None, "expected a dotted path of names like "
                                                                "optimizer.learning_rate or stages.b1[0].conv.filters"))
@@ -32,7 +38,7 @@ def parse_sets(items: list[str] | None) -> list[tuple[str, object]]:
             value = read_value(text)
         except ConfigError as e:
             reason = e.problems[0].message if e.problems else str(e)
-            shown = text if len(text) <= 60 else text[:57] + "..."
+            shown = safeio.printable(text if len(text) <= 60 else text[:57] + "...")
             problems.append(Problem("--set", key, None, None, f"cannot read the value '{shown}': {reason}"))
             continue
         out.append((key, value))

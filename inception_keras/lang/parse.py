@@ -226,7 +226,12 @@ class _Parser:
         self._nested(cls, values, plain, name, path)
         for o in options(cls):
             if o.channels and values[o.attr] is not None and self.width != 1.0:
-                values[o.attr] = max(1, round(values[o.attr] * self.width))
+                scaled = max(1, round(values[o.attr] * self.width))
+                if o.maximum is not None and scaled > o.maximum:  # the cap holds after `width`, not only before
+                    problems.append(doc.problem(path + (o.key,), f"{values[o.attr]:,} x width {self.width:g} = "
+                                                                 f"{scaled:,}, more than {o.maximum:,}"))
+                    return None
+                values[o.attr] = scaled
         layer = cls(**{**values, "name": name}, path=path).resolved(self.classes)
         for key, message in layer.problems():
             problems.append(doc.problem(path + (key,), message))

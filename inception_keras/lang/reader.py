@@ -6,14 +6,14 @@ bounded (size, nesting, values with aliases expanded), so no input exhausts memo
 """
 from __future__ import annotations
 
-import os
+import copy
 import re
-import stat
 from collections.abc import Iterable
 from typing import Any
 
 import yaml
 
+from inception_keras import safeio
 from inception_keras.errors import ConfigError, Problem
 
 Path = tuple  # of str keys and int indexes
@@ -105,41 +105,7 @@ def _mark(node) -> tuple[int, int]:
 
 def read_text(file: str, what: str = "YAML file", limit: int = MAX_BYTES) -> str:
     """A small text file, read without blocking (a FIFO or a device is refused, not waited on) and bounded."""
-    def fail(message):
-        return ConfigError([Problem(file, "", None, None, message)])
-
-    try:
-        fd = os.open(file, os.O_RDONLY | os.O_NONBLOCK)
-    except FileNotFoundError:
-        raise fail(f"{what} not found") from None
-    except IsADirectoryError:
-        raise fail(f"{what} is a directory, not a file") from None
-    except OSError as e:
-        raise fail(f"cannot read {what}: {e.strerror or e}") from None
-    try:
-        info = os.fstat(fd)
-        if stat.S_ISDIR(info.st_mode):
-            raise fail(f"{what} is a directory, not a file")
-        if not stat.S_ISREG(info.st_mode):
-            raise fail(f"{what} is not a regular file (a pipe, device or socket)")
-        if info.st_size > limit:
-            raise fail(f"{what} is {info.st_size:,} bytes, more than the {limit:,} a YAML file here may have")
-        data = os.read(fd, limit + 1)
-        while len(data) <= limit:
-            more = os.read(fd, limit + 1 - len(data))
-            if not more:
-                break
-            data += more
-    except OSError as e:
-        raise fail(f"cannot read {what}: {e.strerror or e}") from None
-    finally:
-        os.close(fd)
-    if len(data) > limit:
-        raise fail(f"{what} is more than the {limit:,} bytes a YAML file here may have")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise fail(f"cannot read {what}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    return safeio.read_text(file, what, limit)
 
 
 def load_document(file: str, text: str | None = None, what: str = "YAML file") -> Document:
@@ -153,14 +119,30 @@ def load_document(file: str, text: str | None = None, what: str = "YAML file") -
     elif len(text) > MAX_BYTES:
         raise ConfigError([Problem(file, "", None, None, f"{what} is more than the {MAX_BYTES:,} bytes a YAML "
                                                          f"file here may have")])
-    loader = _Loader(text)
-    try:
-        node = _compose(loader, file)
-        if node is None:
-            raise ConfigError([Problem(file, "", None, None, f"{what} is empty")])
-        return _Converter(loader, file, what).document(node)
-    finally:
-        loader.dispose()
+    bad = safeio.control_character(text)
+    if bad is not None:
+        raise ConfigError([Problem(file, "", bad[0], bad[1], f"invalid YAML: control character {bad[2]} at line "
+                                                             f"{bad[0]}, column {bad[1]} (only tab and line breaks "
+                                                             "may appear in YAML text)")])
+    key = (file, text, what)
+    if key not in _PARSED:
+        loader = _Loader(text)
+        try:
+            node = _compose(loader, file)
+            if node is None:
+                raise ConfigError([Problem(file, "", None, None, f"{what} is empty")])
+            document = _Converter(loader, file, what).document(node)
+        finally:
+            loader.dispose()
+        if len(_PARSED) >= 16:
+            _PARSED.clear()
+        _PARSED[key] = document
+    return copy.deepcopy(_PARSED[key])  # a copy: callers may change what they get
+
+
+# (file, text, what) -> Document: a sweep resolves the same files once per point; parsing them once keeps a
+# grid of a thousand points from spending most of its time in the YAML parser
+_PARSED: dict = {}
 
 
 def _compose(loader, file: str):

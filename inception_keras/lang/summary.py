@@ -1,6 +1,7 @@
 """The `summary` table: each stage's (or block's) output shape, parameters and multiply-adds."""
 from __future__ import annotations
 
+import math
 import os
 
 from inception_keras.lang.arch import ArchSpec, Row
@@ -25,6 +26,29 @@ def physical_memory() -> int | None:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):
         return None
+
+
+def activation_bytes(spec: ArchSpec, batch: int = 1) -> int:
+    """float32 bytes of every layer's and block's output for `batch` images: what the forward pass keeps for the
+    gradient (a lower bound: an Inception block's branches count as its concatenated output)."""
+    return sum(math.prod(r.shape) for r in spec.rows) * 4 * batch
+
+
+def training_memory(spec: ArchSpec, batch: int) -> int:
+    """A lower bound of the memory one training step of `batch` images needs: the activations and their gradients,
+    and the weights with their gradients and two optimizer moments (float32)."""
+    return 2 * activation_bytes(spec, batch) + 4 * spec.params_with_aux * 4
+
+
+def memory_problem(spec: ArchSpec, batch: int) -> str | None:
+    """What to say when a training step of `batch` images needs more than this machine's memory (None: it fits
+    or the memory is unknown); the numbers are in the message."""
+    need, memory = training_memory(spec, batch), physical_memory()
+    if not memory or need <= memory:
+        return None
+    return (f"training {spec.name} at input {_shape(spec.input)} with batches of {batch} needs at least "
+            f"{need / 2 ** 30:,.1f} GiB ({activation_bytes(spec) / 2 ** 20:,.1f} MiB of activations per image), more "
+            f"than this machine's {memory / 2 ** 30:,.1f} GiB of memory: lower batch_size or the input size")
 
 
 def stage_table(spec: ArchSpec, blocks: bool = False) -> list[tuple[str, str, str, str, bool]]:
@@ -81,4 +105,7 @@ def render(spec: ArchSpec, blocks: bool = False) -> str:
         text += ["", f"note: {spec.params_with_aux:,} parameters are {weights / 2 ** 30:,.1f} GiB of float32 weights: "
                      f"more than this machine's {memory / 2 ** 30:,.1f} GiB of memory (training needs several times "
                      f"the weights)"]
+    problem = memory_problem(spec, 1)
+    if problem:
+        text += ["", f"note: {problem}"]
     return "\n".join(text)

@@ -12,6 +12,7 @@ import re
 
 import yaml
 
+from inception_keras import safeio
 from inception_keras.errors import ConfigError
 from inception_keras.lang.parse import parse_arch
 from inception_keras.lang.reader import Document, load_document
@@ -34,13 +35,12 @@ def load_config(run_dir: str) -> Document | None:
     loader's ConfigError (file, line and column).
     """
     path = os.path.join(run_dir, CONFIG)
-    try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except (FileNotFoundError, NotADirectoryError):
+    if not os.path.lexists(path):
         return None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{path}: cannot read: {e}") from None
+    try:
+        text = safeio.read_text(path, "run configuration", safeio.LIMITS["yaml"])
+    except ConfigError as e:
+        raise ConfigError(f"{safeio.shown(path)}: cannot read: {e.problems[0].message}") from None
     if not any(line.strip() and not line.lstrip().startswith("#") for line in text.splitlines()):
         return None  # empty, or comments only: no configuration (as yaml.safe_load's None)
     doc = load_document(path, text, what="run configuration")

@@ -17,8 +17,8 @@ import json
 import os
 import re
 
+from inception_keras import safeio
 from inception_keras.errors import ConfigError
-from inception_keras.lang.reader import read_text
 
 CONFIG = "config.yaml"
 ENV = "env.json"
@@ -29,7 +29,7 @@ BACKUP = "backup"
 CHECKPOINT = "checkpoint.json"
 LOCK = ".lock"
 STUDY = "study.journal"  # a search directory's Optuna study (engine/search.py); compare reads its trials
-MAX_JSON = 64 << 20
+MAX_JSON = safeio.LIMITS["json"]
 
 
 def atomic_write(path: str, text: str) -> None:
@@ -37,10 +37,9 @@ def atomic_write(path: str, text: str) -> None:
     (a full disk) the temporary file is removed and `path` is as it was."""
     tmp = f"{path}.tmp-{os.getpid()}"
     try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(tmp)  # left by a killed process of the same id
+        safeio.write_file(tmp, text)  # O_EXCL | O_NOFOLLOW: never through a link planted under the name
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -59,7 +58,7 @@ def read_json(path: str, mapping: bool = True) -> dict | None:
     if not os.path.lexists(path):
         return None
     try:
-        value = json.loads(read_text(path, what=os.path.basename(path), limit=MAX_JSON))
+        value = json.loads(safeio.read_text(path, os.path.basename(path), MAX_JSON))
     except ConfigError as e:
         raise ConfigError(f"{path}: cannot read: {e.problems[0].message if e.problems else e}") from None
     except (ValueError, RecursionError) as e:
@@ -76,17 +75,37 @@ def short_json(value) -> str:
 
 
 def check_writable(run_dir: str) -> None:
-    """Fail before any training when the run directory cannot be written."""
-    probe = os.path.join(run_dir, f".write-test-{os.getpid()}")
+    """Fail before any training when the run directory, or a folder already in it (backup/, tensorboard/ and
+    its subfolders), cannot be written, or when its name is not UTF-8 (TensorFlow's writers need UTF-8 paths)."""
+    try:
+        os.path.abspath(run_dir).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ConfigError(f"run directory {safeio.shown(run_dir)}: its name is not UTF-8, which TensorFlow cannot "
+                          "write to; choose a UTF-8 name") from None
     try:
         os.makedirs(os.path.join(run_dir, BACKUP), exist_ok=True)
-        with open(probe, "w") as f:
-            f.write("ok")
-        os.remove(probe)
     except OSError as e:
-        with contextlib.suppress(OSError):
-            os.remove(probe)
         raise ConfigError(f"run directory {run_dir} is not writable: {e.strerror or e}") from None
+    for folder in _folders(run_dir):
+        probe = os.path.join(folder, f".write-test-{os.getpid()}")
+        try:
+            safeio.write_file(probe, "ok")
+            os.remove(probe)
+        except OSError as e:
+            with contextlib.suppress(OSError):
+                os.remove(probe)
+            raise ConfigError(f"run directory {run_dir} is not writable ({folder}: {e.strerror or e})") from None
+
+
+def _folders(run_dir: str) -> list[str]:
+    """The run directory and the folders in it, two levels deep (backup/, tensorboard/train, ...)."""
+    out = [run_dir]
+    for dp, dns, _ in os.walk(run_dir):
+        depth = os.path.relpath(dp, run_dir).count(os.sep) + (dp != run_dir)
+        if depth >= 2:
+            dns[:] = []
+        out += [os.path.join(dp, d) for d in sorted(dns)]
+    return out
 
 
 def save_model(model, run_dir: str, name: str = MODEL) -> str:

@@ -16,7 +16,7 @@ import warnings
 from dataclasses import dataclass
 from typing import Any
 
-from inception_keras import runs
+from inception_keras import runs, safeio
 from inception_keras.errors import ConfigError
 
 WEIGHTS_ONLY = ("not a run directory or a .keras model file (a .weights.h5 file holds no architecture: import with "
@@ -51,9 +51,22 @@ def _reason(e: Exception) -> str:
     return text.splitlines()[0] if text else type(e).__name__
 
 
+def _regular(path: str, what: str) -> None:
+    """A LoadError unless `path` is a regular file within the weights' cap (a FIFO would hang Keras' reader)."""
+    if not os.path.lexists(path):
+        return  # Keras' own "not found" (and the callers' handling of it) stands
+    try:
+        with safeio.open_binary(path, what, safeio.LIMITS["weights"]):
+            pass
+    except ConfigError as e:
+        reason = e.problems[0].message if e.problems else str(e)
+        raise LoadError(f"{path}: cannot load it: {reason}", path, reason) from None
+
+
 def load_model(path: str):
     """A .keras file (not compiled), or a LoadError naming it when it is damaged (Keras says "File not found"
     for a zip it cannot read; the file is there, it is broken)."""
+    _regular(path, "model file")
     import keras
 
     from inception_keras.nn import blocks  # noqa: F401 - registers the project's layers
@@ -70,6 +83,7 @@ def load_model(path: str):
 def load_weights(model, path: str, quiet: bool = False, skip_mismatch: bool = False) -> None:
     """model.load_weights(path), with a damaged file (truncated, not HDF5, another network's) a LoadError naming
     it. `quiet`: Keras' warnings hushed (a backup's optimizer state, not needed for inference, is skipped)."""
+    _regular(path, "weights file")
     try:
         with warnings.catch_warnings():
             if quiet:

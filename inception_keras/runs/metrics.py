@@ -14,6 +14,8 @@ import math
 import os
 from collections.abc import Callable
 
+from inception_keras import safeio
+from inception_keras.errors import ConfigError
 from inception_keras.runs.files import METRICS, atomic_write
 
 COLUMNS = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "epoch_seconds",
@@ -53,9 +55,9 @@ def metric_lines(path: str) -> int:
     """How many lines after the header hold anything: evidence that epochs were done, even in a file that
     cannot be read as a CSV (0 when the file cannot be opened)."""
     try:
-        with open(path, encoding="utf-8", errors="replace") as f:
+        with safeio.open_binary(path, "metrics file", safeio.LIMITS["csv"]) as f:
             return max(0, sum(1 for line in f if line.strip()) - 1)
-    except OSError:
+    except (OSError, ConfigError):
         return 0
 
 
@@ -97,13 +99,14 @@ def read_metrics(path: str, warn: Warn | None = None):
 def _read_text(path: str, warn: Warn) -> str | None:
     """The file's text, or None with a warning (not UTF-8, cannot be read, empty)."""
     try:
-        with open(path, encoding="utf-8", newline="") as f:
-            text = f.read()
+        raw = safeio.read_bytes(path, "metrics file", safeio.LIMITS["csv"])
+    except ConfigError as e:
+        warn(path, f"cannot read: {e.problems[0].message}; skipped")
+        return None
+    try:
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
         warn(path, "not a text file (not UTF-8); skipped")
-        return None
-    except OSError as e:
-        warn(path, f"cannot read: {e.strerror or e}; skipped")
         return None
     if not text.strip():
         warn(path, "empty file; skipped")

@@ -15,6 +15,7 @@ import socket
 import time
 from collections.abc import Callable
 
+from inception_keras import safeio
 from inception_keras.errors import ConfigError
 from inception_keras.runs.files import LOCK, STATE, atomic_write, read_json
 
@@ -40,7 +41,7 @@ class RunLock:
         self.fd = None
 
     def __enter__(self):
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        self.fd = safeio.create_lock(self.path)  # never a link, a FIFO or a folder planted as .lock
         for _ in range(20):  # `is_locked` (compare, sweep) holds a shared lock for an instant
             try:
                 fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -67,7 +68,7 @@ def is_locked(run_dir: str) -> bool:
     path = os.path.join(run_dir, LOCK)
     if not os.path.exists(path):
         return False
-    fd = os.open(path, os.O_RDONLY)
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     try:
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         fcntl.flock(fd, fcntl.LOCK_UN)

@@ -1,0 +1,307 @@
+"""The one way files are opened: read bounded from regular files only, written whole, never through a link.
+
+Reading (`open_regular`, `read_bytes`, `read_text`): the file is opened with O_NONBLOCK (a FIFO is refused, never
+waited on) and checked with fstat: only a regular file is read, and only when it is no larger than the cap of its
+kind (`LIMITS`). Formats that declare sizes are checked before anything is allocated: `check_npz` (the members'
+uncompressed sizes), `check_safetensors` (the header, every tensor's offsets and the file's length).
+
+Writing (`output`, `write_new`, `create_lock`): into a temporary file in the same folder, synced, then renamed onto
+the name, so a reader sees the old file or the new one, never half of one; a rename replaces a link itself and
+never writes through it; an existing file is replaced only when the caller was asked to (`force`).
+
+This module sits at the bottom (beside `errors`): lang, data, runs, interop and compare all read through it. It
+never imports anything of the project but `errors`.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import stat
+import struct
+import zipfile
+from collections.abc import Iterator
+
+from inception_keras.errors import ConfigError, Problem
+
+KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30
+LIMITS = {  # the largest file of each kind that is read at all
+    "yaml": 1 * MiB,  # an architecture, a recipe, a run's config.yaml: a few KB
+    "json": 8 * MiB,  # state.json, env.json, checkpoint.json: a few KB
+    "csv": 16 * MiB,  # metrics.csv: one row of about 100 bytes per epoch (160,000 epochs)
+    "labels": 16 * MiB,  # one class name per line
+    "image": 64 * MiB,  # one encoded image file
+    "weights": 1 * GiB,  # a state dict (.npz, .safetensors, .pth): GoogLeNet's is 27 MB, Inception v3's 100 MB
+    "idx": 16 * GiB,  # an IDX data set file (its header is checked against the same figure)
+}
+MAX_PIXELS = 256 * MiB  # bytes an image may decode to (width x height x channels x sample size x frames)
+MAX_SAFETENSORS_HEADER = 100 * MiB
+
+
+def _fail(path: str, message: str) -> ConfigError:
+    return ConfigError([Problem(shown(path), "", None, None, message)])
+
+
+def shown(path) -> str:
+    """A file name as it can be printed: bytes that are not UTF-8 (a name from another system) escaped as \\xNN."""
+    name = os.fsdecode(path) if isinstance(path, bytes) else str(path)
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def open_regular(path: str, what: str = "file", limit: int = LIMITS["yaml"]) -> int:
+    """A descriptor of `path` opened for reading, after checking that it is a regular file of at most `limit`
+    bytes; anything else (missing, a directory, a FIFO, a device, a socket, too large) is a ConfigError."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise _fail(path, f"{what} not found") from None
+    except IsADirectoryError:
+        raise _fail(path, f"{what} is a directory, not a file") from None
+    except OSError as e:
+        raise _fail(path, f"cannot read {what}: {e.strerror or e}") from None
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise _fail(path, f"{what} is a directory, not a file")
+        if not stat.S_ISREG(info.st_mode):
+            raise _fail(path, f"{what} is not a regular file (a pipe, device or socket)")
+        if info.st_size > limit:
+            raise _fail(path, f"{what} is {info.st_size:,} bytes, more than the {limit:,} bytes such a file may have")
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def open_binary(path: str, what: str = "file", limit: int = LIMITS["yaml"]):
+    """`open_regular` as a binary file object (for gzip, zipfile, PIL)."""
+    return os.fdopen(open_regular(path, what, limit), "rb")
+
+
+def read_bytes(path: str, what: str = "file", limit: int = LIMITS["yaml"]) -> bytes:
+    """The whole of a regular file of at most `limit` bytes (a file that grows while read is cut at the cap)."""
+    fd = open_regular(path, what, limit)
+    try:
+        chunks, size = [], 0
+        while size <= limit:
+            chunk = os.read(fd, min(limit + 1 - size, 8 * MiB))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except OSError as e:
+        raise _fail(path, f"cannot read {what}: {e.strerror or e}") from None
+    finally:
+        os.close(fd)
+    if size > limit:
+        raise _fail(path, f"{what} is more than the {limit:,} bytes such a file may have")
+    return b"".join(chunks)
+
+
+def read_text(path: str, what: str = "file", limit: int = LIMITS["yaml"]) -> str:
+    """`read_bytes` decoded as UTF-8 (anything else is a ConfigError naming the byte)."""
+    data = read_bytes(path, what, limit)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise _fail(path, f"cannot read {what}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+
+
+# YAML's printable set (yaml.reader.Reader.NON_PRINTABLE): tab, newlines and the printable planes.
+_NON_PRINTABLE = re.compile("[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def control_character(text: str) -> tuple[int, int, str] | None:
+    """(line, column, the character as \\xNN) of the first character YAML cannot hold (NUL, BEL, ...), or None."""
+    match = _NON_PRINTABLE.search(text)
+    if match is None:
+        return None
+    start = match.start()
+    line = text.count("\n", 0, start) + 1
+    column = start - (text.rfind("\n", 0, start) + 1) + 1
+    return line, column, f"\\x{ord(match.group()):02x}"
+
+
+def printable(text: str) -> str:
+    """`text` with the characters a terminal would act on (control characters) written as \\xNN."""
+    return _NON_PRINTABLE.sub(lambda m: f"\\x{ord(m.group()):02x}", text.replace("\t", "\\t").replace("\n", "\\n"))
+
+
+def check_npz(path: str, limit: int | None = None) -> None:
+    """Refuse an .npz whose members would expand to more than `limit` bytes (read from the zip's directory,
+    before anything is decompressed)."""
+    limit = LIMITS["weights"] if limit is None else limit
+    try:
+        with open_binary(path, ".npz file", limit) as f, zipfile.ZipFile(f) as z:
+            infos = z.infolist()
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError):
+        return  # not a zip at all: NumPy's reader says so in its own words
+    total = sum(i.file_size for i in infos)
+    if total > limit:
+        raise _fail(path, f"the .npz members expand to {total:,} bytes, more than {limit:,}; refused")
+
+
+_SAFETENSORS_SIZES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1,
+                      "U16": 2, "U32": 4, "U64": 8, "BOOL": 1, "F8_E5M2": 1, "F8_E4M3": 1}
+
+
+def check_safetensors(path: str, limit: int | None = None) -> None:
+    """Check a .safetensors file before the library reads it: a bounded JSON header, every tensor's dtype, shape
+    and offsets (non-negative, in order, without overlaps or gaps, matching dtype x shape) and a file exactly as
+    long as the header declares."""
+    limit = LIMITS["weights"] if limit is None else limit
+    with open_binary(path, ".safetensors file", limit) as f:
+        size = os.fstat(f.fileno()).st_size
+        head = f.read(8)
+        if len(head) < 8:
+            raise _fail(path, "not a safetensors file (shorter than its 8-byte header length)")
+        (n,) = struct.unpack("<Q", head)
+        if n > min(MAX_SAFETENSORS_HEADER, size - 8):
+            raise _fail(path, f"not a safetensors file (its header declares {n:,} bytes; the file has {size:,})")
+        try:
+            header = json.loads(f.read(n))
+        except (ValueError, RecursionError) as e:
+            raise _fail(path, f"not a safetensors file (bad JSON header: {e})") from None
+    if not isinstance(header, dict):
+        raise _fail(path, "not a safetensors file (its header is not a JSON object)")
+    spans = []
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        spans.append((*_tensor_span(path, name, entry), name))
+    end = 0
+    for begin, stop, name in sorted(spans):
+        if begin != end:
+            raise _fail(path, f"tensor '{name}': its data starts at byte {begin:,}, expected {end:,} (overlapping or "
+                              "gapped offsets); refused")
+        end = stop
+    if 8 + n + end != size:
+        raise _fail(path, f"the header declares {end:,} bytes of tensor data, the file holds {size - 8 - n:,}; "
+                          "refused")
+
+
+def _tensor_span(path: str, name: str, entry) -> tuple[int, int]:
+    """(begin, end) of one tensor's data, after checking its entry."""
+    ok = isinstance(entry, dict) and entry.get("dtype") in _SAFETENSORS_SIZES
+    shape, offsets = (entry.get("shape"), entry.get("data_offsets")) if isinstance(entry, dict) else (None, None)
+    ok = ok and isinstance(shape, list) and all(type(d) is int and d >= 0 for d in shape)
+    ok = ok and isinstance(offsets, list) and len(offsets) == 2 and all(type(o) is int and o >= 0 for o in offsets)
+    if not ok:
+        raise _fail(path, f"tensor '{str(name)[:80]}': needs a known dtype, a shape of sizes >= 0 and two "
+                          "offsets >= 0; refused")
+    count = 1
+    for d in shape:
+        count *= d
+    begin, end = offsets
+    if end - begin != count * _SAFETENSORS_SIZES[entry["dtype"]]:
+        raise _fail(path, f"tensor '{str(name)[:80]}': offsets {begin}..{end} do not hold {entry['dtype']} "
+                          f"{shape}; refused")
+    return begin, end
+
+
+def check_image_size(path: str, width: int, height: int, channels: int, frames: int = 1) -> None:
+    """Refuse an image whose decoded size (from its header) is more than MAX_PIXELS bytes."""
+    total = width * height * max(channels, 1) * max(frames, 1)
+    if total > MAX_PIXELS:
+        raise _fail(path, f"a {width}x{height} image ({channels} channel(s), {frames} frame(s)) decodes to "
+                          f"{total:,} bytes, more than {MAX_PIXELS:,}; refused")
+
+
+# ---- writing ----
+
+def refuse_existing(path: str, force: bool, flag: str = "--force") -> None:
+    """ConfigError when `path` exists (a file, a link, a folder) and the user did not ask to replace it."""
+    if os.path.isdir(path) and not os.path.islink(path):
+        if force or not os.listdir(path):
+            return  # an empty folder holds nothing to lose
+        raise _fail(path, f"exists (a folder); not replaced (pass {flag} to replace it, or choose a new name)")
+    if os.path.lexists(path) and not force:
+        raise _fail(path, f"exists; not overwritten (pass {flag} to replace it, or choose a new name)")
+
+
+@contextlib.contextmanager
+def output(path: str, force: bool = False, flag: str = "--force") -> Iterator[str]:
+    """A temporary name beside `path` to write to (a library's save(), savefig()); on success it is synced and
+    renamed onto `path` (replacing a link, never writing through it), on failure removed. An existing `path`
+    is refused unless `force`; a missing folder is refused before any work is done by the caller's write."""
+    refuse_existing(path, force, flag)
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise _fail(path, f"cannot write: the folder {shown(folder)} does not exist")
+    tmp = os.path.join(folder, f".tmp-{os.getpid()}-{os.path.basename(path)}")  # its suffix kept (.weights.h5)
+    try:
+        yield tmp
+        _sync(tmp)
+        if os.path.isdir(path) and not os.path.islink(path):
+            import shutil
+
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.isdir(tmp) and not os.path.islink(tmp):
+            import shutil
+
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                os.remove(tmp)
+        raise
+
+
+def _sync(path: str) -> None:
+    """fsync a written file (a folder's files are synced one by one)."""
+    if os.path.isdir(path) and not os.path.islink(path):
+        for dp, _, fs in os.walk(path):
+            for f in fs:
+                _sync(os.path.join(dp, f))
+        return
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_new(path: str, data: bytes | str, force: bool = False, flag: str = "--force") -> None:
+    """Write `data` to `path` whole or not at all, never through a link, refusing an existing file unless
+    `force`."""
+    with output(path, force, flag) as tmp:
+        write_file(tmp, data)
+
+
+def write_file(path: str, data: bytes | str) -> None:
+    """Create `path` (which must not exist: O_EXCL, O_NOFOLLOW) and write `data` to it, synced."""
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    try:
+        view = memoryview(raw)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def create_lock(path: str) -> int:
+    """A descriptor of the lock file `path` for flock: created exclusively when missing; an existing one (left by
+    a killed trainer) is reused only when it is a regular file, never a link, a FIFO or a folder."""
+    flags = os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    try:
+        return os.open(path, flags | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        pass
+    except OSError as e:
+        raise _fail(path, f"cannot create the lock file: {e.strerror or e}") from None
+    try:
+        fd = os.open(path, flags)
+    except OSError as e:
+        kind = "a symbolic link" if os.path.islink(path) else "a folder" if os.path.isdir(path) else "unusable"
+        raise _fail(path, f"the lock file is {kind} ({e.strerror or e}); refused: remove it if no trainer "
+                          "runs here") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise _fail(path, "the lock file is not a regular file (a pipe, device or socket); refused: remove it if "
+                          "no trainer runs here")
+    return fd
