@@ -15,16 +15,15 @@ RECIPE ?= train/fashion_mnist.yaml
 install: $(STAMP)
 
 # The onnx extra (tf2onnx, onnx, onnxruntime) lets the export tests run the ONNX round trip, litert the TFLite one,
-# torch the `.pth` import path (docs/fidelity.md). PyPI's Linux torch wheel brings CUDA (about 4.4 GB installed):
-# on x86_64 the CPU-only wheel comes first from PyTorch's own index (192 MB, 754 MB installed), where it is
-# reachable; pip then finds torch already satisfied. Elsewhere (aarch64: PyPI's wheel is CPU-only) plain pip.
-TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
+# torch the `.pth` import path (docs/fidelity.md). A plain `pip install torch` takes a CUDA build of several GB;
+# this machine kind keeps PyTorch 2.13.0's CPU wheel on disk (pip's find-links), so on x86_64 that pin goes in
+# first (192 MB download, 754 MB installed) and the extra's `torch>=2.1` is then already satisfied.
+TORCH_PIN ?= torch==2.13.0
 $(STAMP): setup.cfg pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	@if [ "$$(uname -m)" = x86_64 ] && ! $(BIN)/python -c 'import torch' 2>/dev/null; then \
-	  $(BIN)/python -m pip install -q 'torch>=2.1' --index-url $(TORCH_CPU_INDEX) --extra-index-url https://pypi.org/simple \
-	  || echo "note: no CPU-only torch wheel from $(TORCH_CPU_INDEX); pip installs PyPI's"; fi
+	  $(BIN)/python -m pip install -q '$(TORCH_PIN)' || echo "note: $(TORCH_PIN) not found; pip installs the extra's torch"; fi
 	$(BIN)/python -m pip install -q -e '.[test,onnx,litert,torch,search,mlflow]'
 	@touch $(STAMP)
 
@@ -89,11 +88,10 @@ endif
 
 # timm's and torchvision's Inception family (tools/reference/timm_family.py): the CPU wheel of torch with the
 # torchvision built for it and timm (torch_cpu.py imports torchvision where its compiled ops do not load).
-TIMM_PINS ?= torch==2.13.0+cpu torchvision==0.28.0 timm==1.0.29
-TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
+TIMM_PINS ?= torch==2.13.0 torchvision==0.28.0 timm==1.0.29
 .venv-timm/.installed:
 	@test -x .venv-timm/bin/python || $(PYTHON) -m venv .venv-timm
-	.venv-timm/bin/python -m pip install -q --extra-index-url $(TORCH_CPU_INDEX) $(TIMM_PINS) numpy
+	.venv-timm/bin/python -m pip install -q $(TIMM_PINS) numpy
 	@touch $@
 
 .PHONY: golden-timm
