@@ -265,8 +265,8 @@ def test_bad_recipe_keys_exit_2_with_file_path_and_line(tiny):
     assert lines[0] == f"error: 3 errors in {recipe}:"
     assert lines[1] == (f"{recipe}:3:1: epoch: unknown key 'epoch' in the recipe; did you mean 'epochs'? (known: "
                         f"name, dataset, epochs, batch_size, partial_batch, optimizer, schedule, label_smoothing, "
-                        f"augment, "
-                        f"initializer, precision, strategy, cpu_devices, seed, steps_per_execution, jit_compile)")
+                        f"augment, initializer, precision, strategy, cpu_devices, seed, steps_per_execution, "
+                        f"jit_compile, freeze, phases, early_stopping, top5, average_last)")
     assert lines[2] == (f"{recipe}:1:1: the recipe is missing required key 'epochs' (epochs to train)")
     assert lines[3] == (f"{recipe}:5:40: optimizer.learning_rate: expected a number > 0, got '0.01' (a string) "
                         f"(remove the quotes)")
