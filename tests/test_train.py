@@ -200,19 +200,6 @@ def test_default_run_directory_resumes_the_same_configuration(tiny):
     assert [m["epoch"] for m in rows(root / newest)] == ["1"]
 
 
-def test_mirrored_over_two_logical_cpus(tiny):
-    run = tiny["tmp"] / "mirrored"
-    r = cli(*train_args(tiny, run, "--strategy", "mirrored", "--set", "cpu_devices=2", "--set", "epochs=2",
-                        "--set", "augment.flip=true"))
-    assert r.returncode == 0, r.stderr
-    env = json.loads((run / "env.json").read_text())
-    assert env["strategy"] == "mirrored" and env["strategy_class"] == "MirroredStrategy"
-    assert env["replicas"] == 2 and env["devices"] == ["/job:localhost/replica:0/task:0/device:CPU:0",
-                                                       "/job:localhost/replica:0/task:0/device:CPU:1"]
-    assert [m["epoch"] for m in rows(run)] == ["1", "2"]
-    assert "2 replica(s)" in r.stdout
-
-
 # ----------------------------------------------------------------------------- failures
 
 
