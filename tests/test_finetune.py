@@ -30,14 +30,14 @@ stages:
 
 #: Every option at once, each of them state that must survive a kill: the phase (frozen s1, then all at a tenth
 #: of the rate), EMA weights, accumulated gradients (20 steps an epoch: a pair straddles no epoch, 3 would),
-#: the best epoch, the kept weights to average, MixUp and CutMix's draws.
+#: the best epoch, the kept weights to average, MixUp, CutMix, RandAugment and AugMix's draws.
 EVERYTHING = """\
 freeze: [s1]
 phases: [{epoch: 3, freeze: [], learning_rate: 0.002}]
 early_stopping: {metric: val_accuracy, patience: 10}
 average_last: 2
 top5: true
-augment: {mixup: 0.4, cutmix: 1.0}
+augment: {mixup: 0.4, cutmix: 1.0, randaugment: {ops: 2, magnitude: 9}, augmix: {width: 2}}
 """
 
 
@@ -104,9 +104,9 @@ def test_frozen_stage_is_bit_identical_after_training_and_init_from_reports(bn):
 
 
 def test_every_option_resumes_exactly_after_a_kill_in_each_phase(bn):
-    """Phases, EMA, gradient accumulation, MixUp/CutMix, best.keras and averaging: a run killed in phase 0 (after
-    epoch 1) and in phase 1 (after epoch 3), resumed each time, ends with the same rows, best epoch and averaged
-    scores as the uninterrupted run; the phase changes at the declared epoch."""
+    """Phases, EMA, gradient accumulation, MixUp/CutMix, RandAugment/AugMix, best.keras and averaging: a run
+    killed in phase 0 (after epoch 1) and in phase 1 (after epoch 3), resumed each time, ends with the same rows,
+    best epoch and averaged scores as the uninterrupted run; the phase changes at the declared epoch."""
     recipe = bn["tmp"] / "all.yaml"
     recipe.write_text(open(bn["recipe"]).read().replace("epochs: 3", "epochs: 4")
                       .replace("learning_rate: 0.01}", "learning_rate: 0.02, ema: 0.9, gradient_accumulation_steps: "
@@ -221,16 +221,17 @@ def test_mixed_labels_weigh_classes_as_the_mixed_pixels_do(mixup, cutmix):
 
 
 def test_show_draws_mixed_images_with_their_label_shares(bn, tmp_path):
-    """`show` on a recipe with MixUp and CutMix: the training images are mixtures (not the validation view),
-    each captioned with its larger class share, at least half."""
+    """`show` on a recipe with RandAugment, AugMix, MixUp and CutMix: the training images are mixtures (not the
+    validation view), each captioned with its larger class share, at least half."""
     from PIL import Image
 
     from inception_keras.data.show import show
     from inception_keras.lang.parse import load_arch
 
-    recipe = load_recipe(bn["recipe"], sets=[("augment", {"mixup": 0.8, "cutmix": 1.0})])
+    recipe = load_recipe(bn["recipe"], sets=[("augment", {"mixup": 0.8, "cutmix": 1.0, "randaugment": {},
+                                                          "augmix": {"severity": 5}})])
     result = show(load_arch(bn["arch"]), recipe, str(tmp_path / "mix.png"), rows=2, cols=3)
-    assert "mixup 0.8, cutmix 1" in result["titles"][0]
+    assert "randaugment n=2 m=9, augmix k=3 severity=5, mixup 0.8, cutmix 1" in result["titles"][0]
     assert all(0.5 <= s <= 1.0 for s in result["shares"]) and min(result["shares"]) < 1.0
     assert not np.allclose(result["train"], result["validation"])
     assert Image.open(tmp_path / "mix.png").size == (result["width"], result["height"])
