@@ -73,8 +73,10 @@ def weights(path) -> dict:
 
 def test_frozen_stage_is_bit_identical_after_training_and_init_from_reports(bn):
     """s1 (a convolution and its BatchNorm, moving statistics included) frozen for 2 epochs of real training
-    after a warm start: every s1 tensor equals the donor's bit for bit; the rest changed. The warm start says how
-    many tensors it took and which layer started fresh, and why."""
+    after a warm start: every s1 tensor equals the donor's bit for bit; the rest changed. Declared in the
+    architecture instead (`trainable: false` on s1's convolution and on block 2a), the same holds for them, the
+    CSV counts the head's parameters alone, and `summary` names the frozen parts and counts them. The warm start
+    says how many tensors it took and which layer started fresh, and why."""
     donor = bn["tmp"] / "donor"
     other = bn["tmp"] / "other.yaml"
     other.write_text(BN_ARCH.replace("pool_proj: 4", "pool_proj: 6"))
@@ -94,6 +96,22 @@ def test_frozen_stage_is_bit_identical_after_training_and_init_from_reports(bn):
     assert not np.array_equal(before["2a.1x1/kernel"], after["2a.1x1/kernel"])
     assert [r["trainable_params"] for r in rows(run)] == [str(np.sum([after[k].size for k in after if not
                                                                       k.startswith("s1.")]) - 0)] * 2
+    # the same freezing declared in the architecture (`trainable: false` on a layer and on a block), no recipe key
+    declared = bn["tmp"] / "declared.yaml"
+    declared.write_text(BN_ARCH.replace("batch_norm: true}", "batch_norm: true, trainable: false}")
+                        .replace("pool_proj: 4}", "pool_proj: 4, trainable: false}"))
+    r = cli("train", "--arch", declared, "--recipe", bn["recipe"], "--run-dir", bn["tmp"] / "declared",
+            "--set", "epochs=1", "--init-from", donor)
+    assert r.returncode == 0, r.stderr
+    after = weights(bn["tmp"] / "declared" / "model.keras")
+    kept = [k for k in after if k.startswith(("s1.", "2a.")) and not k.startswith("2a.pool_proj")]
+    assert len(kept) == 14 and all(np.array_equal(before[k], after[k]) for k in kept)
+    assert [r["trainable_params"] for r in rows(bn["tmp"] / "declared")] == ["170"]  # the head's 16 x 10 + 10
+    from inception_keras.lang.parse import load_arch
+    from inception_keras.lang.summary import render
+
+    assert "frozen (trainable: false): s1.conv1, 2a: 574 parameters; 170 trainable in training" in render(
+        load_arch(str(declared))), render(load_arch(str(declared)))
     renamed = bn["tmp"] / "renamed.yaml"
     renamed.write_text(BN_ARCH.replace("stages:\n  s1:", "stages:\n  t1:").replace("2a", "3z")
                        .replace("head:", "top:"))
