@@ -119,9 +119,11 @@ def _apply(tf, x, names, u_op, u_sign, level):
 
 def _randaugment(tf, x, seed, n: int, magnitude: int):
     u = tf.random.stateless_uniform([n, 2], seed)
-    for i in range(n):
-        x = _apply(tf, x, RANDAUGMENT_OPS, u[i, 0], u[i, 1], magnitude / 10.0)
-    return x
+
+    def step(i, x):  # a loop, not n copies of the operations: a small graph, traced fast every epoch
+        return i + 1, _apply(tf, x, RANDAUGMENT_OPS, u[i, 0], u[i, 1], magnitude / 10.0)
+
+    return tf.while_loop(lambda i, x: i < n, step, (tf.constant(0), x))[1]
 
 
 def _augmix(tf, x, seed, width: int, severity: int, alpha: float):
@@ -131,15 +133,18 @@ def _augmix(tf, x, seed, width: int, severity: int, alpha: float):
     a, b = tf.unstack(tf.random.stateless_gamma([2], fold(seed, 2), alpha=alpha))
     blend = a / tf.maximum(a + b, 1e-12)  # Beta(alpha, alpha)
     u = tf.random.stateless_uniform([width, 1 + 3 * MAX_DEPTH], fold(seed, 3))
-    mixed = tf.zeros_like(x)
-    for c in range(width):
-        depth = 1 + tf.cast(u[c, 0] * MAX_DEPTH, tf.int32)
-        chain = x
-        for j in range(MAX_DEPTH):
-            op, sign, level = u[c, 1 + 3 * j], u[c, 2 + 3 * j], (0.1 + (severity - 0.1) * u[c, 3 + 3 * j]) / 10.0
-            chain = tf.cond(j < depth, lambda ch=chain, o=op, s=sign, lv=level: _apply(tf, ch, AUGMIX_OPS, o, s, lv),
-                            lambda ch=chain: ch)
-        mixed += weights[c] * chain
+
+    def chain(c, mixed):
+        depth = 1 + tf.minimum(tf.cast(u[c, 0] * MAX_DEPTH, tf.int32), MAX_DEPTH - 1)
+
+        def step(j, y):
+            level = (0.1 + (severity - 0.1) * u[c, 3 + 3 * j]) / 10.0
+            return j + 1, _apply(tf, y, AUGMIX_OPS, u[c, 1 + 3 * j], u[c, 2 + 3 * j], level)
+
+        y = tf.while_loop(lambda j, y: j < depth, step, (tf.constant(0), x))[1]
+        return c + 1, mixed + weights[c] * y
+
+    mixed = tf.while_loop(lambda c, m: c < width, chain, (tf.constant(0), tf.zeros_like(x)))[1]
     return tf.clip_by_value((1.0 - blend) * x + blend * mixed, 0.0, 1.0)
 
 
