@@ -153,8 +153,8 @@ def apply_policies(tf, images, seed, augment):
     seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), tf.shape(images)[0])
     ra, am = augment.randaugment, augment.augmix
 
-    def one(args):
-        x, s = args
+    def one(pair):
+        x, s = pair
         if ra:
             x = _randaugment(tf, x, tf.random.experimental.stateless_fold_in(s, 1), ra.ops, ra.magnitude)
         if am:
