@@ -43,7 +43,7 @@ fashion-mnist:
 # a test skipped for want of torch, Fashion-MNIST, git history or a private tmpfs fails instead (tests/conftest.py).
 test: install fashion-mnist
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q -n auto tests
+	$(BIN)/python -m pytest -q -n auto --durations=20 tests
 
 # make train ARCH=arch/googlenet_bn.yaml RECIPE=train/imagenette.yaml ARGS="--set epochs=2"
 train: install fashion-mnist

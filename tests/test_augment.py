@@ -359,8 +359,8 @@ def test_show_command(tiny, tmp_path):
                                 f"their validation view, {width}x{height} px")
     with Image.open(out) as image:
         assert image.size == (width, height)
-    r = cli("show", "--arch", arch, "--recipe", "train/imagenet.yaml", "--data-dir", folder, "--out", out,
-            "--set", "augment.color.hue=0.9")
+    r = cli("show", "--arch", arch, "--recipe", "train/imagenet.yaml", "--data-dir", folder, "--out",
+            tmp_path / "other.png", "--set", "augment.color.hue=0.9")
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert r.stderr.strip() == ("error: train/imagenet.yaml: augment.color.hue: expected a number in [0, 0.5] (half "
                                 "the colour circle), got 0.9 (from --set augment.color.hue=0.9)")

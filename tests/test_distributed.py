@@ -147,6 +147,11 @@ def test_mirrored_and_two_workers_equal_one_device(tiny):
                         ("mirrored", ["--strategy", "mirrored", "--set", "cpu_devices=2"])):
         r = cli("train", "--arch", tiny["arch"], "--recipe", recipe, "--run-dir", runs[name], *extra)
         assert r.returncode == 0, r.stderr
+    assert "2 replica(s)" in r.stdout  # the mirrored run: env.json records the strategy and its devices
+    env = json.loads((runs["mirrored"] / "env.json").read_text())
+    assert env["strategy"] == "mirrored" and env["strategy_class"] == "MirroredStrategy"
+    assert env["devices"] == ["/job:localhost/replica:0/task:0/device:CPU:0",
+                              "/job:localhost/replica:0/task:0/device:CPU:1"]
     for p, (_out, err) in zip(*workers(tiny, recipe, runs["workers"])):
         assert p.returncode == 0, err
     assert [json.loads((runs[n] / "env.json").read_text())["replicas"] for n in runs] == [1, 2, 2]

@@ -399,14 +399,31 @@ def test_a_run_directory_name_that_is_not_utf8_fails_before_training(tmp_path):
         check_writable(odd)
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def _without_dac_override():
+    """In the child before exec: drop CAP_DAC_OVERRIDE (1) and CAP_DAC_READ_SEARCH (2) from the bounding set
+    (prctl PR_CAPBSET_DROP = 24), so a root child honours permission bits as any user does."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    for cap in (1, 2):
+        if libc.prctl(24, cap, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
+
+
 def test_a_read_only_tensorboard_folder_fails_before_training(tmp_path):
-    from inception_keras.runs import check_writable
+    """Root writes into read-only folders, so the check runs in a child without the capability that allows it."""
+    import subprocess
 
     (tmp_path / "tensorboard" / "train").mkdir(parents=True)
     os.chmod(tmp_path / "tensorboard" / "train", 0o555)
-    with pytest.raises(ConfigError, match=r"is not writable \(.*tensorboard/train: Permission denied\)"):
-        check_writable(str(tmp_path))
+    code = ("import sys\nfrom inception_keras.runs import check_writable\nfrom inception_keras.errors import "
+            "ConfigError\ntry:\n    check_writable(sys.argv[1])\nexcept ConfigError as e:\n    print(e)\n")
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], env=env, capture_output=True, text=True,
+                         timeout=60, preexec_fn=_without_dac_override if os.geteuid() == 0 else None)
+    os.chmod(tmp_path / "tensorboard" / "train", 0o755)
+    assert out.returncode == 0, out.stderr
+    assert "is not writable (" in out.stdout and "tensorboard/train: Permission denied)" in out.stdout, out.stdout
 
 
 def test_model_files_that_are_fifos_are_refused_before_keras_opens_them(tmp_path):

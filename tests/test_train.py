@@ -200,19 +200,6 @@ def test_default_run_directory_resumes_the_same_configuration(tiny):
     assert [m["epoch"] for m in rows(root / newest)] == ["1"]
 
 
-def test_mirrored_over_two_logical_cpus(tiny):
-    run = tiny["tmp"] / "mirrored"
-    r = cli(*train_args(tiny, run, "--strategy", "mirrored", "--set", "cpu_devices=2", "--set", "epochs=2",
-                        "--set", "augment.flip=true"))
-    assert r.returncode == 0, r.stderr
-    env = json.loads((run / "env.json").read_text())
-    assert env["strategy"] == "mirrored" and env["strategy_class"] == "MirroredStrategy"
-    assert env["replicas"] == 2 and env["devices"] == ["/job:localhost/replica:0/task:0/device:CPU:0",
-                                                       "/job:localhost/replica:0/task:0/device:CPU:1"]
-    assert [m["epoch"] for m in rows(run)] == ["1", "2"]
-    assert "2 replica(s)" in r.stdout
-
-
 # ----------------------------------------------------------------------------- failures
 
 
@@ -265,8 +252,8 @@ def test_bad_recipe_keys_exit_2_with_file_path_and_line(tiny):
     assert lines[0] == f"error: 3 errors in {recipe}:"
     assert lines[1] == (f"{recipe}:3:1: epoch: unknown key 'epoch' in the recipe; did you mean 'epochs'? (known: "
                         f"name, dataset, epochs, batch_size, partial_batch, optimizer, schedule, label_smoothing, "
-                        f"augment, "
-                        f"initializer, precision, strategy, cpu_devices, seed, steps_per_execution, jit_compile)")
+                        f"augment, initializer, precision, strategy, cpu_devices, seed, steps_per_execution, "
+                        f"jit_compile, freeze, phases, early_stopping, top5, average_last)")
     assert lines[2] == (f"{recipe}:1:1: the recipe is missing required key 'epochs' (epochs to train)")
     assert lines[3] == (f"{recipe}:5:40: optimizer.learning_rate: expected a number > 0, got '0.01' (a string) "
                         f"(remove the quotes)")
