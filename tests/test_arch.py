@@ -230,7 +230,7 @@ MALFORMED = [
     ("unknown key", BASE.replace("kernel: 3,", "kernal: 3,"),
      ["net.yaml:6:26: stages.b1[0].conv.kernal: unknown key 'kernal' in conv layer; did you mean 'kernel'? (known: "
       "filters, kernel, stride, padding, activation, use_bias, batch_norm, initializer, bn_epsilon, bn_momentum, "
-      "bn_center, bn_scale, name)",
+      "bn_center, bn_scale, name, trainable)",
       "net.yaml:6:13: stages.b1[0].conv: conv layer is missing required key 'kernel' (kernel size: N "
       "(square) or [height, width] (`[1, 7]`))"]),
     ("number as string", BASE.replace("3x3_reduce: 4", '3x3_reduce: "4"'),

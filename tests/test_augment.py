@@ -50,7 +50,7 @@ BAD = [
     ("{erase: {value: '0'}}", "augment.erase.value: expected a number in [0, 1], got '0' (a string) (remove the "
                               "quotes)"),
     ("{blur: 3}", "augment.blur: unknown key 'blur' in augment (known: crop, flip, translate, color, erase, "
-                  "mixup, cutmix)"),
+                  "randaugment, augmix, mixup, cutmix)"),
     ("{crop: {scales: [0.1, 1]}}", "augment.crop.scales: unknown key 'scales' in crop; did you mean 'scale'? (known: "
                                    "scale, ratio, interpolation)"),
 ]

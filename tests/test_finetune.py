@@ -30,14 +30,15 @@ stages:
 
 #: Every option at once, each of them state that must survive a kill: the phase (frozen s1, then all at a tenth
 #: of the rate), EMA weights, accumulated gradients (20 steps an epoch: a pair straddles no epoch, 3 would),
-#: the best epoch, the kept weights to average, MixUp and CutMix's draws.
+#: the best epoch, the kept weights to average, MixUp, CutMix and RandAugment's draws (AugMix draws from the
+#: same per-image seeds; tests/test_policies.py shows both repeat with the seed).
 EVERYTHING = """\
 freeze: [s1]
 phases: [{epoch: 3, freeze: [], learning_rate: 0.002}]
 early_stopping: {metric: val_accuracy, patience: 10}
 average_last: 2
 top5: true
-augment: {mixup: 0.4, cutmix: 1.0}
+augment: {mixup: 0.4, cutmix: 1.0, randaugment: {ops: 1}}
 """
 
 
@@ -73,8 +74,10 @@ def weights(path) -> dict:
 
 def test_frozen_stage_is_bit_identical_after_training_and_init_from_reports(bn):
     """s1 (a convolution and its BatchNorm, moving statistics included) frozen for 2 epochs of real training
-    after a warm start: every s1 tensor equals the donor's bit for bit; the rest changed. The warm start says how
-    many tensors it took and which layer started fresh, and why."""
+    after a warm start: every s1 tensor equals the donor's bit for bit; the rest changed. Declared in the
+    architecture instead (`trainable: false` on s1's convolution and on block 2a), the same holds for them, the
+    saved model's trainable parameters are the head's alone, and `summary` names the frozen parts and counts
+    them. The warm start says how many tensors it took and which layer started fresh, and why."""
     donor = bn["tmp"] / "donor"
     other = bn["tmp"] / "other.yaml"
     other.write_text(BN_ARCH.replace("pool_proj: 4", "pool_proj: 6"))
@@ -94,6 +97,25 @@ def test_frozen_stage_is_bit_identical_after_training_and_init_from_reports(bn):
     assert not np.array_equal(before["2a.1x1/kernel"], after["2a.1x1/kernel"])
     assert [r["trainable_params"] for r in rows(run)] == [str(np.sum([after[k].size for k in after if not
                                                                       k.startswith("s1.")]) - 0)] * 2
+    # the same freezing declared in the architecture (`trainable: false` on a layer and on a block), no recipe key
+    declared = bn["tmp"] / "declared.yaml"
+    declared.write_text(BN_ARCH.replace("batch_norm: true}", "batch_norm: true, trainable: false}")
+                        .replace("pool_proj: 4}", "pool_proj: 4, trainable: false}"))
+    r = cli("train", "--arch", declared, "--recipe", bn["recipe"], "--run-dir", bn["tmp"] / "declared",
+            "--set", "epochs=1", "--init-from", donor)
+    assert r.returncode == 0, r.stderr
+    after = weights(bn["tmp"] / "declared" / "model.keras")
+    kept = [k for k in after if k.startswith(("s1.", "2a.")) and not k.startswith("2a.pool_proj")]
+    assert len(kept) == 16 and all(np.array_equal(before[k], after[k]) for k in kept)
+    import keras
+
+    saved = keras.models.load_model(bn["tmp"] / "declared" / "model.keras", compile=False)
+    assert sum(int(np.prod(w.shape)) for w in saved.trainable_weights) == 170  # the head's 16 x 10 + 10, saved so
+    from inception_keras.lang.parse import load_arch
+    from inception_keras.lang.summary import render
+
+    assert "frozen (trainable: false): s1.conv1, 2a: 574 parameters; 170 trainable in training" in render(
+        load_arch(str(declared))), render(load_arch(str(declared)))
     renamed = bn["tmp"] / "renamed.yaml"
     renamed.write_text(BN_ARCH.replace("stages:\n  s1:", "stages:\n  t1:").replace("2a", "3z")
                        .replace("head:", "top:"))
@@ -104,9 +126,9 @@ def test_frozen_stage_is_bit_identical_after_training_and_init_from_reports(bn):
 
 
 def test_every_option_resumes_exactly_after_a_kill_in_each_phase(bn):
-    """Phases, EMA, gradient accumulation, MixUp/CutMix, best.keras and averaging: a run killed in phase 0 (after
-    epoch 1) and in phase 1 (after epoch 3), resumed each time, ends with the same rows, best epoch and averaged
-    scores as the uninterrupted run; the phase changes at the declared epoch."""
+    """Phases, EMA, gradient accumulation, MixUp/CutMix, RandAugment, best.keras and averaging: a run
+    killed in phase 0 (after epoch 1) and in phase 1 (after epoch 3), resumed each time, ends with the same rows,
+    best epoch and averaged scores as the uninterrupted run; the phase changes at the declared epoch."""
     recipe = bn["tmp"] / "all.yaml"
     recipe.write_text(open(bn["recipe"]).read().replace("epochs: 3", "epochs: 4")
                       .replace("learning_rate: 0.01}", "learning_rate: 0.02, ema: 0.9, gradient_accumulation_steps: "
@@ -221,16 +243,17 @@ def test_mixed_labels_weigh_classes_as_the_mixed_pixels_do(mixup, cutmix):
 
 
 def test_show_draws_mixed_images_with_their_label_shares(bn, tmp_path):
-    """`show` on a recipe with MixUp and CutMix: the training images are mixtures (not the validation view),
-    each captioned with its larger class share, at least half."""
+    """`show` on a recipe with RandAugment, AugMix, MixUp and CutMix: the training images are mixtures (not the
+    validation view), each captioned with its larger class share, at least half."""
     from PIL import Image
 
     from inception_keras.data.show import show
     from inception_keras.lang.parse import load_arch
 
-    recipe = load_recipe(bn["recipe"], sets=[("augment", {"mixup": 0.8, "cutmix": 1.0})])
+    recipe = load_recipe(bn["recipe"], sets=[("augment", {"mixup": 0.8, "cutmix": 1.0, "randaugment": {},
+                                                          "augmix": {"severity": 5}})])
     result = show(load_arch(bn["arch"]), recipe, str(tmp_path / "mix.png"), rows=2, cols=3)
-    assert "mixup 0.8, cutmix 1" in result["titles"][0]
+    assert "randaugment n=2 m=9, augmix k=3 severity=5, mixup 0.8, cutmix 1" in result["titles"][0]
     assert all(0.5 <= s <= 1.0 for s in result["shares"]) and min(result["shares"]) < 1.0
     assert not np.allclose(result["train"], result["validation"])
     assert Image.open(tmp_path / "mix.png").size == (result["width"], result["height"])

@@ -180,6 +180,7 @@ class Pipeline:
 
         from inception_keras.data.augment import tf_augment
         from inception_keras.data.mix import mix_batch
+        from inception_keras.data.policies import apply_policies
 
         in_memory = self.split.images is not None
         batch, augmenter = self.batch, self.augmenter if augment else None
@@ -193,6 +194,7 @@ class Pipeline:
             return y
 
         mixes = augment and self.augment is not None and self.augment.mixes and self.one_hot
+        policies = augment and self.augment is not None and self.augment.policies
 
         def prep(x, y, s):
             if in_memory:  # stored size: resized here, a batch at a time
@@ -200,6 +202,9 @@ class Pipeline:
             else:  # streams were resized (and cached) as uint8 already
                 x = tf.cast(x, tf.float32) / 255.0
             x = tf_augment(augmenter, x, s) if augmenter is not None else x
+            if policies:
+                x = apply_policies(tf, x, tf.random.experimental.stateless_fold_in(tf.cast(s, tf.int64), 98),
+                                   self.augment)
             if not mixes:
                 return x, finish_labels(y)
             x, y = mix_batch(tf, x, tf.one_hot(tf.cast(y, tf.int32), self.num_classes),
@@ -208,7 +213,7 @@ class Pipeline:
             return x, ({name: y for name in self.outputs} if self.outputs and len(self.outputs) > 1 else y)
 
         ds = ds.batch(batch)
-        if augmenter is None and not mixes:
+        if augmenter is None and not mixes and not policies:
             ds = ds.map(lambda x, y: prep(x, y, None), num_parallel_calls=tf.data.AUTOTUNE)
         else:
             ds = tf.data.Dataset.zip((ds, _random_pairs(tf, self.seed, 1, epoch)))

@@ -6,9 +6,12 @@ A stage covers its layers; a block (an Inception block `3a`) covers the Keras la
 """
 from __future__ import annotations
 
+import dataclasses
+
 from inception_keras.errors import ConfigError
 from inception_keras.lang.arch import ArchSpec
 from inception_keras.lang.checks import did_you_mean
+from inception_keras.lang.kinds import Layer
 
 
 def part_names(spec: ArchSpec) -> dict[str, tuple[str, ...]]:
@@ -22,19 +25,44 @@ def part_names(spec: ArchSpec) -> dict[str, tuple[str, ...]]:
 
 
 def frozen_prefixes(spec: ArchSpec, names) -> tuple[str, ...]:
-    """The spec layer names the given stages, blocks or layers cover; ConfigError naming an unknown one."""
+    """The spec layer names the given stages, blocks or layers cover, and those the architecture declares
+    `trainable: false`; ConfigError naming an unknown one."""
     parts = part_names(spec)
     unknown = [n for n in names if n not in parts]
     if unknown:
         stages = ", ".join(s.name for s in spec.stages)
         raise ConfigError("\n".join(f"freeze: no stage, block or layer '{n}' in {spec.name}"
                                      f"{did_you_mean(n, parts)} (stages: {stages})" for n in unknown))
-    return tuple(dict.fromkeys(p for n in names for p in parts[n]))
+    return tuple(dict.fromkeys([p for n in names for p in parts[n]] + list(declared_frozen(spec))))
+
+
+def declared_frozen(spec: ArchSpec) -> tuple[str, ...]:
+    """The layer and block names the architecture declares `trainable: false` (inside blocks' branches too, and
+    in auxiliary heads): frozen whatever the recipe says."""
+    out: list[str] = []
+
+    def visit(value):
+        if isinstance(value, Layer):
+            if not value.trainable:
+                out.append(value.name)
+            for f in dataclasses.fields(value):
+                visit(getattr(value, f.name))
+        elif isinstance(value, (tuple, list)):
+            for v in value:
+                visit(v)
+
+    visit([layer for stage in spec.stages for layer in stage.layers] + [h.layers for h in spec.aux_heads])
+    return tuple(out)
 
 
 def is_frozen(layer_name: str, prefixes) -> bool:
     """Whether a Keras layer belongs to one of the frozen spec layers (its name, or its name and a dot)."""
     return any(layer_name == p or layer_name.startswith(p + ".") for p in prefixes)
+
+
+def frozen_params(spec: ArchSpec, prefixes) -> int:
+    """The trainable parameters of the summary's rows (layers and blocks) that `prefixes` freeze."""
+    return sum(r.params for r in spec.rows if is_frozen(r.name, prefixes))
 
 
 def check_freezing(spec: ArchSpec, recipe) -> None:

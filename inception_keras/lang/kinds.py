@@ -51,6 +51,8 @@ class Layer:
 
     name: str | None = option("name", "layer name (default: kind and position in its stage, e.g. `b1.conv1`)",
                               None, nullable=True)
+    trainable: bool = option("bool", "false: frozen (a block: all its layers): its weights never change in "
+                                     "training and its BatchNorm runs in inference mode, as Keras does", True)
     path: tuple = field(default=(), compare=False, repr=False)  # YAML path of the definition
 
     def resolved(self, classes: int) -> Layer:

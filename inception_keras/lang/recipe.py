@@ -27,6 +27,8 @@ MAX_HUE = 0.5
 MAX_SEED = 2 ** 32 - 1  # numpy's and TensorFlow's seeds are 32-bit
 MAX_CPU_DEVICES = 64
 MAX_EPOCHS = 1_000_000
+MAX_POLICY_OPS = 10
+MAX_LEVEL = 10
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -144,6 +146,24 @@ class Erase:
 
 
 @dataclass(frozen=True, kw_only=True)
+class RandAugment:
+    ops: int = option("pos_int", "N: operations applied to each image in turn, each drawn from the paper's list "
+                                 "(the paper's ImageNet: 2)", 2, maximum=MAX_POLICY_OPS)
+    magnitude: int = option("nonneg_int", "M: their strength on the paper's scale of 0 to 10 (the paper's "
+                                          "ImageNet: 9)", 9, maximum=MAX_LEVEL)
+
+
+@dataclass(frozen=True, kw_only=True)
+class AugMix:
+    width: int = option("pos_int", "k: chains of 1 to 3 operations mixed together (the paper: 3)", 3,
+                        maximum=MAX_POLICY_OPS)
+    severity: int = option("pos_int", "strength of each operation, drawn up to this on a scale of 1 to 10 (the "
+                                      "paper: 3)", 3, maximum=MAX_LEVEL)
+    alpha: float = option("pos_number", "chains weighted by Dirichlet(alpha), the mixture blended with the image "
+                                        "by Beta(alpha, alpha) (the paper: 1)", 1.0)
+
+
+@dataclass(frozen=True, kw_only=True)
 class Augment:
     crop: Crop | None = option("mapping", "random resized crop, the Inception crop (below; `crop: {}` takes the "
                                           "defaults); null: off", None, nullable=True, nested=Crop)
@@ -155,6 +175,10 @@ class Augment:
                                  nullable=True, nested=Color)
     erase: Erase | None = option("mapping", "random erasing, after the rest (below); null: off", None,
                                  nullable=True, nested=Erase)
+    randaugment: RandAugment | None = option("mapping", "RandAugment (below), after the transforms above; "
+                                                        "null: off", None, nullable=True, nested=RandAugment)
+    augmix: AugMix | None = option("mapping", "AugMix (below), after the transforms above (and RandAugment); "
+                                              "null: off", None, nullable=True, nested=AugMix)
     mixup: float = option("nonneg_number", "MixUp: each batch blended with itself reversed, weight ~ Beta(a, a) "
                                            "for this a (timm: 0.8), labels blended alike; 0: off", 0.0)
     cutmix: float = option("nonneg_number", "CutMix: a box of the reversed batch pasted in, its side sqrt(1 - "
@@ -176,11 +200,20 @@ class Augment:
             out.append("color")
         if self.erase and self.erase.probability:
             out.append(f"erase p={self.erase.probability:g}")
+        if self.randaugment:
+            out.append(f"randaugment n={self.randaugment.ops} m={self.randaugment.magnitude}")
+        if self.augmix:
+            out.append(f"augmix k={self.augmix.width} severity={self.augmix.severity}")
         if self.mixup:
             out.append(f"mixup {self.mixup:g}")
         if self.cutmix:
             out.append(f"cutmix {self.cutmix:g}")
         return out
+
+    @property
+    def policies(self) -> bool:
+        """RandAugment or AugMix: whole-image operations drawn per image (data.policies)."""
+        return bool(self.randaugment or self.augmix)
 
     @property
     def mixes(self) -> bool:

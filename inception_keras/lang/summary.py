@@ -5,6 +5,7 @@ import math
 import os
 
 from inception_keras.lang.arch import ArchSpec, Row
+from inception_keras.lang.freeze import declared_frozen, frozen_params
 
 
 def _shape(shape: tuple) -> str:
@@ -90,6 +91,11 @@ def render(spec: ArchSpec, blocks: bool = False) -> str:
     text.append(f"total: {spec.params:,} parameters"
                 + (f" ({spec.trainable_params:,} trainable, {nontrain:,} non-trainable)" if nontrain else "")
                 + f", {spec.macs / 1e9:.3f} G multiply-adds per image")
+    frozen = declared_frozen(spec)
+    if frozen:
+        n = frozen_params(spec, frozen)
+        text.append(f"frozen (trainable: false): {', '.join(frozen)}: {n:,} parameters; "
+                    f"{spec.trainable_params - n:,} trainable in training")
     if spec.aux_heads:
         text += ["", "auxiliary heads (training only; not in the inference model):"]
         text += [f"  {h.name}: after {h.after}, loss weight {h.loss_weight:g}" for h in spec.aux_heads]

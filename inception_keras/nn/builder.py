@@ -8,6 +8,7 @@ from keras import layers
 
 from inception_keras.lang import kinds as S
 from inception_keras.lang.arch import ArchSpec
+from inception_keras.lang.freeze import declared_frozen, is_frozen
 from inception_keras.lang.parse import load_arch
 from inception_keras.nn import blocks
 
@@ -46,8 +47,23 @@ def _logits(x, name: str):
     return x
 
 
+def _freeze(model, spec: ArchSpec) -> None:
+    """The layers declared `trainable: false` (a block's: every layer it builds) made non-trainable; a frozen
+    BatchNorm then runs in inference mode, as Keras does."""
+    prefixes = declared_frozen(spec)
+    for layer in model.layers if prefixes else ():
+        if is_frozen(layer.name, prefixes):
+            layer.trainable = False
+
+
 def build_models(spec_or_path) -> Models:
     spec = _as_spec(spec_or_path)
+    models = _build(spec)
+    _freeze(models.train, spec)
+    return models
+
+
+def _build(spec: ArchSpec) -> Models:
     inp = keras.Input(spec.input, name="input")
     x = blocks.normalize_input(spec, inp)
     block_out = {}
