@@ -161,22 +161,16 @@ def _has_top(file: str) -> bool:
 def import_keras(weights_path: str, arch_path: str, out_path: str, sets=None) -> str:
     """Build `arch_path` (with `sets` applied), load a keras.applications weight file into it by structure and
     write `.weights.h5` or `.keras` (never over an existing file or through a symlink). Returns what it did."""
+    from inception_keras.interop.imported import check_output, write_model
     from inception_keras.lang.parse import load_arch
     from inception_keras.nn.builder import build_model
 
-    out = os.fspath(out_path)
-    if not out.endswith((".weights.h5", ".keras")):
-        raise ConfigError(f"{out}: the output must end in .weights.h5 or .keras (weights only, or the whole model)")
+    out = check_output(out_path)
     if os.path.lexists(out):
         raise ConfigError(f"{out}: exists; choose another --out (nothing is overwritten)")
     spec = load_arch(arch_path, sets=sets or None)
     model = build_model(spec)
     n = load_keras_weights(os.fspath(weights_path), spec, model)
-    try:
-        if os.path.dirname(out):
-            os.makedirs(os.path.dirname(out), exist_ok=True)
-        model.save(out) if out.endswith(".keras") else model.save_weights(out)
-    except OSError as e:
-        raise ConfigError(f"{out}: cannot write: {e.strerror or e}") from None
+    write_model(out, model)
     return (f"copied {n} tensors from {weights_path} (keras.applications.{REFERENCES[spec.name]}) onto {spec.name}; "
             f"wrote {out}")

@@ -357,35 +357,23 @@ def import_structural(state_dict_path: str, arch_path: str, out_path: str, input
     (the inference model). Returns the `ImportReport`."""
     import os
 
+    from inception_keras.interop.imported import check_output, normalize_note, write_model
     from inception_keras.interop.state_dict import load_state_dict
     from inception_keras.lang.parse import load_arch
     from inception_keras.nn.builder import build_models
 
-    out = os.fspath(out_path)
-    if not out.endswith((".weights.h5", ".keras")):
-        raise ConfigError(f"{out}: the output must end in .weights.h5 or .keras (weights only, or the whole model)")
-    if os.path.isdir(out):
-        raise ConfigError(f"{out}: is a directory; --out names the file to write")
+    out = check_output(out_path)
     sets = list(sets or []) + ([("input", [int(d) for d in input_shape])] if input_shape else [])
     spec = load_arch(arch_path, sets=sets or None)
     state = load_state_dict(state_dict_path)
     models = build_models(spec)
     report = state_dict_to_keras(state, models.train, source=os.fspath(state_dict_path))
-    try:
-        if os.path.dirname(out):
-            os.makedirs(os.path.dirname(out), exist_ok=True)
-        if out.endswith(".keras"):
-            models.inference.save(out)
-        else:
-            models.train.save_weights(out)
-    except OSError as e:
-        raise ConfigError(f"{out}: cannot write: {e.strerror or e}") from None
+    write_model(out, models.inference, models.train)
     what = "the inference model" if out.endswith(".keras") else "the weights of the training model"
     heads = [h.name for h in spec.aux_heads]
     if heads:
         what += (f" (without the aux heads {', '.join(heads)}: write .weights.h5 to keep them)"
                  if out.endswith(".keras") else f" with its aux heads {', '.join(heads)}")
-    norm = (f"; its input layer normalizes [0, 1] images with mean {list(spec.normalize.mean)}, std "
-            f"{list(spec.normalize.std)}" if spec.normalize else "; it takes the images as given (no `normalize`)")
-    report.notes.append(f"wrote {out}: {what} of {spec.name} at input {'x'.join(map(str, spec.input))}{norm}")
+    report.notes.append(f"wrote {out}: {what} of {spec.name} at input {'x'.join(map(str, spec.input))}"
+                        f"{normalize_note(spec)}")
     return report

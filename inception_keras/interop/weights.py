@@ -31,8 +31,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from inception_keras import safeio
 from inception_keras.errors import ConfigError, Problem
+from inception_keras.interop.imported import check_output, normalize_note, write_model
 from inception_keras.interop.state_dict import load_state_dict, read_safetensors, write_safetensors
 
 __all__ = ["ImportReport", "declaration_order", "gluon_to_keras", "import_torchvision", "load_state_dict",
@@ -284,11 +284,7 @@ def import_torchvision(state_dict_path: str, arch_path: str, out_path: str, inpu
     from inception_keras.lang.parse import load_arch
     from inception_keras.nn.builder import build_models
 
-    out = os.fspath(out_path)
-    if not out.endswith((".weights.h5", ".keras")):
-        raise ConfigError(f"{out}: the output must end in .weights.h5 or .keras (weights only, or the whole model)")
-    if os.path.isdir(out):
-        raise ConfigError(f"{out}: is a directory; --out names the file to write")
+    out = check_output(out_path)
     sets = list(sets or []) + ([("input", [int(d) for d in input_shape])] if input_shape else [])
     spec = load_arch(arch_path, sets=sets or None)
     state = load_state_dict(state_dict_path)
@@ -304,25 +300,13 @@ def import_torchvision(state_dict_path: str, arch_path: str, out_path: str, inpu
                            f"{', '.join(heads)}: drop them with --set aux_heads=null")
             raise ConfigError([*e.problems, hint]) from None
         raise
-    try:
-        if os.path.dirname(out):
-            os.makedirs(os.path.dirname(out), exist_ok=True)
-        with safeio.output(out, force=True) as tmp:  # whole, never through a link (the CLI refused an existing one)
-            if out.endswith(".keras"):
-                models.inference.save(tmp)
-            else:
-                models.train.save_weights(tmp)
-    except OSError as e:
-        raise ConfigError(f"{out}: cannot write: {e.strerror or e}") from None
+    write_model(out, models.inference, models.train)
     heads = [h.name for h in spec.aux_heads]
     what = ("the inference model" + (f" (the imported aux heads {', '.join(heads)} are training-only and not in it; "
                                       "write .weights.h5 to keep them)" if heads else "")
             if out.endswith(".keras") else
             "the weights of the training model" + (f" with its aux heads {', '.join(heads)}" if heads else ""))
-    norm = (f"; its input layer normalizes [0, 1] images with mean {list(spec.normalize.mean)}, std "
-            f"{list(spec.normalize.std)}" if spec.normalize else
-            "; it takes the images as given (no `normalize` in the architecture; torchvision's pretrained weights "
-            "expect arch/googlenet_bn_imagenet.yaml's)")
+    norm = normalize_note(spec, "torchvision's pretrained weights expect arch/googlenet_bn_imagenet.yaml's")
     report.notes.append(f"wrote {out}: {what} of {spec.name} at input {'x'.join(map(str, spec.input))}{norm}")
     return report
 

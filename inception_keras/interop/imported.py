@@ -1,0 +1,46 @@
+"""Writing an imported model: the one place where the three importers (interop.weights for torchvision's
+GoogLeNet, interop.structural for timm and PyTorch state dicts, interop.keras_apps for keras.applications' files)
+check `--out` and write it. It only ever writes the file named, whole (safeio.output: a temporary name, synced,
+renamed), never through a link; the CLI has already refused an existing file unless --force."""
+from __future__ import annotations
+
+import os
+
+from inception_keras import safeio
+from inception_keras.errors import ConfigError
+
+SUFFIXES = (".weights.h5", ".keras")
+
+
+def check_output(out_path) -> str:
+    """`out_path` as a string, refused unless it names a `.weights.h5` or `.keras` file."""
+    out = os.fspath(out_path)
+    if not out.endswith(SUFFIXES):
+        raise ConfigError(f"{out}: the output must end in .weights.h5 or .keras (weights only, or the whole model)")
+    if os.path.isdir(out):
+        raise ConfigError(f"{out}: is a directory; --out names the file to write")
+    return out
+
+
+def write_model(out: str, inference, train=None) -> None:
+    """`.keras`: the inference model whole (what predict, evaluate and export take); `.weights.h5`: the weights
+    of `train` (the training model, aux heads included) or of `inference` when there is no other."""
+    try:
+        if os.path.dirname(out):
+            os.makedirs(os.path.dirname(out), exist_ok=True)
+        with safeio.output(out, force=True) as tmp:
+            if out.endswith(".keras"):
+                inference.save(tmp)
+            else:
+                (train if train is not None else inference).save_weights(tmp)
+    except OSError as e:
+        raise ConfigError(f"{out}: cannot write: {e.strerror or e}") from None
+
+
+def normalize_note(spec, otherwise: str = "") -> str:
+    """How the written model's input layer treats images: the architecture's `normalize`, or `otherwise`."""
+    if spec.normalize:
+        return (f"; its input layer normalizes [0, 1] images with mean {list(spec.normalize.mean)}, std "
+                f"{list(spec.normalize.std)}")
+    return "; it takes the images as given (no `normalize` in the architecture" + (f"; {otherwise})" if otherwise
+                                                                                 else ")")
