@@ -100,6 +100,21 @@ def torchvision_state_dict(seed: int, keys_shapes) -> dict:
     return {k: tensor(seed, k, s, torchvision_role(k, s)) for k, s in keys_shapes}
 
 
+def load_seeded(model, seed: int):
+    """Load the seeded state dict into a PyTorch `model` (strict), switch it to eval mode and check that it holds
+    exactly those arrays; returns (model, [(key, shape)], the arrays as loaded). torch is the caller's import."""
+    import torch
+
+    keys_shapes = [(k, tuple(v.shape)) for k, v in model.state_dict().items()]
+    state = torchvision_state_dict(seed, keys_shapes)
+    model.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()}, strict=True)
+    model.eval()
+    loaded = [v.detach().cpu().numpy() for v in model.state_dict().values()]
+    for (k, _), a in zip(keys_shapes, loaded):
+        assert np.array_equal(a, state[k]), k
+    return model, keys_shapes, loaded
+
+
 # ----------------------------------------------------------------------------- MXNet (the d2l seed)
 
 

@@ -63,15 +63,7 @@ def make(name: str):
 
 def build(name: str):
     """The reference with seeded weights (eval mode), its (key, shape) list and the arrays it holds."""
-    model = make(name)
-    keys_shapes = [(k, tuple(v.shape)) for k, v in model.state_dict().items()]
-    state = seeded.torchvision_state_dict(SEED, keys_shapes)
-    model.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()}, strict=True)
-    model.eval()
-    loaded = [v.detach().cpu().numpy() for v in model.state_dict().values()]
-    for (k, _), a in zip(keys_shapes, loaded):
-        assert np.array_equal(a, state[k]), k
-    return model, keys_shapes, loaded
+    return seeded.load_seeded(make(name), SEED)
 
 
 def reference(name, model, keys_shapes, loaded, size) -> dict:

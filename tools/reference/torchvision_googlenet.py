@@ -75,15 +75,7 @@ def build(aux_logits=True, transform_input=False):
         warnings.simplefilter("ignore")
         model = torchvision.models.googlenet(weights=None, aux_logits=aux_logits, transform_input=transform_input,
                                              init_weights=False)
-    sd = model.state_dict()
-    keys_shapes = [(k, tuple(v.shape)) for k, v in sd.items()]
-    state = seeded.torchvision_state_dict(SEED, keys_shapes)
-    model.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()}, strict=True)
-    model.eval()
-    loaded = [v.detach().cpu().numpy() for v in model.state_dict().values()]
-    for (k, _), a in zip(keys_shapes, loaded):
-        assert np.array_equal(a, state[k]), k
-    return model, keys_shapes, loaded
+    return seeded.load_seeded(model, SEED)
 
 
 def reference(model, keys_shapes, loaded, size):
