@@ -9,7 +9,7 @@ Writing (`output`, `write_new`, `create_lock`): into a temporary file in the sam
 the name, so a reader sees the old file or the new one, never half of one; a rename replaces a link itself and
 never writes through it; an existing file is replaced only when the caller was asked to (`force`).
 
-This module sits at the bottom (beside `errors`): lang, data, runs, interop and compare all read through it. It
+This module sits at the bottom (beside `errors`): lang, data, runs, weights, serve and compare all read through it. It
 never imports anything of the project but `errors`.
 """
 from __future__ import annotations

@@ -85,7 +85,7 @@ def test_export_round_trip_reproduces_the_keras_logits(fmt, name, tiny_model, tm
     assert "float32 [N, 20, 20, 3] images in [0, 1] -> 5 logits" in report
     assert "logits differ from Keras' by at most" in report
     if fmt == "tflite":  # the interpreter that ran is named: LiteRT's where ai-edge-litert is installed
-        from inception_keras.interop.export import LITERT, TF_LITE
+        from inception_keras.serve.export import LITERT, TF_LITE
 
         litert = importlib.util.find_spec("ai_edge_litert") is not None
         assert f"checked with {LITERT if litert else TF_LITE}: " in report

@@ -1,5 +1,5 @@
 """`inception-keras import-weights timm STATE_DICT --arch ... --out ...` (issue 22, item 3): PyTorch state dicts
-mapped onto our models by structure (interop/structural.py), proven on the references' own logits.
+mapped onto our models by structure (weights/structural.py), proven on the references' own logits.
 
 Weights are regenerated from each fixture's seed by tools/reference/seeded.py (the fixtures hold no weights) and
 written as .safetensors (the safetensors library, no PyTorch) or with torch.save (.pth, where torch imports).
@@ -21,9 +21,9 @@ from test_import_weights import run_error, write_state
 import inception_keras as ik
 from inception_keras.cli.app import main
 from inception_keras.errors import ConfigError
-from inception_keras.interop import structural as S
-from inception_keras.interop.state_dict import load_state_dict
 from inception_keras.nn.builder import build_models
+from inception_keras.weights import structural as S
+from inception_keras.weights.state_dict import load_state_dict
 
 
 @pytest.fixture(scope="module")

@@ -108,7 +108,7 @@ def test_set_values(items):
 @FUZZ
 @given(items=st.lists(st.builds(lambda k, v: f"{k}={v}", st.sampled_from(["seed", "x", "a.b"]), TEXT), max_size=3))
 def test_sweep_grids(items):
-    from inception_keras.engine.grid import parse_grid
+    from inception_keras.experiments.grid import parse_grid
 
     refused_or_read(parse_grid, items)
 
@@ -150,7 +150,7 @@ def test_metrics_csv_never_raises(scratch, data):
 
 
 def safetensors_bytes() -> bytes:
-    from inception_keras.interop.state_dict import write_safetensors
+    from inception_keras.weights.state_dict import write_safetensors
 
     with tempfile.TemporaryDirectory() as d:
         write_safetensors(os.path.join(d, "s.safetensors"), {"a": np.ones((2, 3), np.float32),
@@ -168,7 +168,7 @@ def npz_bytes() -> bytes:
 @FUZZ
 @given(data=st.data())
 def test_state_dicts(scratch, data):
-    from inception_keras.interop.state_dict import load_state_dict
+    from inception_keras.weights.state_dict import load_state_dict
 
     kind = data.draw(st.sampled_from(["safetensors", "npz"]))
     seed = safetensors_bytes() if kind == "safetensors" else npz_bytes()

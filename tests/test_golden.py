@@ -26,7 +26,7 @@ import seeded  # noqa: E402
 
 import inception_keras as ik  # noqa: E402
 from inception_keras.errors import ConfigError  # noqa: E402
-from inception_keras.interop import weights as W  # noqa: E402
+from inception_keras.weights import torchvision as W  # noqa: E402
 
 SEED_ARCH = os.path.join(ROOT, "arch", "googlenet.yaml")
 BN_ARCH = os.path.join(ROOT, "arch", "googlenet_bn.yaml")

@@ -117,7 +117,7 @@ def test_bad_runs_are_warnings_and_the_other_runs_are_compared(tmp_path):
 
 
 def test_labels_from_a_device_are_refused(tmp_path):
-    from inception_keras.interop.predict import class_names
+    from inception_keras.serve.predict import class_names
 
     with Bounded() as b, pytest.raises(ConfigError, match="^/dev/zero: cannot read the class names: class names "
                                                           "file is not a regular file"):
@@ -175,7 +175,7 @@ def test_a_million_row_csv_is_refused_by_its_size_in_bounded_memory(tmp_path):
 
 
 def test_an_npz_that_expands_past_the_cap_is_refused_before_decompressing(tmp_path, monkeypatch):
-    from inception_keras.interop.state_dict import load_state_dict
+    from inception_keras.weights.state_dict import load_state_dict
 
     monkeypatch.setitem(safeio.LIMITS, "weights", 1 << 20)
     path = tmp_path / "bomb.npz"
@@ -188,7 +188,7 @@ def test_an_npz_that_expands_past_the_cap_is_refused_before_decompressing(tmp_pa
 
 
 def test_safetensors_declared_sizes_are_checked(tmp_path):
-    from inception_keras.interop.state_dict import load_state_dict
+    from inception_keras.weights.state_dict import load_state_dict
 
     entry = {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}
     sparse = H.safetensors_file(str(tmp_path / "big.safetensors"), {"x": entry}, sparse_size=12 << 30)
@@ -218,7 +218,7 @@ def test_safetensors_declared_sizes_are_checked(tmp_path):
     (np.zeros(2, bool), "holds bool values, not real numbers"),
 ])
 def test_weights_must_be_finite_real_numbers(tmp_path, bad, message):
-    from inception_keras.interop.state_dict import load_state_dict
+    from inception_keras.weights.state_dict import load_state_dict
 
     path = tmp_path / "s.npz"
     np.savez(path, **{"conv1.conv.weight": np.ones(3, np.float32), "fc.bias": bad})
@@ -298,7 +298,7 @@ def test_training_memory_is_estimated_before_tensorflow(tiny):
 
 
 def test_sweep_values_are_checked_in_linear_time_and_the_grid_counted_first(tiny):
-    from inception_keras.engine.grid import MAX_POINTS, TrainOptions, make_sweep, parse_grid
+    from inception_keras.experiments.grid import MAX_POINTS, TrainOptions, make_sweep, parse_grid
 
     with Bounded() as b:
         _, axes = parse_grid([f"seed=0..{MAX_POINTS - 1}"])

@@ -12,9 +12,9 @@ keras = pytest.importorskip("keras")
 from test_keras_apps import randomize  # noqa: E402
 
 from inception_keras.cli.app import main  # noqa: E402
-from inception_keras.interop.keras_apps import reference_model  # noqa: E402
 from inception_keras.lang.parse import load_arch  # noqa: E402
 from inception_keras.nn.builder import build_model  # noqa: E402
+from inception_keras.weights.keras_apps import reference_model  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ARCH = os.path.join(ROOT, "arch", "xception.yaml")

@@ -12,7 +12,7 @@ from conftest import cli
 from test_golden import BN_ARCH, TV_LOGITS_ATOL, TV_LOGITS_RTOL, bn_model, close, tv_input, tv_ref, tv_state
 
 from inception_keras.cli.app import main
-from inception_keras.interop import weights as W
+from inception_keras.weights import torchvision as W
 
 
 def write_state(state: dict, path: str) -> str:

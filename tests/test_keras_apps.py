@@ -1,7 +1,7 @@
 """arch/inception_v3.yaml, inception_resnet_v2.yaml and xception.yaml equal keras.applications' own models.
 
 The reference gets random weights (BatchNorm moving statistics moved away from 0/1), they are copied onto ours
-by structure (interop.keras_apps: layer types and shapes, not Keras' generated names), and the logits must agree
+by structure (weights.keras_apps: layer types and shapes, not Keras' generated names), and the logits must agree
 within 1e-4 relative in float32 at the default input (299) and at an odd size that is no multiple of 32.
 """
 from __future__ import annotations
@@ -13,9 +13,9 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from inception_keras.interop.keras_apps import copy_by_structure, reference_model  # noqa: E402
 from inception_keras.lang.parse import load_arch  # noqa: E402
 from inception_keras.nn.builder import build_model  # noqa: E402
+from inception_keras.weights.keras_apps import copy_by_structure, reference_model  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CASES = [("inception_v3.yaml", 23_851_784, 139), ("inception_resnet_v2.yaml", 55_873_736, 139),

@@ -71,7 +71,7 @@ def test_a_model_saved_now_keeps_the_saved_layer_name(tmp_path):
 
 
 def test_the_legacy_run_evaluates_to_what_its_training_measured(legacy):
-    from inception_keras.interop.evaluate import evaluate
+    from inception_keras.serve.evaluate import evaluate
 
     run, data = legacy
     result = evaluate(run, data_dir=data)

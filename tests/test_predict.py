@@ -12,8 +12,8 @@ from conftest import TINY_ARCH, bars, cli, write_bars
 import inception_keras as ik
 from inception_keras.cli.app import main
 from inception_keras.data.idx import FASHION_MNIST_CLASSES
-from inception_keras.interop.predict import imagenet_classes, predict
 from inception_keras.lang.parse import load_arch
+from inception_keras.serve.predict import imagenet_classes, predict
 
 
 def write_image(path, array_u8):

@@ -18,9 +18,9 @@ from conftest import ROOT, cli
 from inception_keras import runs
 from inception_keras.compare.plot import check_png
 from inception_keras.engine.plan import TrainOptions
-from inception_keras.engine.search import make_search, open_study
-from inception_keras.engine.search_trial import _Pruning
 from inception_keras.errors import ConfigError
+from inception_keras.experiments.search import make_search, open_study
+from inception_keras.experiments.trial import _Pruning
 from inception_keras.lang.search import load_search
 
 SPACE = """\

@@ -14,9 +14,9 @@ import pytest
 from conftest import ROOT, TINY_RECIPE, cli, write_bars
 
 from inception_keras import runs
-from inception_keras.engine.grid import make_sweep, parse_grid, split_values, value_text
 from inception_keras.engine.plan import TrainOptions
 from inception_keras.errors import ConfigError
+from inception_keras.experiments.grid import make_sweep, parse_grid, split_values, value_text
 
 
 def epochs(run_dir) -> list[int]:

@@ -59,7 +59,7 @@ def test_the_run_has_an_hparams_session_with_its_resolved_keys(run_dir):
 
 def test_mlflow_logs_a_run_into_a_local_store_once(run_dir, tmp_path, monkeypatch):
     mlflow = pytest.importorskip("mlflow")
-    from inception_keras.engine.tracking import TAG, log_run
+    from inception_keras.experiments.tracking import TAG, log_run
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     rid = log_run(run_dir, runs_root=str(tmp_path / "runs"), experiment="tiny")
@@ -94,8 +94,8 @@ def test_the_track_command_logs_a_search_directorys_runs(run_dir, tmp_path):
     r = cli("track", run_dir, "--runs-root", tmp_path / "runs", "--experiment", "cmd")
     assert r.returncode == 0, r.stderr
     assert r.stdout.count("logged") == 1 and os.path.isdir(tmp_path / "runs" / "mlruns")
-    from inception_keras.engine.tracking import log_paths
     from inception_keras.errors import ConfigError
+    from inception_keras.experiments.tracking import log_paths
 
     with pytest.raises(ConfigError, match="not a finished run; MLflow gets finished runs only"):
         log_paths([str(tmp_path / "nothing")], str(tmp_path / "runs"))

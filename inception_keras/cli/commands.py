@@ -47,9 +47,9 @@ def run_train(args: argparse.Namespace) -> None:
 def run_sweep(args: argparse.Namespace) -> int:
     """The grid checked, then --list, one point (--index or $JOB_COMPLETION_INDEX) or every point in child
     processes; after a whole sweep, the comparison of its points. Exit 1 when a point did not finish."""
-    from inception_keras.engine.grid import make_sweep
     from inception_keras.engine.plan import TrainOptions
-    from inception_keras.engine.sweep import INDEX_ENV, index_from_env, list_text, run_index, run_sweep
+    from inception_keras.experiments.grid import make_sweep
+    from inception_keras.experiments.sweep import INDEX_ENV, index_from_env, list_text, run_index, run_sweep
 
     options = TrainOptions(args.arch, args.recipe, limit=args.limit, data_dir=args.data_dir, strategy=args.strategy,
                            runs_root=args.runs_root)
@@ -77,7 +77,7 @@ def run_sweep(args: argparse.Namespace) -> int:
 def run_search(args: argparse.Namespace) -> int:
     """A worker of the study (train trials until it has them all), or with --report its table and picture."""
     from inception_keras.engine.plan import TrainOptions
-    from inception_keras.engine.search import make_search, run_worker
+    from inception_keras.experiments.search import make_search, run_worker
 
     if args.plot and not str(args.plot).lower().endswith(".png"):
         raise ConfigError(f"--plot {args.plot}: the plot is a PNG; name a file ending in .png")
@@ -85,12 +85,12 @@ def run_search(args: argparse.Namespace) -> int:
                            strategy=args.strategy, runs_root=args.runs_root)
     search = make_search(args.space, options, args.search_dir)
     if args.report:
-        from inception_keras.engine.search_report import report
+        from inception_keras.experiments.report import report
 
         print(report(search, args.format, args.plot))
         return 0
     run_worker(search, parallel=args.parallel, mlflow=args.mlflow)
-    from inception_keras.engine.search_report import report
+    from inception_keras.experiments.report import report
 
     print(report(search, args.format, args.plot))
     return 0
@@ -98,7 +98,7 @@ def run_search(args: argparse.Namespace) -> int:
 
 def run_track(args: argparse.Namespace) -> int:
     """Log finished runs (or a search directory's) to MLflow."""
-    from inception_keras.engine.tracking import log_paths
+    from inception_keras.experiments.tracking import log_paths
 
     for run_dir, rid in log_paths(args.paths, args.runs_root, args.experiment):
         print(f"logged {run_dir}: MLflow run {rid}")
@@ -109,7 +109,7 @@ def _compare_points(sweep, metric: str, form: str, plot: str | None) -> None:
     """The comparison of the sweep's points that have epochs, grouped by everything but the seed (as `compare`
     prints it); the engine that ran them never imports compare."""
     from inception_keras.compare import group_table, load_runs, plot_groups, render
-    from inception_keras.engine.sweep import trained_dirs
+    from inception_keras.experiments.sweep import trained_dirs
 
     done = trained_dirs(sweep)
     if not done:
@@ -131,7 +131,7 @@ def _compare_points(sweep, metric: str, form: str, plot: str | None) -> None:
 
 def run_evaluate(args: argparse.Namespace) -> None:
     prepare_tensorflow()
-    from inception_keras.interop.evaluate import evaluate, render
+    from inception_keras.serve.evaluate import evaluate, render
 
     print(render(evaluate(args.target, recipe_path=args.recipe, data_dir=args.data_dir, limit=args.limit,
                           batch=args.batch)))
@@ -157,17 +157,17 @@ def run_bench(args: argparse.Namespace) -> int:
 
 def run_import_weights(args: argparse.Namespace) -> None:
     prepare_tensorflow()
-    from inception_keras.interop.weights import import_torchvision
     from inception_keras.lang.overrides import parse_sets
+    from inception_keras.weights.torchvision import import_torchvision
 
     if args.source == "timm":
-        from inception_keras.interop.structural import import_structural
+        from inception_keras.weights.structural import import_structural
 
         print(import_structural(args.state_dict, args.arch, args.out, input_shape=args.input_shape,
                                 sets=parse_sets(args.set)))
         return
     if args.source == "keras":
-        from inception_keras.interop.keras_apps import import_keras
+        from inception_keras.weights.keras_apps import import_keras
 
         sets = parse_sets(args.set) + ([("input", list(args.input_shape))] if args.input_shape else [])
         print(import_keras(args.state_dict, args.arch, args.out, sets=sets))
@@ -178,14 +178,14 @@ def run_import_weights(args: argparse.Namespace) -> None:
 
 def run_predict(args: argparse.Namespace) -> None:
     prepare_tensorflow()
-    from inception_keras.interop.predict import predict, render
+    from inception_keras.serve.predict import predict, render
 
     print(render(predict(args.target, args.images, top=args.top, labels=args.labels, resize=args.resize)))
 
 
 def run_export(args: argparse.Namespace) -> None:
     prepare_tensorflow()
-    from inception_keras.interop.export import export
+    from inception_keras.serve.export import export
 
     print(export(args.target, args.format, args.out, check=not args.no_check))
 

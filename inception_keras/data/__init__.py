@@ -1,5 +1,5 @@
 """Data sources (IDX, tensorflow-datasets, image folders), image operations, the tf.data pipeline and augmentation.
-Imports lang only; never engine, interop or cli.
+Imports lang only; never engine, serve or cli.
 
 splits     Split and Source: what every source opens into (arrays in memory, or a stream of examples)
 idx        IDX files: read with every header checked, found in dataset.path, $INCEPTION_KERAS_DATA_DIR or Debian's

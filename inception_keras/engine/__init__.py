@@ -1,4 +1,4 @@
-"""Training. Imports runs, nn, data and lang; never compare, interop or cli.
+"""Training. Imports runs, nn, data and lang; never experiments, compare, serve, weights or cli.
 
 tf_runtime  the one place TensorFlow is prepared (`prepare_tensorflow`, called by cli before any import of it)
 plan        what a run will be before TensorFlow starts: `TrainOptions` -> checked files -> `Plan` (run directory)
@@ -9,6 +9,4 @@ compat      work-arounds for Keras bugs, each with its upstream issue
 env         env.json: versions, devices, strategy, data, command line
 trainer     the run itself, from `TrainOptions` to a finished run directory
 bench       training throughput on synthetic data (`run`)
-grid        a sweep's grid: `--set KEY=V1,V2` axes and their points (no TensorFlow)
-sweep       running a sweep's points in child processes or one index (Kubernetes Indexed Jobs)
 """

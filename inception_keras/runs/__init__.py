@@ -1,6 +1,6 @@
 """Run directories: files and atomic writes, lifecycle and lock, resolved configurations and their diff, the one
 metrics.csv reader, the one model loader. Imports lang only, and nn only inside the loader's functions; never
-data, engine, interop, compare or cli. No TensorFlow until a model is loaded.
+data, engine, experiments, serve, weights, compare or cli. No TensorFlow until a model is loaded.
 
     files      the file names, atomic writes, JSON, temporaries
     state      state.json, the lock, and `run_status` (running, or stopped without recording it)

@@ -1,6 +1,6 @@
 """The one model loader: a `.keras` file, weights into a model, and a run directory.
 
-`evaluate`, `predict` and `export` (interop) and a run's resume and `--init-from` warm start (engine) all load
+`evaluate`, `predict` and `export` (serve) and a run's resume and `--init-from` warm start (engine) all load
 through here, so a damaged file says the same thing wherever it is met: a `LoadError` (a `ConfigError`, exit 2)
 naming the file. A run directory gives its `model.keras`, or, for a run that has not finished, its newest
 committed backup's weights in a model built from its `config.yaml` (every file written since the first

@@ -14,7 +14,7 @@ running by a dead worker (killed, its pod evicted) has an unlocked directory: th
 it failed and queues its parameters again with the same directory, so its seeds resume after their last
 committed epoch. Locks are flock(2) locks: on a shared volume it must support them (NFSv4 does).
 
-The seeds of a trial train in child processes (engine/search_trial.py), like a sweep's points.
+The seeds of a trial train in child processes (experiments/trial.py), like a sweep's points.
 """
 from __future__ import annotations
 
@@ -24,9 +24,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from inception_keras import runs
-from inception_keras.engine.grid import value_text
 from inception_keras.engine.plan import TrainOptions, resolve
 from inception_keras.errors import ConfigError
+from inception_keras.experiments.grid import value_text
 from inception_keras.lang.search import SearchSpace, load_search
 
 JOURNAL = runs.STUDY
@@ -232,7 +232,7 @@ def _suggest(trial, d):
 def run_worker(search: Search, log=None, parallel: int | None = None, mlflow: bool = False) -> int:
     """Take trials until the study has them all; return how many trials this worker ran. `mlflow`: each
     trial's finished runs are logged to MLflow (engine/tracking.py) when the trial ends."""
-    from inception_keras.engine.search_trial import run_trial
+    from inception_keras.experiments.trial import run_trial
 
     log = log or (lambda *parts: print(*parts, flush=True))
     study = open_study(search)
@@ -253,7 +253,7 @@ def run_worker(search: Search, log=None, parallel: int | None = None, mlflow: bo
 
 
 def _track(search: Search, trial_dir: str, log) -> None:
-    from inception_keras.engine.tracking import log_run
+    from inception_keras.experiments.tracking import log_run
 
     for seed in search.space.seeds:
         run_dir = search.run_dir(trial_dir, seed)

@@ -17,8 +17,8 @@ import sys
 import time
 
 from inception_keras import runs
-from inception_keras.engine.sweep import child_env, die_with_parent
 from inception_keras.errors import Interrupted
+from inception_keras.experiments.sweep import child_env, die_with_parent
 
 POLL_SECONDS = 0.5
 

@@ -1,5 +1,5 @@
-"""Writing an imported model: the one place where the three importers (interop.weights for torchvision's
-GoogLeNet, interop.structural for timm and PyTorch state dicts, interop.keras_apps for keras.applications' files)
+"""Writing an imported model: the one place where the three importers (weights.torchvision for torchvision's
+GoogLeNet, weights.structural for timm and PyTorch state dicts, weights.keras_apps for keras.applications' files)
 check `--out` and write it. It only ever writes the file named, whole (safeio.output: a temporary name, synced,
 renamed), never through a link; the CLI has already refused an existing file unless --force."""
 from __future__ import annotations

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import os
 
-from inception_keras.engine.grid import value_text
-from inception_keras.engine.search_trial import group_values
 from inception_keras.errors import ConfigError
+from inception_keras.experiments.grid import value_text
+from inception_keras.experiments.trial import group_values
 
 
 def _fmt(v) -> str:
@@ -62,7 +62,7 @@ def table_text(search, rows: list[dict], style: str = "table") -> str:
 
 def report(search, style: str = "table", plot: str | None = None) -> str:
     """The table, the best trial and its flags; with `plot`, the picture written there."""
-    from inception_keras.engine.search import open_study
+    from inception_keras.experiments.search import open_study
 
     study = open_study(search, create=False)
     rows = trial_rows(search, study)

@@ -33,9 +33,9 @@ import subprocess
 import sys
 
 from inception_keras import runs
-from inception_keras.engine.grid import Point, Sweep
 from inception_keras.engine.plan import TrainOptions
 from inception_keras.errors import ConfigError, Interrupted
+from inception_keras.experiments.grid import Point, Sweep
 
 INDEX_ENV = "JOB_COMPLETION_INDEX"
 

@@ -1,6 +1,6 @@
 """Pretrained weights from the originals: torchvision's GoogLeNet state dict onto our Keras models.
 
-`load_state_dict(path)` (interop.state_dict) reads a state dict from `.npz`, `.safetensors` (with the
+`load_state_dict(path)` (weights.state_dict) reads a state dict from `.npz`, `.safetensors` (with the
 safetensors library) or `.pth` / `.pt` (only where `import torch` works). `torchvision_to_keras(state,
 model)` maps it onto a model built from an architecture YAML (arch/googlenet_bn.yaml is torchvision's
 network) and returns an `ImportReport`; `import_torchvision(...)` does both and writes `.weights.h5`
@@ -32,8 +32,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from inception_keras.errors import ConfigError, Problem
-from inception_keras.interop.imported import check_output, normalize_note, write_model
-from inception_keras.interop.state_dict import load_state_dict, read_safetensors, write_safetensors
+from inception_keras.weights.imported import check_output, normalize_note, write_model
+from inception_keras.weights.state_dict import load_state_dict, read_safetensors, write_safetensors
 
 __all__ = ["ImportReport", "declaration_order", "gluon_to_keras", "import_torchvision", "load_state_dict",
            "read_safetensors", "torchvision_to_keras", "write_safetensors"]

@@ -318,7 +318,7 @@ def _split_aux(mods) -> tuple[list, dict]:
 def state_dict_to_keras(state: dict, model, source: str | None = None):
     """Set `model`'s weights (a keras.Model; the training model when it has aux heads) from a PyTorch state dict
     by structure; return an `ImportReport`. ConfigError lists every missing, unused or mis-shaped tensor."""
-    from inception_keras.interop.weights import ImportReport
+    from inception_keras.weights.torchvision import ImportReport
 
     problems, report = [], ImportReport()
     report.ignored = [k for k in state if k.endswith("num_batches_tracked")]
@@ -357,10 +357,10 @@ def import_structural(state_dict_path: str, arch_path: str, out_path: str, input
     (the inference model). Returns the `ImportReport`."""
     import os
 
-    from inception_keras.interop.imported import check_output, normalize_note, write_model
-    from inception_keras.interop.state_dict import load_state_dict
     from inception_keras.lang.parse import load_arch
     from inception_keras.nn.builder import build_models
+    from inception_keras.weights.imported import check_output, normalize_note, write_model
+    from inception_keras.weights.state_dict import load_state_dict
 
     out = check_output(out_path)
     sets = list(sets or []) + ([("input", [int(d) for d in input_shape])] if input_shape else [])

@@ -1,0 +1,77 @@
+"""Convolution kinds: `conv` and `sepconv`, and the settings (`ConvSettings`) every convolution shares."""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+from inception_keras.lang.geometry import conv_cost
+from inception_keras.lang.kinds.base import (
+    ACTIVATIONS,
+    INITIALIZERS,
+    Layer,
+    channel_count,
+    inherited,
+    layer_kind,
+)
+from inception_keras.lang.options import option
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConvSettings:
+    """The keys a conv and an Inception block (for its six convolutions) take from the architecture's `defaults`.
+
+    Declared once here; a kind lists it after `Layer` (`class Conv(Layer, ConvSettings)`), so these keys come
+    after the kind's own keys and before the inherited `name`, as `options` orders them."""
+
+    activation: str = inherited("activation", "choice", ACTIVATIONS)
+    use_bias: bool = inherited("use_bias", "bool")
+    batch_norm: bool = inherited("batch_norm", "bool")
+    initializer: str = inherited("initializer", "choice", INITIALIZERS)
+    bn_epsilon: float = inherited("bn_epsilon", "pos_number")
+    bn_momentum: float = inherited("bn_momentum", "rate")
+    bn_center: bool = inherited("bn_center", "bool")
+    bn_scale: bool = inherited("bn_scale", "bool")
+
+    @property
+    def bn_values(self) -> int:
+        """Values BatchNorm keeps per channel: moving mean and variance, and beta and gamma where used."""
+        return 2 + int(self.bn_center) + int(self.bn_scale)
+
+    def conv_settings(self) -> dict:
+        """These keys and their values, to give a Conv the settings of this layer."""
+        return {f.name: getattr(self, f.name) for f in fields(ConvSettings)}
+
+
+@layer_kind
+@dataclass(frozen=True, kw_only=True)
+class Conv(Layer, ConvSettings):
+    KIND = "conv"
+    DOC = "convolution + activation (with batch_norm: convolution, BatchNorm, activation)"
+
+    filters: int = channel_count("output channels")
+    kernel: Any = option("size", "kernel size: N (square) or [height, width] (`[1, 7]`)")
+    stride: Any = option("size", "stride: N or [height, width]", 1)
+    padding: Any = inherited("padding", "padding")
+
+    def cost(self, shape):
+        h, w, cin = shape
+        return conv_cost(cin, h, w, self.filters, self.kernel, self.stride, self.padding, self.use_bias,
+                         self.batch_norm, self.bn_values)
+
+
+@layer_kind
+@dataclass(frozen=True, kw_only=True)
+class SepConv(Layer, ConvSettings):
+    KIND = "sepconv"
+    DOC = ("depthwise-separable convolution (Keras' SeparableConv2D: one kxk filter per input channel, then a 1x1 "
+           "to `filters`) + activation (with batch_norm: then BatchNorm, activation)")
+
+    filters: int = channel_count("output channels")
+    kernel: Any = option("size", "kernel of the depthwise step: N or [height, width]")
+    stride: Any = option("size", "stride: N or [height, width]", 1)
+    padding: Any = inherited("padding", "padding")
+
+    def cost(self, shape):
+        h, w, cin = shape
+        return conv_cost(cin, h, w, self.filters, self.kernel, self.stride, self.padding, self.use_bias,
+                         self.batch_norm, self.bn_values, depthwise=True)
