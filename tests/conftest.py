@@ -12,6 +12,11 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+# tests/<package>/ mirrors inception_keras/<package>/; a few tests share helpers across packages by module name
+# (`from test_paper import make_image_folder`), so every package's folder is importable.
+TESTS = os.path.join(ROOT, "tests")
+sys.path.extend(os.path.join(TESTS, d) for d in sorted(os.listdir(TESTS))
+                if os.path.isdir(os.path.join(TESTS, d)) and not d.startswith((".", "_")) and d != "fixtures")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 TINY_ARCH = """\

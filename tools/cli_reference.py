@@ -4,7 +4,7 @@
   python tools/cli_reference.py            print it
   python tools/cli_reference.py --write    write docs/cli.md
 
-tests/test_docs.py fails when docs/cli.md differs from this output.
+tests/project/test_docs.py fails when docs/cli.md differs from this output.
 """
 from __future__ import annotations
 

@@ -6,7 +6,7 @@
   python tools/yaml_reference.py --write    write it into docs/yaml.md (between the markers)
   python tools/yaml_reference.py --check    exit 1 when docs/yaml.md differs from the code
 
-tests/test_docs.py fails when docs/yaml.md differs from this output.
+tests/project/test_docs.py fails when docs/yaml.md differs from this output.
 """
 from __future__ import annotations
 

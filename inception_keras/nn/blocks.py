@@ -147,7 +147,7 @@ class AdaptiveAveragePooling2D(layers.AdaptiveAveragePooling2D):
     """PyTorch's AdaptiveAvgPool2d on channels-last maps (a fixed output size from any input size; windows that
     may differ in size and overlap when the input is not a multiple of the output) is Keras' own layer since
     Keras 3.13: cell i averages rows floor(i*H/out) .. ceil((i+1)*H/out) - 1, PyTorch's windows. Checked against
-    them written out, at sizes that do not divide and upsampling, by tests/test_arch.py, and against the einsum
+    them written out, at sizes that do not divide and upsampling, by tests/lang/test_arch.py, and against the einsum
     with a [out, H] averaging matrix this class computed before Keras had the layer (equal to 1.2e-7 in float32).
 
     This subclass only keeps the name saved models use, `inception_keras>AdaptiveAveragePooling2D`, and its

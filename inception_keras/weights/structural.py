@@ -15,7 +15,7 @@ order, or are skipped, and reported, when the model has none.
 Every tensor is accounted for: a module or tensor nothing takes is `unused`, a layer weight no tensor gives is
 `missing`, a tensor of the wrong shape is `mis-shaped`; each is one Problem naming the key (or the layer), all
 raised together as one ConfigError (the CLI exits 2); nothing is assigned unless everything maps.
-`num_batches_tracked` is ignored. The proof is numerical: tests/test_family_timm.py compares logits with the
+`num_batches_tracked` is ignored. The proof is numerical: tests/weights/test_family_timm.py compares logits with the
 references' own (timm's inception_v4, torchvision's googlenet and inception_v3).
 
 Layouts: conv kernels OIHW -> HWIO, linear (out, in) -> (in, out); a Dense layer reading a Flatten of a map

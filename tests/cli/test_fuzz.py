@@ -4,7 +4,7 @@ metrics.csv, safetensors and npz state dicts, IDX files and image headers. Each 
 (the CLI's exit 2 and `error:` line) or a value, never another exception, within a memory bound.
 
 The seed is fixed (`derandomize`) and the example counts small, so the suite stays fast (about 30 s); a release
-runs many more with `INCEPTION_KERAS_FUZZ_EXAMPLES=2000 python -m pytest tests/test_fuzz.py` (docs/reliability.md).
+runs many more with `INCEPTION_KERAS_FUZZ_EXAMPLES=2000 python -m pytest tests/cli/test_fuzz.py` (docs/reliability.md).
 """
 from __future__ import annotations
 

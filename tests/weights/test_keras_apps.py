@@ -17,7 +17,7 @@ from inception_keras.lang.parse import load_arch  # noqa: E402
 from inception_keras.nn.builder import build_model  # noqa: E402
 from inception_keras.weights.keras_apps import copy_by_structure, reference_model  # noqa: E402
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CASES = [("inception_v3.yaml", 23_851_784, 139), ("inception_resnet_v2.yaml", 55_873_736, 139),
          ("xception.yaml", 22_910_480, 151)]
 

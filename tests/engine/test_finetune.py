@@ -31,7 +31,7 @@ stages:
 #: Every option at once, each of them state that must survive a kill: the phase (frozen s1, then all at a tenth
 #: of the rate), EMA weights, accumulated gradients (20 steps an epoch: a pair straddles no epoch, 3 would),
 #: the best epoch, the kept weights to average, MixUp, CutMix and RandAugment's draws (AugMix draws from the
-#: same per-image seeds; tests/test_policies.py shows both repeat with the seed).
+#: same per-image seeds; tests/data/test_policies.py shows both repeat with the seed).
 EVERYTHING = """\
 freeze: [s1]
 phases: [{epoch: 3, freeze: [], learning_rate: 0.002}]

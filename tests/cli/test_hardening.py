@@ -19,7 +19,7 @@ from inception_keras import safeio
 from inception_keras.cli.app import main
 from inception_keras.errors import ConfigError
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "tools"))
 import hardening_cases as H  # noqa: E402 - the case builders are the measuring tool's
 
 
@@ -418,7 +418,7 @@ def test_a_read_only_tensorboard_folder_fails_before_training(tmp_path):
     os.chmod(tmp_path / "tensorboard" / "train", 0o555)
     code = ("import sys\nfrom inception_keras.runs import check_writable\nfrom inception_keras.errors import "
             "ConfigError\ntry:\n    check_writable(sys.argv[1])\nexcept ConfigError as e:\n    print(e)\n")
-    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], env=env, capture_output=True, text=True,
                          timeout=60, preexec_fn=_without_dac_override if os.geteuid() == 0 else None)
     os.chmod(tmp_path / "tensorboard" / "train", 0o755)

@@ -16,7 +16,7 @@ from inception_keras.lang.parse import load_arch  # noqa: E402
 from inception_keras.nn.builder import build_model  # noqa: E402
 from inception_keras.weights.keras_apps import reference_model  # noqa: E402
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ARCH = os.path.join(ROOT, "arch", "xception.yaml")
 SIZE = ["--set", "input=[71,71,3]"]
 

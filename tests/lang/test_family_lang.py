@@ -12,7 +12,7 @@ import pytest
 from inception_keras.errors import ConfigError
 from inception_keras.lang.parse import load_arch
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 NET = """name: t
 input: [20, 20, 3]
