@@ -1,6 +1,7 @@
 """The README stays true: its YAML reference is the code's own, its examples run."""
 from __future__ import annotations
 
+import glob
 import os
 import re
 import subprocess
@@ -118,8 +119,8 @@ def test_every_option_is_described():
 def test_claims_table_names_tests_that_exist():
     """docs/claims.md maps each claim to its test: every test (and test file) it names is defined in tests/."""
     text = open(os.path.join(ROOT, "docs", "claims.md"), encoding="utf-8").read()
-    sources = {name: open(os.path.join(ROOT, "tests", name), encoding="utf-8").read()
-               for name in os.listdir(os.path.join(ROOT, "tests")) if name.endswith(".py")}
+    sources = {os.path.basename(path): open(path, encoding="utf-8").read()
+               for path in glob.glob(os.path.join(ROOT, "tests", "**", "*.py"), recursive=True)}
     for name in set(re.findall(r"\b(test_\w+)\.py\b", text)):
         assert f"{name}.py" in sources, name
     defined = set(re.findall(r"^def ((?:test_|check_)\w+)", "\n".join(sources.values()), re.M))
