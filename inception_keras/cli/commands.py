@@ -4,7 +4,6 @@ first command that needs it imports it; `summary`, `compare` and the grid of `sw
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 from inception_keras.engine.tf_runtime import prepare_tensorflow
@@ -106,26 +105,16 @@ def run_track(args: argparse.Namespace) -> int:
 
 
 def _compare_points(sweep, metric: str, form: str, plot: str | None) -> None:
-    """The comparison of the sweep's points that have epochs, grouped by everything but the seed (as `compare`
-    prints it); the engine that ran them never imports compare."""
-    from inception_keras.compare import group_table, load_runs, plot_groups, render
+    """The sweep's points compared (experiments.points), printed, and plotted with --plot."""
+    from inception_keras.experiments.points import compare_points
     from inception_keras.experiments.sweep import trained_dirs
 
-    done = trained_dirs(sweep)
-    if not done:
-        return
-    run_list = load_runs(done, lambda file, message: print(f"warning: {file}: {message}", file=sys.stderr))
-    if run_list and not any(metric in r.columns for r in run_list):
-        print(f"warning: --metric {metric}: no point records it; no comparison (inception-keras compare "
-              f"'{os.path.join(sweep.directory, '*')}' --metric ...)", file=sys.stderr)
-    elif run_list:
-        df = group_table(run_list, metric)
-        print(f"\nsweep {sweep.directory}: {len(run_list)} of {len(sweep.points)} points have epochs; "
-              f"grouped by everything but the seed:")
-        print(render(df, metric, form), flush=True)
+    table = compare_points(sweep, trained_dirs(sweep), metric, form,
+                           lambda file, message: print(f"warning: {file}: {message}", file=sys.stderr))
+    if table is not None:
+        print(table.text, flush=True)
         if plot:
-            by_path = {r.path: r for r in run_list}
-            plot_groups([[by_path[p] for p in paths] for paths in df["paths"]], list(df["group"]), plot)
+            table.plot(plot)
             print(f"plot: {plot}", file=sys.stderr)
 
 

@@ -163,8 +163,10 @@ def group_names(groups: list[list[Run]]) -> list[str]:
     return names
 
 
-def _stats(values: list[float]) -> dict:
-    """mean, sample standard deviation (NaN for one value), min, max of the finite values."""
+def seed_stats(values: list[float]) -> dict:
+    """The one statistic of a seed group (the table's columns, a search trial's value, a sweep's comparison):
+    mean, sample standard deviation (n - 1; NaN for one value), min and max of the values that are not NaN
+    (all NaN when none is)."""
     import numpy as np
 
     v = np.array([x for x in values if not math.isnan(x)], dtype="float64")
@@ -192,19 +194,39 @@ def _metric_by_epoch(runs_: list[Run], metric: str):
     return pd.DataFrame(cols).sort_index()
 
 
+def common_epochs(runs_: list[Run], metric: str):
+    """`metric` by epoch (rows) and run (columns: the runs that record it), at the epochs every one of those runs
+    has a value for (an empty or non-numeric cell is no value)."""
+    by_epoch = _metric_by_epoch(runs_, metric)
+    return by_epoch.dropna() if len(by_epoch.columns) else by_epoch
+
+
+def last_common(runs_: list[Run], metric: str) -> tuple[int, list[float]] | None:
+    """The last epoch at which every run that records `metric` has a value, and those values (one per such run);
+    None when there is no such epoch."""
+    return _last(common_epochs(runs_, metric))
+
+
+def _last(common) -> tuple[int, list[float]] | None:
+    if not len(common):
+        return None
+    last = int(common.index.max())
+    return last, [float(v) for v in common.loc[last]]
+
+
 def _at_epochs(g: list[Run], metric: str) -> dict:
     """epochs_done (the last epoch common to the group's runs) and best_epoch (the common epoch with the best
     mean, the first of equal means), and the statistics of `metric` at each."""
-    by_epoch = _metric_by_epoch(g, metric)
-    common = by_epoch.dropna() if len(by_epoch.columns) else by_epoch
+    common = common_epochs(g, metric)
     last = best = math.nan
-    at_last = at_best = _stats([])
-    if len(common):
-        last = int(common.index.max())
-        at_last = _stats(list(common.loc[last]))
+    at_last = at_best = seed_stats([])
+    at = _last(common)
+    if at is not None:
+        last, values = at
+        at_last = seed_stats(values)
         means = common.mean(axis=1)
         best = int(means.idxmin() if lower_is_better(metric) else means.idxmax())
-        at_best = _stats(list(common.loc[best]))
+        at_best = seed_stats(list(common.loc[best]))
     row = {"epochs_done": last, "epochs_planned": planned(g[0])}
     row.update({f"{metric}_{k}": v for k, v in at_last.items()})
     row["best_epoch"] = best

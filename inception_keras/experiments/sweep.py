@@ -22,8 +22,8 @@ with the sweep (Linux: PR_SET_PDEATHSIG), so a killed sweep leaves no process tr
 
 `--index I` (or the environment variable JOB_COMPLETION_INDEX that a Kubernetes Indexed Job gives each pod)
 runs point I alone, in this process; `--list` prints the points. Without them the sweep runs every point that
-is not finished; the command line then prints the grouped comparison of all points (compare), which this
-package never imports.
+is not finished; the command line then prints the grouped comparison of all points (experiments.points, through
+compare).
 """
 from __future__ import annotations
 

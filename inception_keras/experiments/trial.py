@@ -1,6 +1,7 @@
 """One trial of a search: its seeds trained as ordinary runs in child processes (`inception-keras train
 --run-dir <trial>/seed=S`), the group's per-epoch means reported to Optuna's pruner, the group's mean at the
-last epoch told as the objective (its sd and n stored as user attributes).
+last epoch every seed has a value for told as the objective (its sd and n stored as user attributes): compare's
+seed-group statistic (experiments.points.group_value), the number `inception-keras compare` prints for the seeds.
 
 The seeds of a trial train at the same time (`parallel` at most, default all), so the pruner sees the group's
 mean at an epoch as soon as every seed has that epoch, and a pruned trial stops all its seeds at once. A seed
@@ -17,7 +18,9 @@ import sys
 import time
 
 from inception_keras import runs
+from inception_keras.compare.group import seed_stats
 from inception_keras.errors import Interrupted
+from inception_keras.experiments.points import group_value
 from inception_keras.experiments.sweep import child_env, die_with_parent
 
 POLL_SECONDS = 0.5
@@ -34,13 +37,6 @@ def group_values(run_dirs: list[str], metric: str) -> dict[int, list[float]]:
             if value is not None:
                 out.setdefault(row["epoch"], []).append(float(value))
     return out
-
-
-def mean_sd(values: list[float]) -> tuple[float, float]:
-    """Mean and sample standard deviation (NaN for one value)."""
-    m = sum(values) / len(values)
-    sd = math.sqrt(sum((v - m) ** 2 for v in values) / (len(values) - 1)) if len(values) > 1 else math.nan
-    return m, sd
 
 
 def _child_args(search, params: dict, seed: int, run_dir: str) -> list[str]:
@@ -89,7 +85,7 @@ class _Pruning:
         by_epoch = group_values(self.run_dirs, self.metric)
         while len(by_epoch.get(self.reported + 1, ())) == len(self.run_dirs):
             self.reported += 1
-            self.trial.report(mean_sd(by_epoch[self.reported])[0], self.reported)
+            self.trial.report(seed_stats(by_epoch[self.reported])["mean"], self.reported)
             if ask and self.trial.should_prune():
                 return True
         return False
@@ -150,17 +146,16 @@ def run_trial(search, study, trial, trial_dir: str, log, parallel: int | None = 
         trial.set_user_attr("error", outcome)
         study.tell(trial, state=optuna.trial.TrialState.FAIL)
         return
-    by_epoch = group_values(dirs, search.space.metric)
-    last = max(by_epoch) if by_epoch else None
-    values = by_epoch.get(last, [])
-    if len(values) != len(dirs):
-        trial.set_user_attr("error", f"{search.space.metric}: not in every run's metrics.csv at epoch {last}")
+    value = group_value(dirs, search.space.metric)
+    if isinstance(value, str):
+        trial.set_user_attr("error", value)
         study.tell(trial, state=optuna.trial.TrialState.FAIL)
-        log(f"search: trial {trial.number} failed: {trial.user_attrs['error']}")
+        log(f"search: trial {trial.number} failed: {value}")
         return
-    mean, sd = mean_sd(values)
-    trial.set_user_attr("sd", None if math.isnan(sd) else sd)
-    trial.set_user_attr("n", len(values))
-    trial.set_user_attr("epoch", last)
-    study.tell(trial, mean)
-    log(f"search: trial {trial.number}: {search.space.metric} {mean:.4f} ± {sd:.4f} (n={len(values)}, epoch {last})")
+    trial.set_user_attr("sd", value.sd)
+    trial.set_user_attr("n", value.n)
+    trial.set_user_attr("epoch", value.epoch)
+    study.tell(trial, value.mean)
+    sd = math.nan if value.sd is None else value.sd
+    log(f"search: trial {trial.number}: {search.space.metric} {value.mean:.4f} ± {sd:.4f} (n={value.n}, "
+        f"epoch {value.epoch})")
