@@ -181,7 +181,7 @@ def run_export(args: argparse.Namespace) -> None:
 
 def run_config(args: argparse.Namespace) -> int:
     """No TensorFlow: the files are checked and resolved as `train` resolves them, then printed."""
-    from inception_keras.engine.plan import resolve
+    from inception_keras.lang.resolve import resolve
     from inception_keras.runs.config import dump_config
 
     _, _, config = resolve(args.arch, args.recipe, args.set, args.limit, args.data_dir, args.strategy)
@@ -192,7 +192,7 @@ def run_config(args: argparse.Namespace) -> int:
 def run_show(args: argparse.Namespace) -> int:
     prepare_tensorflow()
     from inception_keras.data.show import check_out, report, show
-    from inception_keras.engine.plan import resolve
+    from inception_keras.lang.resolve import resolve
 
     check_out(args.out)
     spec, recipe, _ = resolve(args.arch, args.recipe, args.set, args.limit, args.data_dir)

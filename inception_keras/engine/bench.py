@@ -178,8 +178,8 @@ def run(arch: str, recipe_path: str, batch: int, precision: str, data: str, step
 
     import keras
 
-    from inception_keras.engine.plan import resolve
     from inception_keras.engine.task import compile_model, resolve_precision
+    from inception_keras.lang.resolve import resolve
     from inception_keras.nn.builder import build_models
 
     spec, recipe, _ = resolve(arch, recipe_path, sets)

@@ -3,7 +3,8 @@
 The root of default run directories is decided here (the default architecture and recipe in
 `lang.defaults`). `TrainOptions` is what a user asks for (the
 `train` flags); `plan` turns it into a `Plan`: the checked architecture and recipe, the resolved
-configuration written to config.yaml, and the run directory (new, or an unfinished one to resume).
+configuration written to config.yaml (all three from the one resolver, `lang.resolve`), and the run directory
+(new, or an unfinished one to resume).
 """
 from __future__ import annotations
 
@@ -14,12 +15,11 @@ from inception_keras import runs
 from inception_keras.errors import ConfigError
 from inception_keras.lang.arch import ArchSpec
 from inception_keras.lang.defaults import DEFAULT_ARCH, DEFAULT_RECIPE
-from inception_keras.lang.freeze import check_freezing
-from inception_keras.lang.overrides import parse_sets, set_text
-from inception_keras.lang.parse import load_arch
-from inception_keras.lang.recipe import Recipe, load_recipe
+from inception_keras.lang.overrides import parse_sets
+from inception_keras.lang.recipe import Recipe
+from inception_keras.lang.resolve import resolve
 from inception_keras.lang.summary import memory_problem
-from inception_keras.runs.config import from_config, resolved_config
+from inception_keras.runs.config import resolved_config
 
 RUNS_ROOT = "runs"
 RUNS_ROOT_ENV = "INCEPTION_KERAS_RUNS"
@@ -73,28 +73,6 @@ class Plan:
     resuming: bool
     notes: list = field(default_factory=list)  # said before training starts
     rewrite_config: bool = False  # config.yaml changes (a run continued to more epochs)
-
-
-# ----------------------------------------------------------------------------- configuration
-
-
-def resolve(arch_path: str, recipe_path: str, sets=(), limit=None, data_dir=None, strategy=None):
-    """Load both files, apply `--set`s and flags; return (spec, recipe, config)."""
-    pairs = parse_sets(list(sets))
-    arch_sets = [(k[len("arch."):], v, f"--set {k}={set_text(v)}") for k, v in pairs if k.startswith("arch.")]
-    recipe_sets = [(k, v) for k, v in pairs if not k.startswith("arch.")]
-    if limit is not None:
-        recipe_sets.append(("dataset.limit", limit, f"--limit {limit}"))
-    if data_dir is not None:
-        recipe_sets.append(("dataset.path", data_dir, f"--data-dir {data_dir}"))
-    if strategy is not None:
-        recipe_sets.append(("strategy", strategy, f"--strategy {strategy}"))
-    recipe = load_recipe(recipe_path, sets=recipe_sets)
-    if recipe.initializer:
-        arch_sets.insert(0, ("defaults.initializer", recipe.initializer))
-    spec = load_arch(arch_path, sets=arch_sets)
-    check_freezing(spec, recipe)
-    return spec, recipe, {"arch": spec.config, "recipe": recipe.to_dict()}
 
 
 def plan(options: TrainOptions, multi_worker: bool = False) -> Plan:
@@ -156,7 +134,8 @@ def _plan_resume(options: TrainOptions) -> Plan:
         runs.recover(run_dir)
         ev = runs.inspect(run_dir)
     runs.require_commit(ev)
-    spec, recipe, config = from_config(run_dir)
+    spec, recipe, _ = resolve(*runs.config_documents(run_dir))
+    config = ev.config  # as config.yaml holds it (a run of an older version keeps its own text)
     done = ev.checkpoint["epoch"] if ev.checkpoint else 0
     notes = []
     if epochs:

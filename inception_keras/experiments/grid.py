@@ -23,10 +23,11 @@ from dataclasses import dataclass, field
 import yaml
 
 from inception_keras import runs
-from inception_keras.engine.plan import TrainOptions, resolve
+from inception_keras.engine.plan import TrainOptions
 from inception_keras.errors import ConfigError
 from inception_keras.lang.overrides import KEY_PATTERN
 from inception_keras.lang.reader import read_value
+from inception_keras.lang.resolve import resolve
 
 MAX_POINTS = 10_000
 _RANGE = re.compile(r"^\s*(-?\d+)\s*\.\.\s*(-?\d+)\s*$")

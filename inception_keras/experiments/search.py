@@ -24,9 +24,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from inception_keras import runs
-from inception_keras.engine.plan import TrainOptions, resolve
+from inception_keras.engine.plan import TrainOptions
 from inception_keras.errors import ConfigError
 from inception_keras.experiments.grid import value_text
+from inception_keras.lang.resolve import resolve
 from inception_keras.lang.search import SearchSpace, load_search
 
 JOURNAL = runs.STUDY

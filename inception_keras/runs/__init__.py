@@ -14,12 +14,12 @@ data, engine, experiments, serve, weights, compare or cli. No TensorFlow until a
 """
 from inception_keras.runs.config import (
                                          MISSING,
+                                         config_documents,
                                          differing,
                                          differing_keys,
                                          dump_config,
                                          flat_config,
                                          flatten,
-                                         from_config,
                                          load_config,
                                          read_config,
                                          resolved_config,
@@ -71,8 +71,8 @@ from inception_keras.runs.metrics import (
 from inception_keras.runs.state import RunLock, is_locked, read_state, remove_lock, run_status, write_state
 
 __all__ = [
-    "MISSING", "differing", "differing_keys", "dump_config", "flat_config", "flatten", "from_config", "load_config",
-    "read_config", "resolved_config", "same_config", "same_value", "write_config",
+    "MISSING", "config_documents", "differing", "differing_keys", "dump_config", "flat_config", "flatten",
+    "load_config", "read_config", "resolved_config", "same_config", "same_value", "write_config",
     "BACKUP", "CHECKPOINT", "CONFIG", "ENV", "LOCK", "MAX_JSON", "METRICS", "MODEL", "STATE", "STUDY", "atomic_write",
     "check_writable", "read_json", "remove_temporaries", "save_model", "short_json", "write_json",
     "WEIGHTS_RE", "Evidence", "checkpoint_problem", "find_finished", "find_resumable", "inspect", "is_finished",

@@ -82,14 +82,13 @@ def resolved_config(config: dict) -> dict:
     return out
 
 
-def from_config(run_dir: str):
-    """(spec, recipe, config) of an existing run, checked again; mistakes name config.yaml's lines."""
+def config_documents(run_dir: str) -> tuple[Document, Document]:
+    """config.yaml's `arch` and `recipe` parts as Documents whose mistakes name config.yaml's lines (`<path>
+    (arch)`, `<path> (recipe)`), for the one resolver (`lang.resolve.resolve`)."""
     doc = load_config(run_dir)
     if doc is None:
         raise ConfigError(f"{run_dir}: not a run directory (no {CONFIG})")
-    spec = parse_arch(doc.sub("arch", f"{doc.file} (arch)"))
-    recipe = parse_recipe(doc.sub("recipe", f"{doc.file} (recipe)"))
-    return spec, recipe, doc.data
+    return doc.sub("arch", f"{doc.file} (arch)"), doc.sub("recipe", f"{doc.file} (recipe)")
 
 
 # ----------------------------------------------------------------------------- comparing configurations

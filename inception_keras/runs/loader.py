@@ -18,6 +18,7 @@ from typing import Any
 
 from inception_keras import runs, safeio
 from inception_keras.errors import ConfigError
+from inception_keras.lang.resolve import resolve
 
 WEIGHTS_ONLY = ("not a run directory or a .keras model file (a .weights.h5 file holds no architecture: import with "
                 "--out FILE.keras, or load it into build_model(spec, aux=True))")
@@ -99,9 +100,7 @@ def load_weights(model, path: str, quiet: bool = False, skip_mismatch: bool = Fa
 def load_run(run_dir: str) -> Loaded:
     """A run directory's model: its model.keras, else (a run that has not finished) its last committed epoch's
     weights in the models built from its config.yaml. ConfigError when it has neither."""
-    from inception_keras.runs.config import from_config
-
-    spec, recipe, _ = from_config(run_dir)
+    spec, recipe, _ = resolve(*runs.config_documents(run_dir))
     model_path = os.path.join(run_dir, runs.MODEL)
     if os.path.exists(model_path):
         model = load_model(model_path)
@@ -132,9 +131,7 @@ def load(target: str) -> Loaded:
     recipe = spec = None
     home = os.path.dirname(os.path.abspath(target))
     if os.path.exists(os.path.join(home, runs.CONFIG)):  # a run's best.keras or averaged.keras: the run's data
-        from inception_keras.runs.config import from_config
-
-        spec, recipe, _ = from_config(home)
+        spec, recipe, _ = resolve(*runs.config_documents(home))
     return Loaded(single_output(model), model, recipe, spec, target, target)
 
 

@@ -304,7 +304,7 @@ def panels(path, grid):
 
 def test_show_draws_training_and_validation_views(tiny):
     from inception_keras.data.show import show as draw
-    from inception_keras.engine.plan import resolve
+    from inception_keras.lang.resolve import resolve
 
     def show(arch, recipe, out, sets=(), rows=4, cols=6):  # as `inception-keras show` calls it
         spec, resolved, _ = resolve(arch, recipe, sets)

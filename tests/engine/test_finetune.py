@@ -211,7 +211,7 @@ def test_phases_and_freeze_are_checked():
 
 def test_unknown_frozen_name_is_refused(bn):
     """Checked with the architecture before anything trains (the CLI's exit 2 for a ConfigError)."""
-    from inception_keras.engine.plan import resolve
+    from inception_keras.lang.resolve import resolve
 
     with pytest.raises(ConfigError, match=r"freeze: no stage, block or layer 's3' in tinybn \(stages: s1, s2, head\)"):
         resolve(bn["arch"], bn["recipe"], sets=["freeze=[s3]"])

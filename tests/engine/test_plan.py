@@ -12,7 +12,8 @@ from inception_keras.engine.plan import RUNS_ROOT, TrainOptions, default_runs_ro
 from inception_keras.errors import ConfigError
 from inception_keras.lang.defaults import DEFAULT_ARCH, DEFAULT_RECIPE
 from inception_keras.lang.reader import load_document
-from inception_keras.runs.config import from_config
+from inception_keras.lang.resolve import resolve
+from inception_keras.runs.config import config_documents
 
 
 def same_spec(a, b) -> bool:
@@ -77,7 +78,7 @@ def test_default_run_directory_and_multi_worker(tiny):
         plan(options, multi_worker=True)
 
 
-def test_from_config_names_the_lines_of_config_yaml(tiny):
+def test_a_runs_config_yaml_resolves_with_its_lines_named(tiny):
     run = tiny["tmp"] / "run"
     new = plan(TrainOptions(tiny["arch"], tiny["recipe"], run_dir=str(run)))
     run.mkdir()
@@ -89,17 +90,17 @@ def test_from_config_names_the_lines_of_config_yaml(tiny):
     classes_line = next(i for i, ln in enumerate(lines, 1) if ln.strip() == "classes: 10")
     lines[classes_line - 1] = lines[classes_line - 1].replace("classes: 10", "classes: ten")
     path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ConfigError) as recipe:  # the recipe is resolved first (its initializer sets the arch's)
+        resolve(*config_documents(str(run)))
+    assert str(recipe.value) == f"{path} (recipe):{epochs_line}:11: epochs: expected an integer > 0, got 0"
+    lines[epochs_line - 1] = lines[epochs_line - 1].replace("epochs: 0", "epochs: 3")
+    path.write_text("\n".join(lines) + "\n")
     with pytest.raises(ConfigError) as arch:
-        from_config(str(run))
+        resolve(*config_documents(str(run)))
     assert str(arch.value) == (f"{path} (arch):{classes_line}:12: classes: expected an integer > 0, got 'ten' "
                                f"(a string)")
-    lines[classes_line - 1] = lines[classes_line - 1].replace("classes: ten", "classes: 10")
-    path.write_text("\n".join(lines) + "\n")
-    with pytest.raises(ConfigError) as recipe:
-        from_config(str(run))
-    assert str(recipe.value) == f"{path} (recipe):{epochs_line}:11: epochs: expected an integer > 0, got 0"
     with pytest.raises(ConfigError, match="not a run directory"):
-        from_config(str(tiny["tmp"]))
+        resolve(*config_documents(str(tiny["tmp"])))
 
 
 def test_sub_document_keeps_positions():

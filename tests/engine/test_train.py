@@ -81,7 +81,7 @@ def test_arch_overrides_and_limit_are_recorded(tiny):
 
 
 def test_recipe_initializer_reaches_the_architecture(tiny):
-    from inception_keras.engine.plan import resolve
+    from inception_keras.lang.resolve import resolve
 
     spec, recipe, config = resolve(tiny["arch"], tiny["recipe"], sets=["initializer=lecun_normal"])
     assert spec.stages[0].layers[0].initializer == "lecun_normal"

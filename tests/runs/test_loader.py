@@ -46,10 +46,11 @@ def test_the_legacy_model_loads_and_predicts_as_its_backup_does():
     logits = np.asarray(model(x, training=False))
     assert logits.shape == (5, 10) and np.isfinite(logits).all()
     # the last backup holds the same epoch: loaded into the models built from config.yaml, the same logits
+    from inception_keras.lang.resolve import resolve
     from inception_keras.nn.builder import build_models
-    from inception_keras.runs.config import from_config
+    from inception_keras.runs.config import config_documents
 
-    models = build_models(from_config(LEGACY)[0])
+    models = build_models(resolve(*config_documents(LEGACY))[0])
     loader.load_weights(models.train, os.path.join(LEGACY, "backup", "epoch-0001.weights.h5"), quiet=True)
     np.testing.assert_allclose(np.asarray(models.inference(x, training=False)), logits, atol=1e-5)
 
@@ -58,11 +59,12 @@ def test_a_model_saved_now_keeps_the_saved_layer_name(tmp_path):
     import json
     import zipfile
 
+    from inception_keras.lang.resolve import resolve
     from inception_keras.nn.builder import build_models
-    from inception_keras.runs.config import from_config
+    from inception_keras.runs.config import config_documents
 
     path = str(tmp_path / "now.keras")
-    build_models(from_config(LEGACY)[0]).inference.save(path)
+    build_models(resolve(*config_documents(LEGACY))[0]).inference.save(path)
     layers = json.loads(zipfile.ZipFile(path).read("config.json"))["config"]["layers"]
     pool = next(layer for layer in layers if layer["name"] == "s2.adaptive_avgpool1")
     assert pool["registered_name"] == "inception_keras>AdaptiveAveragePooling2D"
@@ -123,11 +125,12 @@ def test_damaged_and_wrong_files_are_errors_naming_them(legacy, tmp_path):
 def test_warm_start_loads_through_the_loader(legacy):
     """train --init-from: a finished run's model.keras, an unfinished run's newest backup, a damaged file named."""
     from inception_keras.engine.trainer import warm_start
+    from inception_keras.lang.resolve import resolve
     from inception_keras.nn.builder import build_models
-    from inception_keras.runs.config import from_config
+    from inception_keras.runs.config import config_documents
 
     run, _ = legacy
-    model = build_models(from_config(run)[0]).train
+    model = build_models(resolve(*config_documents(run))[0]).train
     tensors = sum(len(layer.weights) for layer in model.layers)
     assert warm_start(model, run) == (f"initialized 8 layer(s), {tensors} tensor(s), from {run}/model.keras; no "
                                       f"layer starts fresh")
