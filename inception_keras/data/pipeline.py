@@ -175,7 +175,31 @@ class Pipeline:
         return self._finish(self.base, None, augment=False)
 
     def _finish(self, ds, epoch: int | None, augment: bool):
-        """Batches, [0, 1] floats (resized here for in-memory images), augmentation, labels, weights."""
+        """Batches, each transformed (`_batch_transform`, with this epoch's random seeds where it needs them), the
+        partial batch's weights, prefetching and sharding."""
+        import tensorflow as tf
+
+        batch = self.batch
+        prep, random = self._batch_transform(augment)
+        ds = ds.batch(batch)
+        if not random:
+            ds = ds.map(lambda x, y: prep(x, y, None), num_parallel_calls=tf.data.AUTOTUNE)
+        else:
+            ds = tf.data.Dataset.zip((ds, _random_pairs(tf, self.seed, 1, epoch)))
+            ds = ds.map(lambda xy, s: prep(xy[0], xy[1], s), num_parallel_calls=tf.data.AUTOTUNE)
+        if augment and self.partial_batch == "divide_by_batch_size":
+            def weights(x, y):
+                n = tf.shape(x)[0]
+                return x, y, tf.fill([n], tf.cast(n, tf.float32) / float(batch))
+
+            ds = ds.map(weights, num_parallel_calls=tf.data.AUTOTUNE)
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+        return ds.prefetch(tf.data.AUTOTUNE).with_options(options)
+
+    def _batch_transform(self, augment: bool):
+        """(the function of one batch: images, labels and a random seed -> [0, 1] floats (resized here for
+        in-memory images), augmented, mixed, with the labels the model's outputs take; whether it needs a seed)."""
         import tensorflow as tf
 
         from inception_keras.data.augment import tf_augment
@@ -183,7 +207,7 @@ class Pipeline:
         from inception_keras.data.policies import apply_policies
 
         in_memory = self.split.images is not None
-        batch, augmenter = self.batch, self.augmenter if augment else None
+        augmenter = self.augmenter if augment else None
 
         def finish_labels(y):
             y = tf.cast(y, tf.int32)
@@ -212,18 +236,4 @@ class Pipeline:
                              self.augment.mixup, self.augment.cutmix)
             return x, ({name: y for name in self.outputs} if self.outputs and len(self.outputs) > 1 else y)
 
-        ds = ds.batch(batch)
-        if augmenter is None and not mixes and not policies:
-            ds = ds.map(lambda x, y: prep(x, y, None), num_parallel_calls=tf.data.AUTOTUNE)
-        else:
-            ds = tf.data.Dataset.zip((ds, _random_pairs(tf, self.seed, 1, epoch)))
-            ds = ds.map(lambda xy, s: prep(xy[0], xy[1], s), num_parallel_calls=tf.data.AUTOTUNE)
-        if augment and self.partial_batch == "divide_by_batch_size":
-            def weights(x, y):
-                n = tf.shape(x)[0]
-                return x, y, tf.fill([n], tf.cast(n, tf.float32) / float(batch))
-
-            ds = ds.map(weights, num_parallel_calls=tf.data.AUTOTUNE)
-        options = tf.data.Options()
-        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-        return ds.prefetch(tf.data.AUTOTUNE).with_options(options)
+        return prep, bool(augmenter is not None or mixes or policies)

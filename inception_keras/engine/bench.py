@@ -197,17 +197,8 @@ def run(arch: str, recipe_path: str, batch: int, precision: str, data: str, step
     models = build_models(spec)
     outputs = tuple(models.loss_weights)
     compile_model(models, recipe, 100, use_jit if backend == "tensorflow" else "auto")
-    results = []
-    kinds = ["synthetic", "real"] if data == "both" else [data]
-    for kind in kinds:
-        source, what, epoch, buffer = _training_data(kind, spec, recipe, batch, outputs, data_dir)
-        # the pipeline alone: at least the timed steps' images and four shuffle buffers, at most an epoch
-        alone = (measure_pipeline(epoch, batch, max(batch * (warmup + windows * steps), 4 * buffer))
-                 if kind == "real" else {})
-        figures = measure(models.train, source, batch, steps, windows, warmup, steps_per_execution)
-        augmented = ", ".join(recipe.augment.names) if recipe.augment and kind == "real" else ""
-        figures.update(data=kind, source=what, augment=augmented, **alone)
-        results.append(figures)
+    results = [_measure_data(kind, models.train, spec, recipe, outputs, data_dir, steps, windows, warmup)
+               for kind in (["synthetic", "real"] if data == "both" else [data])]
     gpu_peak = _gpu_peak_bytes()
     out = {
         "arch": spec.name, "arch_file": arch, "params": models.train.count_params(), "batch": batch,
@@ -226,6 +217,21 @@ def run(arch: str, recipe_path: str, batch: int, precision: str, data: str, step
     if len(results) == 2:
         out["real_over_synthetic"] = round(results[1]["images_per_second"] / results[0]["images_per_second"], 3)
     return out
+
+
+def _measure_data(kind: str, model, spec, recipe, outputs: tuple, data_dir: str | None, steps: int, windows: int,
+                  warmup: int) -> dict:
+    """The training steps' figures on one kind of data (synthetic or real), and for real data the input pipeline's
+    own throughput."""
+    batch = recipe.batch_size
+    source, what, epoch, buffer = _training_data(kind, spec, recipe, batch, outputs, data_dir)
+    # the pipeline alone: at least the timed steps' images and four shuffle buffers, at most an epoch
+    alone = (measure_pipeline(epoch, batch, max(batch * (warmup + windows * steps), 4 * buffer))
+             if kind == "real" else {})
+    figures = measure(model, source, batch, steps, windows, warmup, recipe.steps_per_execution)
+    augmented = ", ".join(recipe.augment.names) if recipe.augment and kind == "real" else ""
+    figures.update(data=kind, source=what, augment=augmented, **alone)
+    return figures
 
 
 def _training_data(kind: str, spec, recipe, batch: int, outputs: tuple, data_dir: str | None):

@@ -124,7 +124,7 @@ def test_damaged_and_wrong_files_are_errors_naming_them(legacy, tmp_path):
 
 def test_warm_start_loads_through_the_loader(legacy):
     """train --init-from: a finished run's model.keras, an unfinished run's newest backup, a damaged file named."""
-    from inception_keras.engine.trainer import warm_start
+    from inception_keras.engine.setup import warm_start
     from inception_keras.lang.resolve import resolve
     from inception_keras.nn.builder import build_models
     from inception_keras.runs.config import config_documents
