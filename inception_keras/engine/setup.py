@@ -20,7 +20,7 @@ from inception_keras.runs.loader import LoadError, load_model, load_run, load_we
 
 @dataclass
 class Session:
-    """One process's share of a run: the plan, the strategy, and what each step of `_train_locked` adds."""
+    """One process's share of a run: the plan, the strategy, and what each step of `set_up` adds."""
 
     plan: Plan
     strategy: Any

@@ -12,4 +12,6 @@ parse     `load_arch` and `parse_arch`: YAML -> ArchSpec
 walk      the feature-map walk: shapes, parameters and multiply-adds of every layer
 compose   `extends:` (an architecture that modifies another); overrides: `--set key=value`
 recipe    training recipes; summary, diagram: the spec as a table and as a picture
+resolve   the one configuration resolver: an architecture and a recipe (files and --sets, or a run's config.yaml)
+          -> (ArchSpec, Recipe, the configuration config.yaml holds)
 """
