@@ -8,16 +8,17 @@ import os
 
 import numpy as np
 import pytest
-from conftest import ROOT, TINY_ARCH, TINY_RECIPE, cli, write_bars
+from conftest import ROOT, TINY_ARCH, TINY_RECIPE, cli, lazy, write_bars
 from PIL import Image
 from test_paper import make_image_folder
 
-from inception_keras.data import augment as A
 from inception_keras.data import pipeline as D
 from inception_keras.data.sources import open_source
 from inception_keras.data.splits import Split
 from inception_keras.errors import ConfigError
 from inception_keras.lang.recipe import load_recipe
+
+A = lazy("inception_keras.data.augment")  # Keras: imported by the tests that use it
 
 
 def recipe_with(augment: str, data: str = "DATA", **more):

@@ -7,7 +7,7 @@ import os
 
 import numpy as np
 import pytest
-from conftest import ROOT, cli
+from conftest import ROOT, cli, lazy
 from PIL import Image
 
 from inception_keras.data import pipeline as D
@@ -16,7 +16,8 @@ from inception_keras.errors import ConfigError
 from inception_keras.lang.kinds import Inception
 from inception_keras.lang.parse import load_arch
 from inception_keras.lang.recipe import load_recipe
-from inception_keras.nn.builder import build_models
+
+B = lazy("inception_keras.nn.builder")  # Keras: imported by the tests that use it
 
 PAPER = os.path.join(ROOT, "arch", "googlenet_paper.yaml")
 BN = os.path.join(ROOT, "arch", "googlenet_bn.yaml")
@@ -42,7 +43,7 @@ def test_paper_network_table1_and_parameters():
     assert spec.params == 6_998_552 and spec.params_with_aux == 13_378_280
     assert got["aux1.avgpool1"] == (4, 4, 512) and got["aux2.avgpool1"] == (4, 4, 528)
     assert spec.adaptations == []
-    models = build_models(spec)
+    models = B.build_models(spec)
     assert models.inference.count_params() == 6_998_552
     assert models.train.count_params() == 13_378_280
     assert models.loss_weights == {"logits": 1.0, "aux1": 0.3, "aux2": 0.3}
@@ -91,7 +92,7 @@ def test_paper_network_against_table1_costs_and_multiply_adds():
 def test_bn_variant_parameters_and_kernels():
     spec = load_arch(BN)
     assert spec.trainable_params == 6_624_904
-    model = build_models(spec).inference
+    model = B.build_models(spec).inference
     trainable = sum(int(np.prod(v.shape)) for v in model.trainable_weights)
     assert trainable == 6_624_904
     assert model.get_layer("3a.5x5").kernel.shape == (3, 3, 16, 32)  # torchvision's "5x5" branch
@@ -105,7 +106,7 @@ def test_bn_variant_parameters_and_kernels():
     assert [(r.kind, r.shape) for r in aux] == [("adaptive_avgpool", (4, 4, 512)), ("conv", (4, 4, 128)),
                                                 ("flatten", (2048,)), ("dense", (1024,)), ("dropout", (1024,)),
                                                 ("dense", (1000,))]
-    train = build_models(spec).train
+    train = B.build_models(spec).train
     assert train.get_layer("aux1.conv1").use_bias is False and train.get_layer("aux1.conv1.bn")
 
 
@@ -114,7 +115,7 @@ def test_flatten_channels_first_is_torchs_order():
 
     spec = load_arch("f.yaml", text="name: f\ninput: [3, 4, 5]\nclasses: 2\nstages:\n  s:\n    - flatten: {order: "
                                     "channels_first}\n    - dense: {}\n")
-    model = build_models(spec).inference
+    model = B.build_models(spec).inference
     x = np.arange(2 * 3 * 4 * 5, dtype="float32").reshape(2, 3, 4, 5)
     flat = keras.Model(model.input, model.get_layer("s.flatten1").output)(x)
     np.testing.assert_array_equal(np.asarray(flat), x.transpose(0, 3, 1, 2).reshape(2, -1))  # N, C, H, W
