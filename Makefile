@@ -10,7 +10,7 @@ ARGS   ?=
 ARCH   ?= arch/googlenet.yaml
 RECIPE ?= train/fashion_mnist.yaml
 
-.PHONY: install test train quick fashion-mnist docker-check bench bench-table clean-venv
+.PHONY: install test test-fast test-e2e test-golden train quick fashion-mnist docker-check bench bench-table clean-venv
 
 install: $(STAMP)
 
@@ -44,6 +44,20 @@ fashion-mnist:
 test: install fashion-mnist
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q -n auto --durations=20 tests
+
+# The tiers of that suite (docs/testing.md). test-fast: the tests marked neither e2e nor golden, in one process in
+# which TensorFlow and Keras cannot be imported (INCEPTION_KERAS_TEST_NO_TF=1, tests/conftest.py) and no test starts
+# a process: the languages, readers, comparison and hardening in well under a minute. test-e2e: what spawns the
+# command line or trains; test-golden: the comparisons against the reference frameworks' own outputs.
+test-fast: install
+	$(BIN)/ruff check .
+	INCEPTION_KERAS_TEST_NO_TF=1 $(BIN)/python -m pytest -q -n 0 -m "not e2e and not golden" tests
+
+test-e2e: install fashion-mnist
+	$(BIN)/python -m pytest -q -n auto -m "e2e and not golden" tests
+
+test-golden: install
+	$(BIN)/python -m pytest -q -n auto -m golden tests
 
 # make train ARCH=arch/googlenet_bn.yaml RECIPE=train/imagenette.yaml ARGS="--set epochs=2"
 train: install fashion-mnist

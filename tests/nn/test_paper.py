@@ -36,6 +36,7 @@ def shapes(spec) -> dict:
     return {r.name: r.shape for r in spec.rows}
 
 
+@pytest.mark.e2e
 def test_paper_network_table1_and_parameters():
     spec = load_arch(PAPER)
     got = shapes(spec)
@@ -89,6 +90,7 @@ def test_paper_network_against_table1_costs_and_multiply_adds():
     assert f"{spec.macs / 1e9:.3f}" == "1.583" and f"{load_arch(BN).macs / 1e9:.3f}" == "1.498"
 
 
+@pytest.mark.e2e
 def test_bn_variant_parameters_and_kernels():
     spec = load_arch(BN)
     assert spec.trainable_params == 6_624_904
@@ -110,6 +112,7 @@ def test_bn_variant_parameters_and_kernels():
     assert train.get_layer("aux1.conv1").use_bias is False and train.get_layer("aux1.conv1.bn")
 
 
+@pytest.mark.e2e
 def test_flatten_channels_first_is_torchs_order():
     import keras
 
@@ -121,6 +124,7 @@ def test_flatten_channels_first_is_torchs_order():
     np.testing.assert_array_equal(np.asarray(flat), x.transpose(0, 3, 1, 2).reshape(2, -1))  # N, C, H, W
 
 
+@pytest.mark.e2e
 def test_summary_shows_both_totals_and_adaptations():
     r = cli("summary", PAPER)
     assert r.returncode == 0, r.stderr
@@ -135,6 +139,7 @@ def test_summary_shows_both_totals_and_adaptations():
     assert "total: 6,639,464 parameters (6,624,904 trainable, 14,560 non-trainable)" in r.stdout
 
 
+@pytest.mark.e2e
 def test_lrn_matches_caffe():
     """Caffe's across-channel LRN: b = a / (k + alpha/n * sum over n neighbouring channels of a^2)^beta."""
     from inception_keras.nn.blocks import LocalResponseNormalization
@@ -226,6 +231,7 @@ seed: 0
 """
 
 
+@pytest.mark.e2e
 def test_aux_network_trains_on_an_image_folder(tmp_path):
     folder = make_image_folder(tmp_path / "shapes", per_class=24)
     arch = tmp_path / "aux.yaml"
@@ -265,6 +271,7 @@ def test_aux_network_trains_on_an_image_folder(tmp_path):
     assert "circle" in ev.stdout and "stripe" in ev.stdout
 
 
+@pytest.mark.e2e
 def test_image_folder_with_train_and_val_subtrees_and_channels(tmp_path):
     folder = make_image_folder(tmp_path / "split", per_class=8, split_dirs=True)
     recipe = load_recipe("r.yaml", text=FOLDER_RECIPE.replace("FOLDER", folder))
@@ -305,6 +312,7 @@ def test_image_folder_errors(tmp_path, make, message):
     assert message in str(info.value)
 
 
+@pytest.mark.e2e
 def test_image_folder_missing_and_cli_exit_code(tmp_path):
     recipe = tmp_path / "r.yaml"
     recipe.write_text(FOLDER_RECIPE.replace("FOLDER", str(tmp_path / "nowhere")))
@@ -326,6 +334,7 @@ def test_unknown_aux_block_and_tfds_without_data(tmp_path):
         open_source(recipe.dataset, 10)
 
 
+@pytest.mark.e2e
 def test_a_broken_image_is_named(tmp_path):
     """A file that looks like a PNG (its magic number) but does not decode stops training with its name."""
     folder = make_image_folder(tmp_path / "shapes", per_class=6)

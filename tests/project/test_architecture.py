@@ -64,6 +64,7 @@ def edges() -> dict[str, set[str]]:
     return graph
 
 
+@pytest.mark.e2e
 def test_the_import_contract_holds():
     """import-linter's layers and forbidden contracts (pyproject.toml [tool.importlinter])."""
     exe = os.path.join(os.path.dirname(sys.executable), "lint-imports")
@@ -167,6 +168,7 @@ def test_every_package_says_what_it_owns_and_must_not_import():
 
 
 @pytest.mark.parametrize("package", TENSORFLOW_FREE)
+@pytest.mark.e2e
 def test_package_imports_without_tensorflow(package):
     code = ("import importlib, pkgutil, sys\n"
             f"import inception_keras.{package} as p\n"

@@ -23,6 +23,8 @@ from inception_keras.errors import ConfigError
 from inception_keras.weights import structural as S
 from inception_keras.weights.state_dict import load_state_dict
 
+pytestmark = pytest.mark.golden
+
 keras = lazy("keras")  # imported by the tests that use it (docs/testing.md)
 B = lazy("inception_keras.nn.builder")
 

@@ -28,6 +28,8 @@ import inception_keras as ik  # noqa: E402
 from inception_keras.errors import ConfigError  # noqa: E402
 from inception_keras.weights import torchvision as W  # noqa: E402
 
+pytestmark = pytest.mark.golden
+
 keras = lazy("keras")  # imported by the tests that use it (docs/testing.md)
 
 SEED_ARCH = os.path.join(ROOT, "arch", "googlenet.yaml")

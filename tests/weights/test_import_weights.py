@@ -13,6 +13,8 @@ from test_golden import BN_ARCH, TV_LOGITS_ATOL, TV_LOGITS_RTOL, bn_model, close
 from inception_keras.cli.app import main
 from inception_keras.weights import torchvision as W
 
+pytestmark = pytest.mark.golden
+
 keras = lazy("keras")  # imported by the tests that use it (docs/testing.md)
 
 

@@ -14,6 +14,8 @@ from conftest import lazy
 
 from inception_keras.lang.parse import load_arch
 
+pytestmark = pytest.mark.golden
+
 keras = lazy("keras")  # imported by the tests that use it (docs/testing.md)
 B = lazy("inception_keras.nn.builder")
 KA = lazy("inception_keras.weights.keras_apps")
