@@ -10,20 +10,34 @@ ARGS   ?=
 ARCH   ?= arch/googlenet.yaml
 RECIPE ?= train/fashion_mnist.yaml
 
-.PHONY: install test train quick fashion-mnist docker-check bench bench-table clean-venv
+.PHONY: install test test-fast test-e2e test-golden train quick fashion-mnist docker-check bench bench-table clean-venv
 
 install: $(STAMP)
 
+# PyTorch's CPU build, the same way on every machine: a plain `pip install torch` on Linux takes a CUDA build of
+# several GB, so every venv here that needs torch installs the pinned version from PyTorch's own CPU index
+# (download.pytorch.org/whl/cpu, whose torch==X is X+cpu), with PyPI beside it for everything else (numpy, timm).
+# Where that index cannot be reached (a machine without it: on this project's machines download.pytorch.org does not
+# resolve), the same pins come from pip's configured indexes; there PIP_FIND_LINKS names a folder holding
+# torch-2.13.0+cpu, which pip prefers to PyPI's 2.13.0 (a local version sorts higher), so the pin still gets the CPU
+# build. Elsewhere that fallback would be PyPI's build: the note says so.
+# $(call torch_install,VENV,PACKAGES)
+TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
+PYPI_INDEX      ?= https://pypi.org/simple
+torch_install = if $(1)/bin/python -c "import urllib.request as u; u.urlopen('$(TORCH_CPU_INDEX)/torch/', timeout=15)" \
+	  2>/dev/null; then $(1)/bin/python -m pip install -q --index-url $(TORCH_CPU_INDEX) \
+	  --extra-index-url $(PYPI_INDEX) $(2); else echo "note: $(TORCH_CPU_INDEX) cannot be reached;" \
+	  "$(2) from pip's configured indexes (the CPU build only where they hold it)"; $(1)/bin/python -m pip install -q $(2); fi
+
 # The onnx extra (tf2onnx, onnx, onnxruntime) lets the export tests run the ONNX round trip, litert the TFLite one,
-# torch the `.pth` import path (docs/fidelity.md). A plain `pip install torch` takes a CUDA build of several GB;
-# this machine kind keeps PyTorch 2.13.0's CPU wheel on disk (pip's find-links), so on x86_64 that pin goes in
-# first (192 MB download, 754 MB installed) and the extra's `torch>=2.1` is then already satisfied.
+# torch the `.pth` import path (docs/fidelity.md): on x86_64 the CPU build of the pin below goes in first (192 MB
+# download, 754 MB installed) and the extra's `torch>=2.1` is then already satisfied.
 TORCH_PIN ?= torch==2.13.0
 $(STAMP): setup.cfg pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	@if [ "$$(uname -m)" = x86_64 ] && ! $(BIN)/python -c 'import torch' 2>/dev/null; then \
-	  $(BIN)/python -m pip install -q '$(TORCH_PIN)' || echo "note: $(TORCH_PIN) not found; pip installs the extra's torch"; fi
+	  { $(call torch_install,$(VENV),'$(TORCH_PIN)'); } || echo "note: $(TORCH_PIN) not found; pip installs the extra's torch"; fi
 	$(BIN)/python -m pip install -q -e '.[test,onnx,litert,torch,search,mlflow]'
 	@touch $(STAMP)
 
@@ -45,6 +59,20 @@ test: install fashion-mnist
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q -n auto --durations=20 tests
 
+# The tiers of that suite (docs/testing.md). test-fast: the tests marked neither e2e nor golden, in one process in
+# which TensorFlow and Keras cannot be imported (INCEPTION_KERAS_TEST_NO_TF=1, tests/conftest.py) and no test starts
+# a process: the languages, readers, comparison and hardening in well under a minute. test-e2e: what spawns the
+# command line or trains; test-golden: the comparisons against the reference frameworks' own outputs.
+test-fast: install
+	$(BIN)/ruff check .
+	INCEPTION_KERAS_TEST_NO_TF=1 $(BIN)/python -m pytest -q -n 0 -m "not e2e and not golden" tests
+
+test-e2e: install fashion-mnist
+	$(BIN)/python -m pytest -q -n auto -m "e2e and not golden" tests
+
+test-golden: install
+	$(BIN)/python -m pytest -q -n auto -m golden tests
+
 # make train ARCH=arch/googlenet_bn.yaml RECIPE=train/imagenette.yaml ARGS="--set epochs=2"
 train: install fashion-mnist
 	$(BIN)/inception-keras train --arch $(ARCH) --recipe $(RECIPE) $(ARGS)
@@ -57,10 +85,10 @@ bench: install
 	$(BIN)/inception-keras bench $(ARGS)
 
 # Ours against the hand-written peers in one sitting (docs/performance.md); PyTorch goes into .venv-torch.
-PEERS ?= ../shared/peers
+PEERS ?= tools/peers
 .venv-torch/.installed:
 	@test -x .venv-torch/bin/python || $(PYTHON) -m venv .venv-torch
-	.venv-torch/bin/python -m pip install -q torch==2.13.0 numpy
+	$(call torch_install,.venv-torch,'$(TORCH_PIN)' numpy)
 	@touch $@
 
 bench-table: install fashion-mnist .venv-torch/.installed
@@ -91,7 +119,7 @@ endif
 TIMM_PINS ?= torch==2.13.0 torchvision==0.28.0 timm==1.0.29
 .venv-timm/.installed:
 	@test -x .venv-timm/bin/python || $(PYTHON) -m venv .venv-timm
-	.venv-timm/bin/python -m pip install -q $(TIMM_PINS) numpy
+	$(call torch_install,.venv-timm,$(TIMM_PINS) numpy)
 	@touch $@
 
 .PHONY: golden-timm
@@ -100,7 +128,7 @@ golden-timm: .venv-timm/.installed
 
 .venv-torchvision/.installed:
 	@test -x .venv-torchvision/bin/python || $(PYTHON) -m venv .venv-torchvision
-	.venv-torchvision/bin/python -m pip install -q $(TORCHVISION_PINS) numpy
+	$(call torch_install,.venv-torchvision,$(TORCHVISION_PINS) numpy)
 	@touch $@
 
 golden: fashion-mnist .venv-mxnet/.installed .venv-torchvision/.installed golden-timm

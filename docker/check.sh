@@ -405,5 +405,5 @@ else
 fi
 
 step "done"
-info "mode: $MODE; podman storage $(du -sh "$STATE/storage" | cut -f1), all of $STATE: $(du -sh "$STATE" | cut -f1)"
+info "mode: $MODE; podman storage $(du -sh "$STATE/storage" | cut -f1), all of ${STATE#"$REPO"/}: $(du -sh "$STATE" | cut -f1)"
 printf '\ndocker-check: OK in %ss%s\n' "$(($(date +%s) - START))" "$([ "$WARNINGS" = 0 ] || echo ", 1 warning (4e)")"

@@ -1,7 +1,12 @@
-"""Shared fixtures: a tiny network, a tiny recipe and a small learnable IDX data set written by the test."""
+"""Shared fixtures: a tiny network, a tiny recipe and a small learnable IDX data set written by the test; and the
+test tiers (docs/testing.md): a test marked neither `e2e` nor `golden` can import no TensorFlow or Keras and start no
+process, and under INCEPTION_KERAS_TEST_NO_TF=1 (`make test-fast`) the whole process can import neither."""
 from __future__ import annotations
 
+import contextlib
 import gzip
+import importlib
+import importlib.abc
 import os
 import struct
 import subprocess
@@ -44,8 +49,117 @@ seed: 1
 """
 
 
+# ---- the tiers -------------------------------------------------------------------------------------------------
+TIER_MARKERS = ("e2e", "golden")
+BLOCKED = ("tensorflow", "keras")
+NO_TF_ENV = "INCEPTION_KERAS_TEST_NO_TF"
+MARK_IT = ("mark the test @pytest.mark.e2e (it spawns the command line or trains with TensorFlow) or "
+           "@pytest.mark.golden (it runs a reference framework); unmarked tests form `make test-fast` and "
+           "import no TensorFlow/Keras and start no process (docs/testing.md)")
+
+
+class TierViolation(RuntimeError):
+    """An unmarked test started a process (not an OSError, so no `except OSError` fallback hides it)."""
+
+
+class TierImportError(ImportError):
+    """TensorFlow or Keras imported where the tier forbids it (an ImportError: optional probes fall back)."""
+
+
+def blocked(name: str) -> bool:
+    return name.partition(".")[0] in BLOCKED
+
+
+class TierBlocker(importlib.abc.MetaPathFinder):
+    """A meta-path finder that refuses tensorflow, keras and their submodules with `why`."""
+
+    def __init__(self, why: str):
+        self.why = why
+
+    def find_spec(self, name, path=None, target=None):
+        if blocked(name):
+            raise TierImportError(f"import {name}: {self.why}")
+        return None
+
+
+if os.environ.get(NO_TF_ENV):
+    _early = sorted(n for n in sys.modules if blocked(n) and sys.modules[n] is not None)
+    if _early:
+        raise RuntimeError(f"{NO_TF_ENV}=1 but {_early[0]} was imported before tests/conftest.py")
+    sys.meta_path.insert(0, TierBlocker(f"{NO_TF_ENV}=1 (the fast tier): this process imports no TensorFlow"))
+
+
+class lazy:  # noqa: N801 - stands where a module name stood
+    """A module imported at its first attribute access: a test file that names Keras-backed code at its top stays
+    importable in the fast tier, and the import happens inside the test that uses it (where the guard sees it)."""
+
+    def __init__(self, name: str):
+        self._name = name
+
+    def __getattr__(self, attr):
+        return getattr(importlib.import_module(self._name), attr)
+
+
+def _refuse_process(what: str):
+    def refuse(*args, **kwargs):
+        raise TierViolation(f"{what} in a test marked neither e2e nor golden: {MARK_IT}")
+    return refuse
+
+
+class _NoPopen(subprocess.Popen):
+    def __init__(self, *args, **kwargs):  # refuses before any process starts
+        _refuse_process("subprocess.Popen")()
+
+
+@contextlib.contextmanager
+def unmarked_guard():
+    """While an unmarked test (and its fixtures) runs: tensorflow/keras cannot be imported (the modules an earlier
+    test imported are hidden from sys.modules and given back afterwards) and no process can start."""
+    hidden = {n: sys.modules.pop(n) for n in [n for n in sys.modules if blocked(n)]}
+    blocker = TierBlocker(f"TensorFlow/Keras in a test marked neither e2e nor golden: {MARK_IT}")
+    sys.meta_path.insert(0, blocker)
+    patches = [(subprocess, "Popen", _NoPopen)] + [
+        (os, name, _refuse_process(f"os.{name}"))
+        for name in ("system", "fork", "forkpty", "posix_spawn", "posix_spawnp") if hasattr(os, name)]
+    saved = [(owner, name, getattr(owner, name)) for owner, name, _ in patches]
+    try:
+        for owner, name, value in patches:
+            setattr(owner, name, value)
+        yield
+    finally:
+        for owner, name, value in saved:
+            setattr(owner, name, value)
+        sys.meta_path.remove(blocker)
+        sys.modules.update(hidden)
+
+
+def tier(item) -> str | None:
+    return next((m for m in TIER_MARKERS if item.get_closest_marker(m) is not None), None)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_setup(item):
+    with unmarked_guard() if tier(item) is None else contextlib.nullcontext():
+        yield
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item):
+    with unmarked_guard() if tier(item) is None else contextlib.nullcontext():
+        yield
+
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "may_skip_in_ci(reason): a skip that CI=true tolerates (none so far)")
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """The fast tier's proof: nothing imported TensorFlow or Keras in this process (the blocker stayed first)."""
+    if os.environ.get(NO_TF_ENV):
+        loaded = sorted(n for n in sys.modules if blocked(n) and sys.modules[n] is not None)
+        if loaded or not isinstance(sys.meta_path[0], TierBlocker):
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+            print(f"\n{NO_TF_ENV}=1 but this process imported {loaded[:3] or 'past a moved blocker'}", file=sys.stderr)
 
 
 @pytest.hookimpl(hookwrapper=True)

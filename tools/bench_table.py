@@ -3,11 +3,11 @@
 
 Runs, interleaved over --rounds rounds (so drift hits every configuration alike):
   ours     inception-keras bench --data both (synthetic and the real Fashion-MNIST pipeline), per precision
-  keras    the Keras peer (../shared/peers/keras_handwritten_googlenet.py), per precision
-  pytorch  the PyTorch peer (../shared/peers/torch_googlenet.py), fp32/bf16 x channels-first/last
+  keras    the Keras peer (tools/peers/keras_handwritten_googlenet.py), per precision
+  pytorch  the PyTorch peer (tools/peers/torch_googlenet.py), fp32/bf16 x channels-first/last
 and prints a markdown table of median images/s with the ratios the targets are stated in.
 
-  python tools/bench_table.py --peers ../shared/peers --torch-python .venv-torch/bin/python [--json FILE]
+  python tools/bench_table.py --torch-python .venv-torch/bin/python [--json FILE]
 """
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ def run_json(cmd: list[str], env=None) -> dict:
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--peers", default=os.path.join(ROOT, "..", "shared", "peers"))
+    p.add_argument("--peers", default=os.path.join(ROOT, "tools", "peers"), help="the folder of the peers")
     p.add_argument("--torch-python", default=None, help="a Python with torch (skip the PyTorch peer without)")
     p.add_argument("--precisions", default="float32", help="Keras precisions to measure, comma-separated")
     p.add_argument("--batch", type=int, default=128)

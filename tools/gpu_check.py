@@ -331,7 +331,7 @@ def main():
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--precisions", default="float32,mixed_bfloat16,mixed_float16")
     p.add_argument("--precision", default="float32")
-    p.add_argument("--peers", default=os.path.join(ROOT, ".gpu", "peers"))
+    p.add_argument("--peers", default=os.path.join(ROOT, "tools", "peers"))
     p.add_argument("--idx", default=os.path.join(ROOT, ".gpu", "fashion-mnist"))
     p.add_argument("--epochs", type=int, default=None, help="default: the recipe's (the seed's: 5)")
     p.add_argument("--arch", default=os.path.join(ROOT, "arch", "googlenet_bn_fashion.yaml"), help="best")

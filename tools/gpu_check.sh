@@ -7,9 +7,8 @@
 #      min..max against the seed's 0.875 (what="seed-study"); a run cut short reports the epochs it finished
 #   tools/gpu_check.sh best   train/fashion_mnist_best.yaml in full (docs/augmentation.md), one JSON line per
 #                             epoch; a second call, as one call may run 10 minutes (BEST_EPOCHS=N to shorten)
-# Needs, carried beside the working tree (see docs/performance.md):
+# Needs, carried beside the working tree (see docs/performance.md; the peers are tools/peers/):
 #   .whl/               keras, namex and optree wheels for the machine's Python (TensorFlow is not there)
-#   .gpu/peers/         the hand-written peers (../shared/peers)
 #   .gpu/fashion-mnist/ the four Fashion-MNIST IDX files
 # Writes $OUT/gpu.jsonl (one JSON line per figure) and $OUT/gpu.log.
 # The same logic on a CPU in minutes (no GPU, any Keras backend):

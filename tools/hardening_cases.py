@@ -2,8 +2,9 @@
 memory limit: exit status, seconds, peak memory (ru_maxrss) and whether the files it did not own stayed
 byte-identical. Used for the issue's before/after table (docs/reliability.md):
 
-    python tools/hardening_cases.py --root /work/main --out before.json      # the code before the change
-    python tools/hardening_cases.py --root .          --out after.json
+    git worktree add ../before COMMIT                                      # the code before the change
+    python tools/hardening_cases.py --root ../before --out before.json
+    python tools/hardening_cases.py --root .         --out after.json
     python tools/hardening_cases.py --table before.json after.json           # the markdown table
 
 Each case builds its inputs in a fresh temporary folder; a trained tiny run (for predict, export, import-weights)

@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 from conftest import ROOT, cli
 
 from inception_keras.cli.app import parser
@@ -26,6 +27,7 @@ def test_defaults_and_choices_come_from_plan_and_the_schema(monkeypatch):
     assert parser().parse_args(["train"]).runs_root == "/srv/runs"
 
 
+@pytest.mark.e2e
 def test_summary_reports_every_bad_set():
     r = cli("summary", "arch/googlenet.yaml", "--set", "classes", "--set", "defaults.batch_norm=true",
             "--set", "=3")
@@ -34,6 +36,7 @@ def test_summary_reports_every_bad_set():
                                      "--set: expected key=value, got '=3'"]
 
 
+@pytest.mark.e2e
 def test_bad_choice_exits_2_with_the_choices():
     r = cli("train", "--strategy", "tpu")
     assert r.returncode == 2
@@ -43,6 +46,7 @@ def test_bad_choice_exits_2_with_the_choices():
     assert "(choose from 'float32', 'mixed_bfloat16', 'mixed_float16', 'auto')" in r.stderr
 
 
+@pytest.mark.e2e
 def test_config_prints_what_train_writes_without_tensorflow(tiny):
     """`config` resolves the files, --set and the data flags as `train` does: its output is the run's config.yaml
     (below the comment line), and it neither imports TensorFlow nor writes anything."""

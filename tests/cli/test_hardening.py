@@ -98,6 +98,7 @@ def test_train_refuses_a_folder_that_is_not_a_run(tiny):
 # ----------------------------------------------------------------------------- bounded reads
 
 
+@pytest.mark.e2e
 def test_bad_runs_are_warnings_and_the_other_runs_are_compared(tmp_path):
     """config.yaml a link to /dev/zero, a FIFO, a BEL in it, a run folder named in Latin-1: one warning each (or
     the name escaped), and every run with readable epochs still compared (one process for all four)."""
@@ -410,6 +411,7 @@ def _without_dac_override():
             raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
 
 
+@pytest.mark.e2e
 def test_a_read_only_tensorboard_folder_fails_before_training(tmp_path):
     """Root writes into read-only folders, so the check runs in a child without the capability that allows it."""
     import subprocess

@@ -45,6 +45,7 @@ def test_bad_yaml_is_refused_quickly(tmp_path, text, expected):
     assert str(info.value).replace(str(path), "bad.yaml") == expected
 
 
+@pytest.mark.e2e
 def test_devices_and_pipes_are_refused_without_reading(tmp_path):
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
@@ -84,6 +85,7 @@ def test_every_bad_set_is_reported_at_once():
     ("arch.stages.b1[0].conv.filters=1000000000000", "stages.b1[0].conv.filters: expected an integer > 0 up to "
                                                      "65536, got 1000000000000"),
 ])
+@pytest.mark.e2e
 def test_values_the_runtime_cannot_take_exit_2(item, expected, tmp_path):
     r = cli("train", "--set", item, "--run-dir", tmp_path / "run")
     assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
@@ -91,6 +93,7 @@ def test_values_the_runtime_cannot_take_exit_2(item, expected, tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.e2e
 def test_summary_says_when_the_weights_outgrow_this_machine(tmp_path):
     path = tmp_path / "huge.yaml"
     text = open(SEED).read().replace("{filters: 192, kernel: 3}", "{filters: 65536, kernel: 3}")

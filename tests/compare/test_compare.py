@@ -381,6 +381,7 @@ def test_formats(tmp_path):
     assert rows[1]["recipe.optimizer.name"] == "sgd"
 
 
+@pytest.mark.e2e
 def test_api_is_exported_lazily(tmp_path):
     """`import inception_keras` stays light: TensorFlow, Keras and pandas load when a function needs them."""
     code = ("import sys, inception_keras; print(sorted({m.split('.')[0] for m in sys.modules} & "
@@ -492,6 +493,7 @@ def test_bare_csv_files_and_globs(tmp_path):
     assert list(compare_runs([a, os.path.join(a, "metrics.csv")], on_warning=warn, by_run=True)["run"]) == ["a"]
 
 
+@pytest.mark.e2e
 def test_cli_warns_and_exits_2_only_when_nothing_can_be_read(tmp_path):
     a = make_run(tmp_path, "a", history([0.5, 0.6]))
     (tmp_path / "junk").mkdir()
@@ -561,6 +563,7 @@ def _expected(run_dir):
             "params": state["params"], "epochs_done": len(rows), "epochs_planned": state["epochs"]}
 
 
+@pytest.mark.e2e
 def test_real_runs_table_and_plot(real_runs, tmp_path):
     png = tmp_path / "curves.png"
     r = cli("compare", os.path.join(real_runs["root"], "*"), "--format", "csv", "--plot", png, "--by-run")
@@ -599,6 +602,7 @@ def test_real_runs_table_and_plot(real_runs, tmp_path):
     assert (pixels == 255).all(axis=1).mean() > 0.5  # mostly white background, not a blank or black image
 
 
+@pytest.mark.e2e
 def test_real_runs_grouped(real_runs, tmp_path):
     """`cut` is a copy of `slow` cut after epoch 1: the same configuration, so one group with it."""
     png = tmp_path / "groups.png"
@@ -623,6 +627,7 @@ def test_real_runs_grouped(real_runs, tmp_path):
         assert im.format == "PNG" and im.size == (1200, 500)
 
 
+@pytest.mark.e2e
 def test_plot_api_from_paths(real_runs, tmp_path):
     out = plot_runs([real_runs["slow"], real_runs["fast"]], str(tmp_path / "two.png"))
     from PIL import Image

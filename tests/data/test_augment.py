@@ -8,16 +8,17 @@ import os
 
 import numpy as np
 import pytest
-from conftest import ROOT, TINY_ARCH, TINY_RECIPE, cli, write_bars
+from conftest import ROOT, TINY_ARCH, TINY_RECIPE, cli, lazy, write_bars
 from PIL import Image
 from test_paper import make_image_folder
 
-from inception_keras.data import augment as A
 from inception_keras.data import pipeline as D
 from inception_keras.data.sources import open_source
 from inception_keras.data.splits import Split
 from inception_keras.errors import ConfigError
 from inception_keras.lang.recipe import load_recipe
+
+A = lazy("inception_keras.data.augment")  # Keras: imported by the tests that use it
 
 
 def recipe_with(augment: str, data: str = "DATA", **more):
@@ -65,6 +66,7 @@ def test_bad_augment_values_name_the_key_and_line(augment, message):
     assert str(info.value).split(": ", 1)[1] == message
 
 
+@pytest.mark.e2e
 def test_bad_augment_exits_2_with_every_mistake(tiny):
     recipe = tiny["tmp"] / "bad.yaml"
     recipe.write_text(TINY_RECIPE.replace("DATA", tiny["data"]) + "augment:\n  flip: yes please\n  crop:\n"
@@ -91,6 +93,7 @@ def test_defaults_null_and_the_resolved_recipe():
     assert r.augment.flip and r.augment.erase.probability == 1.0 and r.augment.names == ["flip", "erase p=1"]
 
 
+@pytest.mark.e2e
 def test_colour_jitter_on_grey_images_is_refused():
     aug = recipe_with("{color: {brightness: 0.2, saturation: 0.4, hue: 0.1}}").augment
     A.Augmenter(aug, (16, 16, 3))
@@ -102,6 +105,7 @@ def test_colour_jitter_on_grey_images_is_refused():
 # ----------------------------------------------------------------------------- the transforms and their ranges
 
 
+@pytest.mark.e2e
 def test_crop_boxes_follow_torchvision_ranges():
     scale, ratio = (0.08, 1.0), (3 / 4, 4 / 3)
     top, left, h, w = (np.asarray(v) for v in A.crop_boxes(uniform(4000, A.CROP_DRAWS), 96, 128, scale, ratio))
@@ -121,6 +125,7 @@ def test_crop_boxes_follow_torchvision_ranges():
     assert (h, w) == (100, 150) and (top, left) == (0, 25)
 
 
+@pytest.mark.e2e
 def test_geometric_transforms_are_exact():
     rng = np.random.default_rng(0)
     x = rng.random((2, 12, 10, 3)).astype("float32")
@@ -137,6 +142,7 @@ def test_geometric_transforms_are_exact():
     np.testing.assert_allclose(out, x, atol=1e-5)
 
 
+@pytest.mark.e2e
 def test_photometric_factors_stay_in_their_ranges():
     grey = np.full((400, 4, 4, 3), 0.5, np.float32)
     grey[:, :2] = 0.25  # two tones, so that contrast has something to change
@@ -161,6 +167,7 @@ def test_photometric_factors_stay_in_their_ranges():
     assert 0.005 < out[:, 0, 0].std(axis=0).max() < 0.05  # about 0.1 x sqrt(0.2175) x 0.58 in each channel
 
 
+@pytest.mark.e2e
 def test_erasing_covers_its_area_range_with_its_probability():
     ones = np.ones((500, 20, 20, 1), np.float32)
     erase = A.Augmenter(recipe_with("{erase: {probability: 0.5, scale: [0.1, 0.3], ratio: [0.5, 2], value: 0.2}}")
@@ -175,6 +182,7 @@ def test_erasing_covers_its_area_range_with_its_probability():
     assert np.all((np.asarray(always.transform(ones[:50], uniform(50, always.draws))) < 1).any(axis=(1, 2, 3)))
 
 
+@pytest.mark.e2e
 def test_the_layer_augments_only_in_training_and_follows_its_seed():
     import keras
 
@@ -209,6 +217,7 @@ def batches(ds, n=2):
     return out
 
 
+@pytest.mark.e2e
 def test_in_memory_pipeline_augments_training_only_reproducibly(tmp_path):
     data = write_bars(str(tmp_path / "data"), n_train=64, n_test=32)
     recipe = recipe_with("{crop: {scale: [0.5, 1]}, flip: true, translate: 0.1, erase: {}}", data)
@@ -233,6 +242,7 @@ def test_in_memory_pipeline_augments_training_only_reproducibly(tmp_path):
         assert np.array_equal(x, px) and np.array_equal(y, py)
 
 
+@pytest.mark.e2e
 def test_image_folder_and_streams_crop_before_resizing(tmp_path):
     """Image folders (JPEG and PNG, cached bytes or not) and decoded streams crop each stored image."""
     import tensorflow as tf
@@ -275,6 +285,7 @@ def test_image_folder_and_streams_crop_before_resizing(tmp_path):
     assert all(m != k for m, k in zip(mirrored, kept)) and any(mirrored) and any(kept)
 
 
+@pytest.mark.e2e
 def test_crop_fraction_keeps_the_centre():
     images = np.zeros((1, 8, 8, 1), np.uint8)
     images[0, 2:6, 2:6] = 255  # a bright centre of half the side
@@ -302,6 +313,7 @@ def panels(path, grid):
     return [[image[y:y + ch, x:x + cw] for x, y in cells] for cells in grid["cells"]]
 
 
+@pytest.mark.e2e
 def test_show_draws_training_and_validation_views(tiny):
     from inception_keras.data.show import show as draw
     from inception_keras.lang.resolve import resolve
@@ -346,6 +358,7 @@ def test_show_draws_training_and_validation_views(tiny):
     assert all(np.array_equal(t, v) for t, v in zip(train, val))
 
 
+@pytest.mark.e2e
 def test_show_command(tiny, tmp_path):
     folder = make_image_folder(tmp_path / "shapes", per_class=4)
     arch = tmp_path / "rgb.yaml"
@@ -369,6 +382,7 @@ def test_show_command(tiny, tmp_path):
 # ----------------------------------------------------------------------------- recipes that use it
 
 
+@pytest.mark.e2e
 def test_imagenet_augmentation_trains_on_an_image_folder(tmp_path):
     """The paper's recipe (Inception crop, random interpolation, flip, photometric jitter) on generated JPEGs
     and PNGs: a tiny network trains one epoch through it."""
@@ -388,6 +402,7 @@ def test_imagenet_augmentation_trains_on_an_image_folder(tmp_path):
     assert env["train_examples"] == 18 and env["validation_examples"] == 6
 
 
+@pytest.mark.e2e
 def test_shipped_recipes_augment_as_documented():
     paper = load_recipe(os.path.join(ROOT, "train", "imagenet.yaml"))
     assert paper.augment.crop.scale == (0.08, 1.0) and paper.augment.crop.ratio == pytest.approx((0.75, 4 / 3))
@@ -405,6 +420,7 @@ def test_shipped_recipes_augment_as_documented():
     A.Augmenter(best.augment, spec.input)  # grey images: no colour jitter asked for
 
 
+@pytest.mark.e2e
 def test_gpu_check_best_runs_on_the_tensorflow_backend(tiny):
     """tools/gpu_check.py best is written for Keras on JAX (the GPU machine has no TensorFlow); its logic runs on
     any backend, here TensorFlow at tiny scale: the augmentation is the training model's first layer."""
@@ -427,6 +443,7 @@ def test_gpu_check_best_runs_on_the_tensorflow_backend(tiny):
     assert all(0 <= e["val_accuracy"] <= 1 and e["images_per_second"] > 0 for e in epochs)
 
 
+@pytest.mark.e2e
 def test_gpu_check_best_learns_a_known_answer(tiny):
     """A known input: every training and test label is 3, so a mode that trains and evaluates what it says
     reaches a test accuracy of exactly 1 (and a broken one, chance: 0.1)."""

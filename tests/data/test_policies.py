@@ -7,6 +7,8 @@ import pytest
 
 from inception_keras.lang.recipe import Augment, AugMix, RandAugment
 
+pytestmark = pytest.mark.e2e
+
 
 @pytest.mark.parametrize("augment,channels", [
     (Augment(randaugment=RandAugment(ops=3, magnitude=10)), 1),

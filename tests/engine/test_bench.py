@@ -6,6 +6,8 @@ import json
 import pytest
 from conftest import cli
 
+pytestmark = pytest.mark.e2e
+
 
 def test_bench_reports_synthetic_and_real_throughput(tiny):
     out = tiny["tmp"] / "bench.json"

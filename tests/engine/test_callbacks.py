@@ -13,6 +13,7 @@ from inception_keras import runs
 from inception_keras.engine.callbacks import format_row, make_backup_callback, make_progress_callback, metrics_row
 
 
+@pytest.mark.e2e
 def test_training_modules_import_no_tensorflow():
     """The command line creates the tf.distribute strategy before anything initializes TensorFlow, and sets
     TensorFlow's environment before its import: none of the modules on that path imports it."""
@@ -26,6 +27,7 @@ def test_training_modules_import_no_tensorflow():
     assert out.stdout.strip() == "[]"
 
 
+@pytest.mark.e2e
 def test_metrics_row_of_a_model_with_one_output():
     logs = {"loss": 0.5, "accuracy": 0.75, "val_loss": 0.625, "val_accuracy": 0.5}
     row = metrics_row(2, logs, lr=0.01, seconds=12.34567, train_seconds=10.0, images=640)
@@ -38,6 +40,7 @@ def test_metrics_row_of_a_model_with_one_output():
     assert csv.splitlines()[0] == ",".join(runs.COLUMNS)
 
 
+@pytest.mark.e2e
 def test_metrics_row_with_auxiliary_heads_describes_the_main_head():
     logs = {"loss": 3.0, "logits_loss": 2.0, "logits_accuracy": 0.5, "aux1_loss": 2.5, "aux2_loss": 2.25,
             "val_loss": 2.75, "val_logits_loss": 1.5, "val_logits_accuracy": 0.625, "val_aux1_loss": 2.0,
@@ -71,6 +74,7 @@ def small_model():
     return model
 
 
+@pytest.mark.e2e
 def test_backup_commits_each_epoch(tmp_path):
     import keras
 
@@ -96,6 +100,7 @@ def test_backup_commits_each_epoch(tmp_path):
     assert not os.path.exists(tmp_path / "unused")
 
 
+@pytest.mark.e2e
 def test_backup_of_a_worker_writes_only_its_own_directory(tmp_path):
     run, tmp = str(tmp_path / "run"), str(tmp_path / "run" / "backup" / ".worker-1-tmp")
     os.makedirs(run)
@@ -109,6 +114,7 @@ def test_backup_of_a_worker_writes_only_its_own_directory(tmp_path):
     assert lines == [] and len(history) == 1
 
 
+@pytest.mark.e2e
 def test_progress_lines(monkeypatch):
     """In logs: once the time an epoch and the run should take (the first step, which compiles, left out of
     the rate), then a line every `every` seconds with the time left in the epoch and in the run."""

@@ -18,6 +18,7 @@ def split(n, seed=0):
                    labels=rng.integers(0, 10, n).astype(np.int32))
 
 
+@pytest.mark.e2e
 def test_pipeline_weighs_the_partial_batch_by_n_over_batch():
     batches = list(D.pipeline(split(70), (16, 16, 1), 32, training=True, partial_batch="divide_by_batch_size",
                               stored_channels=1))
@@ -26,6 +27,7 @@ def test_pipeline_weighs_the_partial_batch_by_n_over_batch():
     assert all(len(b) == 2 for b in D.pipeline(split(70), (16, 16, 1), 32, training=True, stored_channels=1))
 
 
+@pytest.mark.e2e
 def test_partial_batch_step_is_d2l_sum_over_batch_size():
     """One SGD step on a 20-example batch with batch_size 32: d2l's trainer.step(32) takes 20/32 of Keras' step."""
     import keras

@@ -13,7 +13,10 @@ import time
 
 import h5py
 import numpy as np
+import pytest
 from conftest import ROOT, TINY_RECIPE, write_bars
+
+pytestmark = pytest.mark.e2e
 
 
 def free_ports(n: int) -> list[int]:

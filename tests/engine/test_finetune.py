@@ -72,6 +72,7 @@ def weights(path) -> dict:
     return {w.path: np.asarray(w) for w in model.weights}
 
 
+@pytest.mark.e2e
 def test_frozen_stage_is_bit_identical_after_training_and_init_from_reports(bn):
     """s1 (a convolution and its BatchNorm, moving statistics included) frozen for 2 epochs of real training
     after a warm start: every s1 tensor equals the donor's bit for bit; the rest changed. Declared in the
@@ -125,6 +126,7 @@ def test_frozen_stage_is_bit_identical_after_training_and_init_from_reports(bn):
     assert "t1.conv1 (no layer of that name there)" in nothing.stderr and "Traceback" not in nothing.stderr
 
 
+@pytest.mark.e2e
 def test_every_option_resumes_exactly_after_a_kill_in_each_phase(bn):
     """Phases, EMA, gradient accumulation, MixUp/CutMix, RandAugment, best.keras and averaging: a run
     killed in phase 0 (after epoch 1) and in phase 1 (after epoch 3), resumed each time, ends with the same rows,
@@ -152,6 +154,7 @@ def test_every_option_resumes_exactly_after_a_kill_in_each_phase(bn):
     assert (whole / "averaged.keras").exists() and (whole / "best.keras").exists()
 
 
+@pytest.mark.e2e
 def test_early_stopping_keeps_the_best_epoch_the_csv_marks(bn):
     """Watching val_loss with mode max (the worst direction, so the first epoch stays best): patience 1 stops
     after epoch 2 of 4; best.keras is epoch 1's model, as the CSV's best_epoch column says, and evaluate takes
@@ -171,6 +174,7 @@ def test_early_stopping_keeps_the_best_epoch_the_csv_marks(bn):
                                                                               abs=1e-4)
 
 
+@pytest.mark.e2e
 def test_gradient_accumulation_equals_the_large_batch():
     """k = 4 accumulated steps of batch 8 with plain SGD equal one step of batch 32, within round-off."""
     import keras
@@ -222,6 +226,7 @@ def test_unknown_frozen_name_is_refused(bn):
 
 
 @pytest.mark.parametrize("mixup,cutmix", [(0.4, 0.0), (0.0, 1.0), (0.4, 1.0)])
+@pytest.mark.e2e
 def test_mixed_labels_weigh_classes_as_the_mixed_pixels_do(mixup, cutmix):
     """Each image a constant grey, its class's value: after mixing, each image's mean is its label's mixture of
     the class values, so the labels carry exactly the share of pixels (CutMix: the box's real area); the draws
@@ -242,6 +247,7 @@ def test_mixed_labels_weigh_classes_as_the_mixed_pixels_do(mixup, cutmix):
     assert any(not np.array_equal(runs[0][1], r[1]) for r in runs[2:])
 
 
+@pytest.mark.e2e
 def test_show_draws_mixed_images_with_their_label_shares(bn, tmp_path):
     """`show` on a recipe with RandAugment, AugMix, MixUp and CutMix: the training images are mixtures (not the
     validation view), each captioned with its larger class share, at least half."""

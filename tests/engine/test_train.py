@@ -33,6 +33,7 @@ def train_args(tiny, run_dir, *extra):
     return ["train", "--arch", tiny["arch"], "--recipe", tiny["recipe"], "--run-dir", run_dir, *extra]
 
 
+@pytest.mark.e2e
 def test_tiny_training_learns_and_writes_the_run_directory(tiny):
     run = tiny["tmp"] / "run"
     r = cli(*train_args(tiny, run, "--set", "epochs=4", "--set", "optimizer.learning_rate=0.02"))
@@ -68,6 +69,7 @@ def test_tiny_training_learns_and_writes_the_run_directory(tiny):
     assert len(per_class) == 10 and sum(int(ln.split()[-2]) for ln in per_class) == 160
 
 
+@pytest.mark.e2e
 def test_arch_overrides_and_limit_are_recorded(tiny):
     run = tiny["tmp"] / "run"
     r = cli(*train_args(tiny, run, "--set", "epochs=1", "--set", "arch.defaults.initializer=he_normal",
@@ -124,6 +126,7 @@ def run_until(args, run_dir, epochs_done, extra_sleep=0.0):
     return proc
 
 
+@pytest.mark.e2e
 def test_sigkill_and_restart_keeps_every_epoch_once(tiny):
     data = write_bars(str(tiny["tmp"] / "more"), n_train=3000, n_test=100)
     recipe = tiny["tmp"] / "more.yaml"
@@ -148,6 +151,7 @@ def test_sigkill_and_restart_keeps_every_epoch_once(tiny):
     assert json.loads(open(os.path.join(run, "state.json")).read())["status"] == "finished"
 
 
+@pytest.mark.e2e
 def test_sigterm_stops_cleanly_and_resumes(tiny):
     data = write_bars(str(tiny["tmp"] / "more"), n_train=3000, n_test=100)
     recipe = tiny["tmp"] / "more.yaml"
@@ -178,6 +182,7 @@ def test_sigterm_stops_cleanly_and_resumes(tiny):
     assert 1 <= len(before) < 8 and after[:len(before)] == before  # kept as they were, not trained again
 
 
+@pytest.mark.e2e
 def test_default_run_directory_resumes_the_same_configuration(tiny):
     root = tiny["tmp"] / "runs"
     args = ["train", "--arch", tiny["arch"], "--recipe", tiny["recipe"], "--runs-root", root, "--set", "epochs=1"]
@@ -203,6 +208,7 @@ def test_default_run_directory_resumes_the_same_configuration(tiny):
 # ----------------------------------------------------------------------------- failures
 
 
+@pytest.mark.e2e
 def test_finished_run_directory_is_never_overwritten(tiny):
     run = tiny["tmp"] / "done"
     assert cli(*train_args(tiny, run, "--set", "epochs=1")).returncode == 0
@@ -215,6 +221,7 @@ def test_finished_run_directory_is_never_overwritten(tiny):
     assert r.returncode == 2 and "finished run" in r.stderr
 
 
+@pytest.mark.e2e
 def test_nan_loss_stops_with_a_clear_error_and_keeps_the_backup(tiny):
     run = tiny["tmp"] / "nan"
     recipe = tiny["tmp"] / "nan.yaml"
@@ -233,6 +240,7 @@ def test_nan_loss_stops_with_a_clear_error_and_keeps_the_backup(tiny):
     assert [m["epoch"] for m in rows(run)] == ["1"]
 
 
+@pytest.mark.e2e
 def test_unwritable_run_directory_fails_before_training(tiny):
     blocker = tiny["tmp"] / "file"
     blocker.write_text("not a directory")
@@ -242,6 +250,7 @@ def test_unwritable_run_directory_fails_before_training(tiny):
     assert "strategy:" not in r.stdout  # nothing started
 
 
+@pytest.mark.e2e
 def test_bad_recipe_keys_exit_2_with_file_path_and_line(tiny):
     recipe = tiny["tmp"] / "bad.yaml"
     recipe.write_text(TINY_RECIPE.replace("DATA", tiny["data"]).replace("epochs: 3", "epoch: 3").replace(
@@ -315,6 +324,7 @@ def test_corrupt_idx_files_give_clear_errors(tmp_path, corrupt, message):
     assert message in str(info.value)
 
 
+@pytest.mark.e2e
 def test_corrupt_idx_exits_2_from_the_cli(tiny):
     open(os.path.join(tiny["data"], "train-images-idx3-ubyte.gz"), "wb").write(gzip.compress(b"junk"))
     r = cli(*train_args(tiny, tiny["tmp"] / "run"))
@@ -322,6 +332,7 @@ def test_corrupt_idx_exits_2_from_the_cli(tiny):
     assert "train-images-idx3-ubyte.gz: not an IDX file" in r.stderr
 
 
+@pytest.mark.e2e
 def test_idx_files_uncompressed_and_pipeline_values(tmp_path):
     directory = write_bars(str(tmp_path / "plain"), n_train=50, n_test=20, gz=False)
     recipe = load_recipe("r.yaml", text=TINY_RECIPE.replace("DATA", directory))
@@ -357,6 +368,7 @@ def test_shipped_yaml_files_load():
     assert names == ["fashion_mnist", "fashion_mnist_best", "imagenet", "imagenet_bn", "imagenette", "quick"]
 
 
+@pytest.mark.e2e
 def test_learning_rate_schedules():
     import keras
 
@@ -378,6 +390,7 @@ def test_learning_rate_schedules():
     assert float(cos(400)) == pytest.approx(0.0, abs=1e-6) and 0 < float(cos(210)) < 0.05
 
 
+@pytest.mark.e2e
 def test_optimizer_clipvalue_clips_each_gradient_element(tmp_path):
     """`optimizer.clipvalue` reaches Keras' optimizer: one SGD step with gradient [5, -0.5] and clipvalue 1 moves
     the weights by -lr * [1, -0.5]; with clipnorm as well, the recipe is refused at the key's line."""
@@ -422,6 +435,7 @@ def test_precision_auto(tmp_path, monkeypatch):
     assert T.resolve_precision("auto") == "float32"
 
 
+@pytest.mark.e2e
 def test_gpu_compute_capability_is_none_without_gpus(monkeypatch):
     import tensorflow as tf
 
@@ -432,6 +446,7 @@ def test_gpu_compute_capability_is_none_without_gpus(monkeypatch):
     assert gpu_compute_capability() is None
 
 
+@pytest.mark.e2e
 def test_mixed_precision_keeps_logits_and_loss_float32(tiny):
     run = tiny["tmp"] / "bf16"
     r = cli(*train_args(tiny, run, "--set", "precision=mixed_bfloat16", "--set", "epochs=1"))
@@ -457,6 +472,7 @@ def catches(pid: int, signum: int) -> bool:
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs Linux' /proc")
+@pytest.mark.e2e
 def test_sigterm_while_starting_exits_143_without_traceback(tiny):
     """As a container's PID 1 an unhandled SIGTERM is ignored; the CLI handles it from its first line."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=ROOT)

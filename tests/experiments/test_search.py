@@ -81,6 +81,7 @@ def test_a_bad_search_file_names_file_path_and_line(tmp_path, text, message):
     assert message in str(info.value).replace(str(tmp_path) + os.sep, "")
 
 
+@pytest.mark.e2e
 def test_a_key_the_recipe_does_not_have_is_refused_before_training(tiny, tmp_path):
     path = tmp_path / "s.yaml"
     path.write_text("trials: 2\nspace:\n  optimizer.learning_rat: {uniform: [0.01, 0.1]}\n")
@@ -125,6 +126,7 @@ def start(argv: list[str], env: dict | None = None) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
+@pytest.mark.e2e
 def test_a_study_killed_and_resumed_has_every_trial_complete_once(tiny, tmp_path):
     space = write_space(tmp_path)
     directory = str(tmp_path / "study")
@@ -172,6 +174,7 @@ def test_a_study_killed_and_resumed_has_every_trial_complete_once(tiny, tmp_path
         os.path.join(directory, t.user_attrs["dir"], "seed=*") for t in sorted(complete, key=lambda t: -t.value)]
 
 
+@pytest.mark.e2e
 def test_two_processes_on_one_study_run_no_trial_twice(tiny, tmp_path, monkeypatch):
     space = write_space(tmp_path, trials=3, seeds=1, epochs=1)
     directory = str(tmp_path / "study")

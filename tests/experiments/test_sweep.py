@@ -88,6 +88,7 @@ def test_points_directories_and_the_default_sweep_directory(tiny):
     assert [p.config["arch"]["input"] for p in lists.points] == [[16, 16, 1], [20, 20, 1]]
 
 
+@pytest.mark.e2e
 def test_cli_bad_grids_exit_2_naming_the_point(tiny):
     base = ["sweep", "--arch", tiny["arch"], "--recipe", tiny["recipe"], "--runs-root", tiny["tmp"] / "runs"]
     r = cli(*base, "--set", "optimizer.learning_rate=0.1,-1")
@@ -114,6 +115,7 @@ def test_cli_bad_grids_exit_2_naming_the_point(tiny):
 # ----------------------------------------------------------------------------- real sweeps
 
 
+@pytest.mark.e2e
 def test_index_and_job_completion_index_run_one_point(tiny):
     base = ["sweep", "--arch", tiny["arch"], "--recipe", tiny["recipe"], "--sweep-dir", tiny["tmp"] / "sw",
             "--set", "seed=1,2", "--set", "epochs=1", "--limit", "64"]
@@ -146,6 +148,7 @@ def run_until_point(args, run_dir, env, log):
     out.close()
 
 
+@pytest.mark.e2e
 def test_sweep_killed_and_resumed_finishes_every_point_once(tiny):
     """2 seeds x 2 learning rates: SIGKILL the sweep while it trains its second point, run the same command again:
     four finished runs with each epoch once, the finished point not trained again, two groups of n = 2."""
@@ -193,6 +196,7 @@ def test_sweep_killed_and_resumed_finishes_every_point_once(tiny):
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.e2e
 def test_sigterm_to_the_sweep_stops_the_point_cleanly(tiny, signum):
     """docker stop / Ctrl-C reach the sweep: the point in progress keeps its last epoch, the sweep ends (143, 130)."""
     sweep_dir = tiny["tmp"] / "term"
@@ -213,6 +217,7 @@ def test_sigterm_to_the_sweep_stops_the_point_cleanly(tiny, signum):
     assert not (sweep_dir / "seed=2").exists()  # the sweep ended; the next point never started
 
 
+@pytest.mark.e2e
 def test_a_failed_point_is_reported_and_the_others_run_exit_1(tiny):
     """docs/sweeps.md: a point that does not finish (here one another process is training: this test holds its
     lock) is reported by index, values and run directory; the other points still run; the exit status is 1."""

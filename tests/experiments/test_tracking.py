@@ -13,6 +13,8 @@ from conftest import cli
 from inception_keras import runs
 from inception_keras.engine.callbacks import hparams_values
 
+pytestmark = pytest.mark.e2e
+
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):

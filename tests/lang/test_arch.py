@@ -45,6 +45,7 @@ def keras_macs(model) -> int:
     return total
 
 
+@pytest.mark.e2e
 def test_seed_parameters_and_stage_shapes(seed_model):
     spec = load_arch(SEED)
     assert spec.params == 5_977_530
@@ -57,6 +58,7 @@ def test_seed_parameters_and_stage_shapes(seed_model):
         assert tuple(seed_model.get_layer(name).output.shape[1:]) == SEED_STAGES[stage]
 
 
+@pytest.mark.e2e
 def test_seed_per_stage_parameters_match_keras(seed_model):
     spec = load_arch(SEED)
     blocks = {b.name: s.name for s in spec.stages for b in s.layers}
@@ -72,18 +74,21 @@ def test_seed_per_stage_parameters_match_keras(seed_model):
     assert spec_by_stage == keras_by_stage
 
 
+@pytest.mark.e2e
 def test_seed_multiply_adds(seed_model):
     spec = load_arch(SEED)
     assert spec.macs == keras_macs(seed_model)
     assert abs(spec.macs / 1e9 - 0.276) < 0.0005
 
 
+@pytest.mark.e2e
 def test_forward_pass_gives_batch_by_classes(seed_model):
     out = seed_model(np.random.rand(3, 96, 96, 1).astype("float32"), training=False)
     assert tuple(out.shape) == (3, 10)
     assert np.all(np.isfinite(np.asarray(out)))
 
 
+@pytest.mark.e2e
 def test_inception_blocks_concatenate_four_branches(seed_model):
     block = seed_model.get_layer("3a")
     inputs = [t._keras_history.operation.name for t in block.input]
@@ -93,6 +98,7 @@ def test_inception_blocks_concatenate_four_branches(seed_model):
     assert seed_model.get_layer("3a.3x3_reduce").activation.__name__ == "relu"
 
 
+@pytest.mark.e2e
 def test_changed_yaml_builds_the_network_it_describes(tmp_path):
     text = open(SEED).read()
     text = text.replace("input: [96, 96, 1]", "input: [64, 64, 3]").replace("classes: 10", "classes: 5")
@@ -114,6 +120,7 @@ def test_changed_yaml_builds_the_network_it_describes(tmp_path):
     assert tuple(model(np.zeros((2, 64, 64, 3), "float32")).shape) == (2, 5)
 
 
+@pytest.mark.e2e
 def test_seed_stride2_layers_pad_symmetrically_like_d2l(seed_model):
     """b1's 7x7/2 conv pads 3 on every side (MXNet/PyTorch padding=3), not Keras's bottom-right "same"."""
     import keras
@@ -151,6 +158,7 @@ def _windows(a, pad, fill, k, s):
     return np.stack([np.stack([a[:, i * s:i * s + k, j * s:j * s + k] for j in range(n)], 1) for i in range(n)], 1)
 
 
+@pytest.mark.e2e
 def test_integer_padding_pads_every_side(tmp_path):
     """padding: N is PyTorch's padding=N: zeros for conv and avg pools (counted), -inf for max pools."""
     import keras
@@ -180,6 +188,7 @@ def test_integer_padding_pads_every_side(tmp_path):
     np.testing.assert_allclose(np.asarray(again(x)), np.asarray(model(x)), atol=1e-6)
 
 
+@pytest.mark.e2e
 def test_summary_cli_prints_stages_and_totals():
     r = cli("summary", SEED)
     assert r.returncode == 0, r.stderr
@@ -190,6 +199,7 @@ def test_summary_cli_prints_stages_and_totals():
     assert "total: 5,977,530 parameters, 0.276 G multiply-adds per image" in r.stdout
 
 
+@pytest.mark.e2e
 def test_summary_blocks_and_input_shape_override():
     r = cli("summary", SEED, "--blocks", "--input-shape", "224,224,3")
     assert r.returncode == 0, r.stderr
@@ -330,6 +340,7 @@ def test_set_override_errors_name_the_override(tmp_path):
                                f"(from --set stages.b1[0].conv.filters=eight)")
 
 
+@pytest.mark.e2e
 def test_cli_exit_codes(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text(BASE.replace("kernel: 3,", "kernel: three,"))
@@ -379,6 +390,7 @@ def adaptive_reference(x: np.ndarray, out: int) -> np.ndarray:
 
 
 @pytest.mark.parametrize("size,out", [(14, 4), (7, 4), (9, 3), (5, 1), (3, 4), (8, 4)])
+@pytest.mark.e2e
 def test_adaptive_avgpool_matches_pytorchs_windows(size, out, tmp_path):
     import keras
 
@@ -396,6 +408,7 @@ def test_adaptive_avgpool_matches_pytorchs_windows(size, out, tmp_path):
     np.testing.assert_allclose(np.asarray(again(x)), np.asarray(model(x)), atol=1e-6)
 
 
+@pytest.mark.e2e
 def test_every_layer_kind_has_a_keras_builder():
     from inception_keras.lang.kinds import LAYER_KINDS
     from inception_keras.nn import blocks
@@ -439,6 +452,7 @@ stages:
 
 @pytest.mark.parametrize("kind", ["max", "avg"])
 @pytest.mark.parametrize("k,s,pad", [(3, 2, 0), (2, 2, 0), (3, 2, 1), (5, 3, 0), (3, 1, 1), (5, 3, 2)])
+@pytest.mark.e2e
 def test_ceil_mode_pools_match_pytorchs_kernels(kind, k, s, pad):
     import keras
 
@@ -485,6 +499,7 @@ stages:
 """
 
 
+@pytest.mark.e2e
 def test_a_standalone_activation_layer_is_its_own_kind(tmp_path):
     """`activation` (one class in lang/kinds.py, one builder in nn/blocks.py): no parameters, the shape kept, the
     function applied by Keras' layer of that name; an unknown function is a file:line error."""

@@ -79,6 +79,7 @@ def test_torchvision_branch_3_is_3x3_and_layer_texts():
     assert {"conv 7x7/2, 64 +BN", "112x112x64", "maxpool 3x3/2", "56x56x64"} <= b1
 
 
+@pytest.mark.e2e
 def test_summary_plot_writes_a_png(tmp_path):
     from PIL import Image
 

@@ -71,6 +71,7 @@ def test_costs_follow_the_constructs():
     assert rows["x"].params == (9 * 8 + 8 * 16 + 16) + (8 * 16 + 16) and rows["x"].shape == (5, 9, 16)
 
 
+@pytest.mark.e2e
 def test_keras_model_matches_the_counts():
     from inception_keras.nn.builder import build_model
 
@@ -122,6 +123,7 @@ def test_residual_shape_mismatch_and_missing_param():
     assert "net.yaml:24:12: stages.body[0].blk: template 'blk' needs parameter 'pool'" in got
 
 
+@pytest.mark.e2e
 def test_worked_example_5x5_as_two_3x3():
     """GoogLeNet's block 3a with its 5x5 branch as two 3x3 convolutions: the same output, the parameters of two
     3x3 convs in place of one 5x5, and a Keras model with those parameters."""

@@ -115,6 +115,7 @@ stages:
     assert load_arch(str(tmp_path / "base.yaml")).stages[0].layers[1].KIND == "maxpool"
 
 
+@pytest.mark.e2e
 def test_errors_in_an_extended_file_name_the_file_and_line_where_they_are(tmp_path):
     base = write(tmp_path, "base.yaml", BASE.replace("{filters: 24, kernel: 3}", "{filters: 24, kernel: 3, "
                                                                                   "stride: two}"))
@@ -171,6 +172,7 @@ def test_per_kind_defaults_come_between_the_layer_and_the_global_defaults(tmp_pa
     assert messages[1].startswith("unknown key 'filter' in defaults for conv; did you mean 'filters'?")
 
 
+@pytest.mark.e2e
 def test_width_multiplies_channels(tmp_path):
     half = load_arch(write(tmp_path, "half.yaml", BASE + "width: 0.5\n"))
     full = load_arch(write(tmp_path, "full.yaml", BASE))

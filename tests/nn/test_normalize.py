@@ -46,6 +46,7 @@ def test_imagenet_file_declares_what_transform_input_makes_and_nothing_else_chan
         assert load_arch(os.path.join(ARCH, name)).normalize is None
 
 
+@pytest.mark.e2e
 def test_first_layer_computes_x_minus_mean_over_std_and_survives_model_keras(tmp_path):
     import keras
 

@@ -7,7 +7,7 @@ import os
 
 import numpy as np
 import pytest
-from conftest import ROOT, cli
+from conftest import ROOT, cli, lazy
 from PIL import Image
 
 from inception_keras.data import pipeline as D
@@ -16,7 +16,8 @@ from inception_keras.errors import ConfigError
 from inception_keras.lang.kinds import Inception
 from inception_keras.lang.parse import load_arch
 from inception_keras.lang.recipe import load_recipe
-from inception_keras.nn.builder import build_models
+
+B = lazy("inception_keras.nn.builder")  # Keras: imported by the tests that use it
 
 PAPER = os.path.join(ROOT, "arch", "googlenet_paper.yaml")
 BN = os.path.join(ROOT, "arch", "googlenet_bn.yaml")
@@ -35,6 +36,7 @@ def shapes(spec) -> dict:
     return {r.name: r.shape for r in spec.rows}
 
 
+@pytest.mark.e2e
 def test_paper_network_table1_and_parameters():
     spec = load_arch(PAPER)
     got = shapes(spec)
@@ -42,7 +44,7 @@ def test_paper_network_table1_and_parameters():
     assert spec.params == 6_998_552 and spec.params_with_aux == 13_378_280
     assert got["aux1.avgpool1"] == (4, 4, 512) and got["aux2.avgpool1"] == (4, 4, 528)
     assert spec.adaptations == []
-    models = build_models(spec)
+    models = B.build_models(spec)
     assert models.inference.count_params() == 6_998_552
     assert models.train.count_params() == 13_378_280
     assert models.loss_weights == {"logits": 1.0, "aux1": 0.3, "aux2": 0.3}
@@ -88,10 +90,11 @@ def test_paper_network_against_table1_costs_and_multiply_adds():
     assert f"{spec.macs / 1e9:.3f}" == "1.583" and f"{load_arch(BN).macs / 1e9:.3f}" == "1.498"
 
 
+@pytest.mark.e2e
 def test_bn_variant_parameters_and_kernels():
     spec = load_arch(BN)
     assert spec.trainable_params == 6_624_904
-    model = build_models(spec).inference
+    model = B.build_models(spec).inference
     trainable = sum(int(np.prod(v.shape)) for v in model.trainable_weights)
     assert trainable == 6_624_904
     assert model.get_layer("3a.5x5").kernel.shape == (3, 3, 16, 32)  # torchvision's "5x5" branch
@@ -105,21 +108,23 @@ def test_bn_variant_parameters_and_kernels():
     assert [(r.kind, r.shape) for r in aux] == [("adaptive_avgpool", (4, 4, 512)), ("conv", (4, 4, 128)),
                                                 ("flatten", (2048,)), ("dense", (1024,)), ("dropout", (1024,)),
                                                 ("dense", (1000,))]
-    train = build_models(spec).train
+    train = B.build_models(spec).train
     assert train.get_layer("aux1.conv1").use_bias is False and train.get_layer("aux1.conv1.bn")
 
 
+@pytest.mark.e2e
 def test_flatten_channels_first_is_torchs_order():
     import keras
 
     spec = load_arch("f.yaml", text="name: f\ninput: [3, 4, 5]\nclasses: 2\nstages:\n  s:\n    - flatten: {order: "
                                     "channels_first}\n    - dense: {}\n")
-    model = build_models(spec).inference
+    model = B.build_models(spec).inference
     x = np.arange(2 * 3 * 4 * 5, dtype="float32").reshape(2, 3, 4, 5)
     flat = keras.Model(model.input, model.get_layer("s.flatten1").output)(x)
     np.testing.assert_array_equal(np.asarray(flat), x.transpose(0, 3, 1, 2).reshape(2, -1))  # N, C, H, W
 
 
+@pytest.mark.e2e
 def test_summary_shows_both_totals_and_adaptations():
     r = cli("summary", PAPER)
     assert r.returncode == 0, r.stderr
@@ -134,6 +139,7 @@ def test_summary_shows_both_totals_and_adaptations():
     assert "total: 6,639,464 parameters (6,624,904 trainable, 14,560 non-trainable)" in r.stdout
 
 
+@pytest.mark.e2e
 def test_lrn_matches_caffe():
     """Caffe's across-channel LRN: b = a / (k + alpha/n * sum over n neighbouring channels of a^2)^beta."""
     from inception_keras.nn.blocks import LocalResponseNormalization
@@ -225,6 +231,7 @@ seed: 0
 """
 
 
+@pytest.mark.e2e
 def test_aux_network_trains_on_an_image_folder(tmp_path):
     folder = make_image_folder(tmp_path / "shapes", per_class=24)
     arch = tmp_path / "aux.yaml"
@@ -264,6 +271,7 @@ def test_aux_network_trains_on_an_image_folder(tmp_path):
     assert "circle" in ev.stdout and "stripe" in ev.stdout
 
 
+@pytest.mark.e2e
 def test_image_folder_with_train_and_val_subtrees_and_channels(tmp_path):
     folder = make_image_folder(tmp_path / "split", per_class=8, split_dirs=True)
     recipe = load_recipe("r.yaml", text=FOLDER_RECIPE.replace("FOLDER", folder))
@@ -304,6 +312,7 @@ def test_image_folder_errors(tmp_path, make, message):
     assert message in str(info.value)
 
 
+@pytest.mark.e2e
 def test_image_folder_missing_and_cli_exit_code(tmp_path):
     recipe = tmp_path / "r.yaml"
     recipe.write_text(FOLDER_RECIPE.replace("FOLDER", str(tmp_path / "nowhere")))
@@ -325,6 +334,7 @@ def test_unknown_aux_block_and_tfds_without_data(tmp_path):
         open_source(recipe.dataset, 10)
 
 
+@pytest.mark.e2e
 def test_a_broken_image_is_named(tmp_path):
     """A file that looks like a PNG (its magic number) but does not decode stops training with its name."""
     folder = make_image_folder(tmp_path / "shapes", per_class=6)

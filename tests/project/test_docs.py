@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 
+import pytest
 from conftest import ROOT, cli
 
 
@@ -23,6 +24,7 @@ def test_yaml_reference_matches_the_code():
     assert all(f"`{kind}`: " in text for kind in LAYER_KINDS)  # every registered kind is documented
 
 
+@pytest.mark.e2e
 def test_readme_summary_example_is_what_summary_prints():
     readme = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
     start = readme.index("$ inception-keras summary arch/googlenet.yaml\n")
@@ -32,6 +34,7 @@ def test_readme_summary_example_is_what_summary_prints():
     assert r.stdout.splitlines() == block
 
 
+@pytest.mark.e2e
 def test_ci_runs_make_test():
     assert "make test" in open(os.path.join(ROOT, ".ci", "run")).read()
     first = open(os.path.join(ROOT, "README.md")).read().split("```")[1]
@@ -40,6 +43,7 @@ def test_ci_runs_make_test():
     assert "pytest" in out.stdout
 
 
+@pytest.mark.e2e
 def test_readme_error_example_is_what_summary_prints(tmp_path):
     """The README's bad.yaml, written out and checked: the errors it shows are the ones a user gets."""
     readme = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
@@ -61,6 +65,7 @@ def test_readme_is_a_front_page():
         assert os.path.exists(os.path.join(ROOT, link)), link  # every document the README points to exists
 
 
+@pytest.mark.e2e
 def test_readme_python_example_runs(tmp_path):
     readme = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
     start = readme.index("```python\n") + len("```python\n")

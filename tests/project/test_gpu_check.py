@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 from conftest import ROOT
 
 sys.path.insert(0, os.path.join(ROOT, "tools"))
@@ -17,6 +18,7 @@ def run(seed, epoch, acc):
     return {"what": "seed-run", "seed": seed, "epoch": epoch, "val_accuracy": acc, "loss": 1.0}
 
 
+@pytest.mark.e2e
 def test_study_per_epoch_against_the_reference(tmp_path):
     records = [run(0, 1, 0.80), run(1, 1, 0.82), run(2, 1, 0.78), run(0, 2, 0.86), run(1, 2, 0.88),
                {"what": "seed-run", "seed": 2, "step": "data", "seconds": 1.0},  # not an epoch

@@ -15,6 +15,8 @@ from conftest import ROOT, write_bars
 from inception_keras.errors import ConfigError
 from inception_keras.runs import loader
 
+pytestmark = pytest.mark.e2e
+
 LEGACY = os.path.join(ROOT, "tests", "fixtures", "legacy_run")
 
 

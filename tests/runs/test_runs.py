@@ -15,6 +15,8 @@ import pytest
 from conftest import ROOT, TINY_ARCH, TINY_RECIPE, cli, write_bars
 from test_train import rows, run_until
 
+pytestmark = pytest.mark.e2e
+
 DROPOUT_ARCH = TINY_ARCH.replace("  head:\n    - dense: {}\n", "  head:\n    - dropout: {rate: 0.3}\n    - dense: {}\n")
 MEASURED = ["loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"]  # not the seconds
 

@@ -35,7 +35,7 @@ stages:
   head:
     - dense: {}
 """
-pytestmark = pytest.mark.filterwarnings("ignore:.*tf.lite.Interpreter is deprecated:UserWarning")
+pytestmark = [pytest.mark.e2e, pytest.mark.filterwarnings("ignore:.*tf.lite.Interpreter is deprecated:UserWarning")]
 CUSTOM = {"InputNormalization", "Padding2D", "LocalResponseNormalization", "Rescale2D", "AdaptiveAveragePooling2D",
           "Permute"}
 

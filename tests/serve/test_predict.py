@@ -15,6 +15,8 @@ from inception_keras.data.idx import FASHION_MNIST_CLASSES
 from inception_keras.lang.parse import load_arch
 from inception_keras.serve.predict import imagenet_classes, predict
 
+pytestmark = pytest.mark.e2e
+
 
 def write_image(path, array_u8):
     import tensorflow as tf

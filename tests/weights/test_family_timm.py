@@ -11,19 +11,22 @@ from __future__ import annotations
 
 import os
 
-import keras
 import numpy as np
 import pytest
-from conftest import ROOT
+from conftest import ROOT, lazy
 from test_golden import BN_ARCH, close, npz, tv_input, tv_ref, tv_state
 from test_import_weights import run_error, write_state
 
 import inception_keras as ik
 from inception_keras.cli.app import main
 from inception_keras.errors import ConfigError
-from inception_keras.nn.builder import build_models
 from inception_keras.weights import structural as S
 from inception_keras.weights.state_dict import load_state_dict
+
+pytestmark = pytest.mark.golden
+
+keras = lazy("keras")  # imported by the tests that use it (docs/testing.md)
+B = lazy("inception_keras.nn.builder")
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +38,7 @@ def state224():
 def googlenet_models():
     """torchvision's googlenet as arch/googlenet_bn.yaml builds it: the training model (with its aux heads) and the
     inference model, sharing layers."""
-    return build_models(BN_ARCH)
+    return B.build_models(BN_ARCH)
 
 
 @pytest.fixture(scope="module")
@@ -170,7 +173,7 @@ def test_torchvision_inception_v3_with_its_aux_head_at_299_and_139():
     convolution needs a 17x17 map, inputs of 299 to 330 px), all within 1e-4 of torchvision's. Mixed_5c's three
     same-shaped 1x1 convolutions (branch1x1, branch3x3dbl_1, branch_pool) are where a wrong choice would show."""
     ref = npz("torchvision_inception_v3_299.npz")
-    models = build_models(TV3_ARCH)
+    models = B.build_models(TV3_ARCH)
     assert sum(int(np.prod(v.shape)) for v in models.train.trainable_weights) == 27_161_264
     assert sum(int(np.prod(v.shape)) for v in models.inference.trainable_weights) == 23_834_568
     report = S.state_dict_to_keras(tv_state(ref), models.train)

@@ -21,12 +21,16 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FIXTURES = os.path.join(ROOT, "tests", "fixtures")
 sys.path.insert(0, os.path.join(ROOT, "tools", "reference"))
-import keras  # noqa: E402
 import seeded  # noqa: E402
+from conftest import lazy  # noqa: E402
 
 import inception_keras as ik  # noqa: E402
 from inception_keras.errors import ConfigError  # noqa: E402
 from inception_keras.weights import torchvision as W  # noqa: E402
+
+pytestmark = pytest.mark.golden
+
+keras = lazy("keras")  # imported by the tests that use it (docs/testing.md)
 
 SEED_ARCH = os.path.join(ROOT, "arch", "googlenet.yaml")
 BN_ARCH = os.path.join(ROOT, "arch", "googlenet_bn.yaml")

@@ -6,15 +6,17 @@ import os
 
 import numpy as np
 import pytest
+from conftest import lazy
+from test_keras_apps import randomize
 
-keras = pytest.importorskip("keras")
+from inception_keras.cli.app import main
+from inception_keras.lang.parse import load_arch
 
-from test_keras_apps import randomize  # noqa: E402
+pytestmark = pytest.mark.golden
 
-from inception_keras.cli.app import main  # noqa: E402
-from inception_keras.lang.parse import load_arch  # noqa: E402
-from inception_keras.nn.builder import build_model  # noqa: E402
-from inception_keras.weights.keras_apps import reference_model  # noqa: E402
+keras = lazy("keras")  # imported by the tests that use it (docs/testing.md)
+B = lazy("inception_keras.nn.builder")
+KA = lazy("inception_keras.weights.keras_apps")
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ARCH = os.path.join(ROOT, "arch", "xception.yaml")
@@ -28,7 +30,7 @@ def files(tmp_path_factory):
     from keras.src.legacy.saving import legacy_h5_format
 
     d = tmp_path_factory.mktemp("keras_files")
-    ref = reference_model("xception", (71, 71, 3))
+    ref = KA.reference_model("xception", (71, 71, 3))
     randomize(ref, 3)
     ref.save_weights(str(d / "ref.weights.h5"))
     with h5py.File(d / "legacy.h5", "w") as f:
@@ -45,7 +47,7 @@ def test_import_keras_files(files, name, tmp_path):
     d, ref, x = files
     out = str(tmp_path / "x.weights.h5")
     assert main(["import-weights", "keras", str(d / name), "--arch", ARCH, *SIZE, "--out", out]) in (0, None)
-    ours = build_model(load_arch(ARCH, sets=[("input", [71, 71, 3])]))
+    ours = B.build_model(load_arch(ARCH, sets=[("input", [71, 71, 3])]))
     ours.load_weights(out)
     if name.endswith("notop.h5"):
         feats = keras.Model(ours.inputs, ours.layers[-2].output)(x)

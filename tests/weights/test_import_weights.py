@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import os
 
-import keras
 import numpy as np
 import pytest
-from conftest import cli
+from conftest import cli, lazy
 from test_golden import BN_ARCH, TV_LOGITS_ATOL, TV_LOGITS_RTOL, bn_model, close, tv_input, tv_ref, tv_state
 
 from inception_keras.cli.app import main
 from inception_keras.weights import torchvision as W
+
+pytestmark = pytest.mark.golden
+
+keras = lazy("keras")  # imported by the tests that use it (docs/testing.md)
 
 
 def write_state(state: dict, path: str) -> str:

@@ -10,12 +10,15 @@ import os
 
 import numpy as np
 import pytest
+from conftest import lazy
 
-keras = pytest.importorskip("keras")
+from inception_keras.lang.parse import load_arch
 
-from inception_keras.lang.parse import load_arch  # noqa: E402
-from inception_keras.nn.builder import build_model  # noqa: E402
-from inception_keras.weights.keras_apps import copy_by_structure, reference_model  # noqa: E402
+pytestmark = pytest.mark.golden
+
+keras = lazy("keras")  # imported by the tests that use it (docs/testing.md)
+B = lazy("inception_keras.nn.builder")
+KA = lazy("inception_keras.weights.keras_apps")
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CASES = [("inception_v3.yaml", 23_851_784, 139), ("inception_resnet_v2.yaml", 55_873_736, 139),
@@ -41,10 +44,10 @@ def logits_gap(arch: str, size: int) -> tuple[float, int, int]:
     """(largest logit difference relative to the largest logit, the reference's and our parameter counts)."""
     path = os.path.join(ROOT, "arch", arch)
     spec = load_arch(path, sets=[("input", [size, size, 3])])
-    ours = build_model(spec)
-    ref = reference_model(spec.name, spec.input)
+    ours = B.build_model(spec)
+    ref = KA.reference_model(spec.name, spec.input)
     randomize(ref, size)
-    assert copy_by_structure(ref, ours) == len(ref.weights)
+    assert KA.copy_by_structure(ref, ours) == len(ref.weights)
     x = np.random.default_rng(1).uniform(-1, 1, (2, size, size, 3)).astype("float32")
     a, b = np.asarray(ref(x, training=False)), np.asarray(ours(x, training=False))
     assert np.all(np.isfinite(a)) and np.abs(a).max() > 1e-3
@@ -67,9 +70,9 @@ def test_structure_mismatch_names_the_layer():
 
     spec = load_arch(os.path.join(ROOT, "arch", "xception.yaml"),
                      sets=[("input", [71, 71, 3]), ("width", 0.5)])
-    ref = reference_model("xception", (71, 71, 3))
+    ref = KA.reference_model("xception", (71, 71, 3))
     with pytest.raises(ConfigError) as e:
-        copy_by_structure(ref, build_model(spec))
+        KA.copy_by_structure(ref, B.build_model(spec))
     assert "has no counterpart" in str(e.value) and "no layer of the reference has the shapes" in str(e.value)
 
 

@@ -2,8 +2,7 @@
 
 Run (PyTorch in its own venv; it is not a project dependency and the tests never import it):
 
-    python3 -m venv .venv-torchvision
-    .venv-torchvision/bin/pip install torch==2.14.1 torchvision==0.29.1
+    make .venv-torchvision/.installed      # torch==2.14.1 torchvision==0.29.1, CPU builds where PyTorch's index answers
     .venv-torchvision/bin/python tools/reference/torchvision_googlenet.py
 
 (`make golden` does this.) Which install works: on this project's x86_64 machines, torch 2.14.1 with
