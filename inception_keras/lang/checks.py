@@ -20,23 +20,33 @@ from inception_keras.lang.reader import Document, Path
 Checked = tuple[Any, "str | None"]  # (converted value, None) or (INVALID, message)
 
 
+SHOWN = 60  # characters of a value an error message quotes; a longer one is cut to them and '...'
+
+
+def clip(text: str, limit: int = SHOWN) -> str:
+    """`text` as an error message quotes it: at most `limit` characters, then '...' (a value can be a whole
+    file's text; the message stays one readable line)."""
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 def describe(value: Any) -> str:
-    """How an error message names a value it got: `'3' (a string)`, `nothing (null)`, `a list`."""
+    """How an error message names a value it got: `'3' (a string)`, `nothing (null)`, `a list`; cut to a
+    short prefix (`clip`)."""
     if value is None:
         return "nothing (null)"
     if isinstance(value, bool):
         return f"{str(value).lower()} (a boolean)"
     if isinstance(value, str):
-        return f"'{value}' (a string)"
+        return f"'{clip(value)}' (a string)"
     if isinstance(value, int):
-        return f"{value}"
+        return _int_text(value)
     if isinstance(value, float):
         return f"{value!r}"
     if isinstance(value, list):
         return "a list"
     if isinstance(value, dict):
         return "a mapping"
-    return repr(value)
+    return clip(repr(value))
 
 
 def did_you_mean(word: str, candidates: Iterable[str]) -> str:
@@ -280,8 +290,7 @@ def _int_text(value: int) -> str:
 
 
 def _short(value: Any) -> str:
-    text = repr(value) if not isinstance(value, str) else f"'{value}' (a string)"
-    return text if len(text) < 60 else text[:57] + "..."
+    return clip(repr(value)) if not isinstance(value, str) else describe(value)
 
 
 def _looks_numeric(text: str) -> bool:

@@ -28,6 +28,27 @@ def format_path(path: Iterable) -> str:
     return out
 
 
+class InUse(tuple):
+    """A YAML path inside a template's layer as one use of the template expands it.
+
+    A problem at such a path also names the use (its YAML path, file, line and column); one at the place of a
+    lone `$param` (or below it) is reported where the value was given: at the use's value (`origins` maps
+    the template path of the `$param` to the path of its value), naming the template's place in the message.
+    Built with `path + (key,)` as plain paths are, so everything below a template's layer carries it.
+    """
+
+    def __new__(cls, parts, use: tuple = (), origins: dict | None = None):
+        self = super().__new__(cls, parts)
+        self.use, self.origins = use, origins or {}
+        return self
+
+    def __add__(self, other):
+        return InUse(tuple(self) + tuple(other), self.use, self.origins)
+
+    def __reduce__(self):
+        return InUse, (tuple(self), self.use, self.origins)
+
+
 class _Loader(yaml.SafeLoader):
     """SafeLoader that reads `1e-4` as a float (YAML 1.1 wants `1.0e-4`)."""
 
@@ -80,12 +101,30 @@ class Document:
             path = path[:-1]
 
     def problem(self, path: Path, message: str, key: bool = False) -> Problem:
+        if isinstance(path, InUse):
+            return self._in_use(path, message, key)
         path = tuple(path)
         for i in range(len(path), 0, -1):
             if path[:i] in self.origins:
                 return Problem(self.file, format_path(path), None, None, f"{message} (from {self.origins[path[:i]]})")
         line, col, file = self.position(path, key)
         return Problem(file, format_path(path), line, col, message)
+
+    def where(self, path: Path) -> str:
+        """`stages.b[0].blk, file:line:column` (and the use it is in, for a path inside a template)."""
+        line, col, file = self.position(tuple(path))
+        text = f"{format_path(path) or 'the top level'}, {file or '<input>'}" + (f":{line}:{col}" if line else "")
+        return text + (f" in the use at {self.where(path.use)}" if isinstance(path, InUse) else "")
+
+    def _in_use(self, path: InUse, message: str, key: bool) -> Problem:
+        plain = tuple(path)
+        for i in range(len(plain), 0, -1):
+            if plain[:i] in path.origins:
+                origin = path.origins[plain[:i]]
+                return self.problem(origin + plain[i:], f"{message} (as ${origin[-1]} in {self.where(plain[:i])})")
+        found = self.problem(plain, message, key)
+        return Problem(found.file, found.path, found.line, found.column,
+                       f"{found.message} (in the use at {self.where(path.use)})")
 
     def sub(self, key: str, file: str | None = None) -> Document:
         """The document below one top-level key (config.yaml's `arch` and `recipe`), positions kept."""
