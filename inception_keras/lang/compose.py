@@ -135,7 +135,7 @@ class _Merge:
         return out
 
     def templates(self, base: dict, changes: dict) -> dict:
-        """Templates by name: one with `layer` adds or replaces, one with only `params` changes the base's
+        """Templates by name: one with `layer` (or `layers`) adds or replaces, one with only `params` changes the base's
         parameter defaults (key by key), null removes."""
         out = dict(base)
         for name, value in changes.items():
@@ -143,7 +143,8 @@ class _Merge:
             if value is None:
                 out.pop(name, None)
                 self.clear(at)
-            elif (isinstance(value, dict) and "layer" not in value and isinstance(out.get(name), dict)
+            elif (isinstance(value, dict) and "layer" not in value and "layers" not in value
+                  and isinstance(out.get(name), dict)
                   and isinstance(value.get("params"), dict) and isinstance(out[name].get("params") or {}, dict)):
                 out[name] = {**out[name], "params": {**(out[name].get("params") or {}), **value["params"]}}
                 for param in value["params"]:

@@ -20,8 +20,15 @@ from inception_keras.lang.items import local_names, split_item, template_used
 from inception_keras.lang.kinds import LAYER_KINDS, Layer
 from inception_keras.lang.options import Option, options, to_plain
 from inception_keras.lang.reader import Document, format_path
-from inception_keras.lang.templates import (MAX_LAYERS, MAX_NESTING, TooMany, check_use, declared_templates, fill,
-                                             layer_count)
+from inception_keras.lang.templates import (
+    MAX_LAYERS,
+    MAX_NESTING,
+    TooMany,
+    check_use,
+    declared_templates,
+    fill,
+    layer_count,
+)
 from inception_keras.lang.walk import analyze
 
 
@@ -152,8 +159,10 @@ class _Parser:
             out.append(Stage(sname, layers))
         return out
 
-    def layers(self, owner: str, items: Any, path: tuple, empty_ok: bool = False) -> tuple[tuple, list]:
-        """The layers of a stage, head or branch, and their resolved keys as YAML data (for config.yaml)."""
+    def layers(self, owner: str, items: Any, path: tuple, empty_ok: bool = False,
+               prefix: str = "") -> tuple[tuple, list]:
+        """The layers of a stage, head or branch, and their resolved keys as YAML data (for config.yaml).
+        `prefix`: the layers a list template's use makes, named `<prefix>.<name>` (`pair1.conv2`)."""
         doc, problems = self.doc, self.problems
         if not isinstance(items, list):
             problems.append(doc.problem(path, f"expected a list of layers (`- conv: {{...}}`), got {describe(items)}"))
@@ -162,6 +171,9 @@ class _Parser:
             problems.append(doc.problem(path, "empty: a stage needs at least one layer"))
         out, plain = [], []
         for i, (item, local) in enumerate(zip(items, local_names(items, self.template_names))):
+            if prefix:
+                local = f"{prefix}.{local}"
+                item = self._named(item, local)
             kind, value = split_item(item)
             tname = template_used(item, self.template_names) if kind is None else None
             if tname is not None:  # a use of a template (one with a mistake, reported already, makes nothing)
@@ -193,6 +205,10 @@ class _Parser:
         for k in range(1, use.repeat + 1):
             name = use.name if use.repeat == 1 else f"{use.name or local}_{k}"
             value = copy.deepcopy(data)
+            if not tpl.kind:  # a list of layers, named `<use name>.<name>`
+                layers, plain = self.layers(owner, value, at, True, name or local)
+                out += [(next(iter(p)), la, next(iter(p.values()))) for la, p in zip(layers, plain)]
+                continue
             if name is not None and isinstance(value, dict):
                 value = {**value, "name": name}
             layer = self.layer(tpl.kind, value, at, owner, name or local)
@@ -224,6 +240,18 @@ class _Parser:
                                                     f"{MAX_LAYERS:,} layers, blocks and the layers inside them "
                                                     f"({self.count:,} before this use)"))
         return False
+
+    def _named(self, item: Any, name: str) -> Any:
+        """A block or template use of a list template without a `name`, named (`pair1.branch1`), so that the
+        resolved configuration names it alike when it is read back."""
+        kind = split_item(item)[0]
+        block = kind is not None and LAYER_KINDS[kind].BLOCK
+        tname = template_used(item, self.templates)
+        if (block or (tname is not None and self.templates[tname].kind)) and isinstance(item, dict):
+            (key, value), = item.items()
+            if value is None or (isinstance(value, dict) and value.get("name") is None):
+                return {key: {**(value or {}), "name": name}}
+        return item
 
     def _not_a_layer(self, item, path):
         doc, kinds = self.doc, LAYER_KINDS

@@ -31,7 +31,8 @@ MAX_REPEAT = 1000
 
 @dataclass(frozen=True)
 class Declared:
-    """A checked template: its parameters with defaults (None: required), its layer kind and value, its path,
+    """A checked template: its parameters with defaults (None: required), its layer kind and value (kind "": a
+    list template, its value the list of layers), its path,
     the templates its layer uses [(name, YAML path of the use)], and whether it can be expanded (`ok`: False
     after a mistake in it, already reported, so its uses make no layers and no second error)."""
 
@@ -75,15 +76,23 @@ def _declared(doc: Document, problems: list, tname: str, body: Any, names: set) 
                                     f"template name '{tname}' is a layer kind; choose another", key=True))
         return None
     checked = check_mapping(doc, problems, options(Template), body, path, f"template '{tname}'")
-    if checked is None or "layer" not in checked:
+    if checked is None:
         return None
-    layer = checked["layer"]
-    if len(layer) != 1 or next(iter(layer)) not in LAYER_KINDS:
+    layer, layers = checked.get("layer"), checked.get("layers")
+    if (layer is None) == (layers is None):
+        problems.append(doc.problem(path, f"template '{tname}' has {'both' if layer else 'neither'} `layer` (one "
+                                          f"layer) {'and' if layer else 'nor'} `layers` (a list of layers); give one"))
+        return None
+    if layers is not None:
+        kind, lvalue, lpath = "", layers, path + ("layers",)
+    elif len(layer) != 1 or next(iter(layer)) not in LAYER_KINDS:
         keys = ", ".join(clip(str(k)) for k in layer) or "none"
         problems.append(doc.problem(path + ("layer",), f"a template's layer is one layer kind with its fields "
                                                       f"(`branch: {{...}}`), got keys: {clip(keys)}"))
         return None
-    kind, lvalue = next(iter(layer.items()))
+    else:
+        kind, lvalue = next(iter(layer.items()))
+        lpath = path + ("layer", kind)
     params = checked["params"] or {}
     ok = True
     for name in params:
@@ -92,11 +101,11 @@ def _declared(doc: Document, problems: list, tname: str, body: Any, names: set) 
                                                                  f"digits and _ only (it is written `$name`)",
                                         key=True))
             ok = False
-    for where, text in _expressions(lvalue, path + ("layer", kind)):
+    for where, text in _expressions(lvalue, lpath):
         ok = _check_expression(doc, problems, tname, params, where, text) and ok
-    uses = tuple(_uses(lvalue, path + ("layer", kind), names)) + tuple(
+    uses = tuple(_uses(lvalue, lpath, names)) + tuple(
         u for p, v in params.items() for u in _uses(v, path + ("params", p), names))
-    return Declared(tname, params, kind, lvalue, path + ("layer", kind), uses, ok)
+    return Declared(tname, params, kind, lvalue, lpath, uses, ok)
 
 
 def _check_expression(doc: Document, problems: list, tname: str, params: dict, where: tuple, text: str) -> bool:
@@ -284,14 +293,16 @@ def layer_count(templates: dict[str, Declared], tpl: Declared, values: dict, bud
         key = (inner.name, text) if len(text) < 2000 else None  # a long use is counted each time
         n = memo.get(key) if key is not None else None
         if n is None:
-            n = 1 + walk(_quiet_fill(inner.value, {**inner.params, **given}), depth, budget // repeat)
+            n = (1 if inner.kind else 0) + walk(_quiet_fill(inner.value, {**inner.params, **given}), depth,
+                                                budget // repeat)
             if key is not None:
                 memo[key] = n
         if repeat * n > budget:
             raise TooMany
         return repeat * n
 
-    return 1 + walk(_quiet_fill(tpl.value, values), 0, budget)
+    filled_ = _quiet_fill(tpl.value, values)
+    return 1 + walk(filled_, 0, budget) if tpl.kind else walk(filled_, 0, budget)
 
 
 def _quiet_fill(value: Any, values: dict) -> Any:
