@@ -209,6 +209,8 @@ class _Parser:
                 layers, plain = self.layers(owner, value, at, True, name or local)
                 out += [(next(iter(p)), la, next(iter(p.values()))) for la, p in zip(layers, plain)]
                 continue
+            if name is None and LAYER_KINDS[tpl.kind].BLOCK:  # named by its place, written out so that the
+                name = local = f"{owner}.{local}"  # resolved configuration names it alike when read back
             if name is not None and isinstance(value, dict):
                 value = {**value, "name": name}
             layer = self.layer(tpl.kind, value, at, owner, name or local)

@@ -121,7 +121,8 @@ class Document:
         for i in range(len(plain), 0, -1):
             if plain[:i] in path.origins:
                 origin = path.origins[plain[:i]]
-                return self.problem(origin + plain[i:], f"{message} (as ${origin[-1]} in {self.where(plain[:i])})")
+                note = f" (as ${origin[-1]} in {self.where(plain[:i])})"  # once, through nested templates
+                return self.problem(origin + plain[i:], message if message.endswith(note) else message + note)
         found = self.problem(plain, message, key)
         return Problem(found.file, found.path, found.line, found.column,
                        f"{found.message} (in the use at {self.where(path.use)})")
