@@ -13,20 +13,11 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from inception_keras.errors import ConfigError
+from inception_keras.errors import ConfigError, clip
 from inception_keras.lang.options import INVALID, PADDINGS, REQUIRED, Option, options
 from inception_keras.lang.reader import Document, Path
 
 Checked = tuple[Any, "str | None"]  # (converted value, None) or (INVALID, message)
-
-
-SHOWN = 60  # characters of a value an error message quotes; a longer one is cut to them and '...'
-
-
-def clip(text: str, limit: int = SHOWN) -> str:
-    """`text` as an error message quotes it: at most `limit` characters, then '...' (a value can be a whole
-    file's text; the message stays one readable line)."""
-    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def describe(value: Any) -> str:

@@ -276,7 +276,7 @@ class _Parser:
         self.count += 1
         if self.count > MAX_LAYERS:  # counted before a template is expanded: only plain layers get here
             raise ConfigError([doc.problem(path, f"more than {MAX_LAYERS:,} layers; a network has at most "
-                                                 f"{MAX_LAYERS:,}, blocks and the layers inside them")])
+                                                 f"{MAX_LAYERS:,} layers, blocks and the layers inside them")])
         values = check_mapping(doc, problems, options(cls), value, path, f"{kind} layer",
                                defaults=self.per_kind.get(kind))
         if values is None or len(values) < len(options(cls)):

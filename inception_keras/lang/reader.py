@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 from inception_keras import safeio
-from inception_keras.errors import ConfigError, Problem
+from inception_keras.errors import ConfigError, Problem, clip
 
 Path = tuple  # of str keys and int indexes
 
@@ -24,7 +24,7 @@ def format_path(path: Iterable) -> str:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            out += ("." if out else "") + str(part)
+            out += ("." if out else "") + clip(str(part))
     return out
 
 

@@ -204,6 +204,145 @@ def test_nesting_through_a_value_given_at_the_use_is_bounded():
         deep = f"[[w: {{inner: {deep}}}]]"
     got = errors(net(tpl, f"    - w: {{inner: {deep}}}"))
     assert len(got) == 1 and f"templates nested more than {templates.MAX_NESTING} deep: w -> w" in got[0], got
-    assert got[0].startswith("t.yaml:10:") and got[0].count("(as $inner") == 1, got  # the use's line: the value that went too deep is given there
+    # at the use's line: the value that went too deep is given there
+    assert got[0].startswith("t.yaml:10:") and got[0].count("(as $inner") == 1, got
     spec = load_arch("t.yaml", net(tpl, "    - w: {inner: [[w: {inner: [[w: {}]]}]]}"))
     assert spec.rows[0].name == "s.w1" and spec.rows[0].shape == (8, 8, 2)
+
+
+# ----------------------------------------------------------------------------- expressions
+
+@pytest.mark.parametrize("text,values,result", [
+    ("$c", {"c": [1, 7]}, [1, 7]),  # a lone $param: the value as given, any type
+    ("$c * 2", {"c": 96}, 192),
+    ("$c // 4", {"c": 30}, 7),
+    ("($a + $b) * 2 - 1", {"a": 3, "b": 4}, 13),
+    ("-$c + 10", {"c": 3}, 7),
+    ("--$c", {"c": 3}, 3),
+    ("2 + 3 * 4", {}, 14),
+    ("(2 + 3) * 4", {}, 20),
+    ("$c // -2", {"c": 7}, -4),  # floor division, as Python's
+    ("1 - 2 - 3", {}, -4),  # left to right
+])
+def test_expressions_compute_integers(text, values, result):
+    name = expr.lone(text)
+    got = values[name] if name is not None else expr.evaluate(expr.parse(text), values)
+    assert got == result
+
+
+@pytest.mark.parametrize("text,values,message", [
+    ("$c // $d", {"c": 4, "d": 0}, "division by zero"),
+    ("$c * 2", {"c": 2.5}, "$c is 2.5 (a number); arithmetic takes whole numbers"),
+    ("$c * 2", {"c": True}, "$c is True (a boolean); arithmetic takes whole numbers"),
+    ("$c * 2", {"c": "x" * 500}, "$c is '" + "x" * 59 + "..."),
+    ("$c * $c * $c", {"c": 10 ** 5}, "a value beyond 1,000,000,000,000"),
+])
+def test_expression_errors_at_evaluation(text, values, message):
+    with pytest.raises(expr.ExprError) as e:
+        expr.evaluate(expr.parse(text), values)
+    assert str(e.value).startswith(message)
+
+
+@pytest.mark.parametrize("text,message", [
+    ("$c / 2", "unexpected '/' (integer division is //)"),
+    ("$c *", "the expression ends where a number, $param or ( is expected"),
+    ("($c + 1", "a ( without its )"),
+    ("$c 2", "unexpected 2 after a complete expression"),
+    ("$c ** 2", "unexpected '*' where a number"),
+    ("__import__('os')", "unexpected '_'"),
+    ("(" * 17 + "$c" + ")" * 17, "more than 16 levels of parentheses"),
+    ("1 + " * 60 + "$c", f"an expression of 242 characters; at most {expr.MAX_CHARS}"),
+])
+def test_expression_syntax_errors(text, message):
+    with pytest.raises(expr.ExprError) as e:
+        expr.parse(text)
+    assert str(e.value).startswith(message)
+
+
+ONE = "  a:\n    params: {c: 4, d: 2}\n    layer: {conv: {filters: %s, kernel: 1}}"
+
+
+@pytest.mark.parametrize("value,use,expected", [
+    ("$c // $d", "{d: 0}", "t.yaml:7:29: templates.a.layer.conv.filters: '$c // $d': division by zero (in the use at "
+                           "stages.s[0].a, t.yaml:10:10)"),
+    ("$c * $d", "{c: 0.5}", "t.yaml:7:29: templates.a.layer.conv.filters: '$c * $d': $c is 0.5 (a number); "
+                            "arithmetic takes whole numbers (in the use at stages.s[0].a, t.yaml:10:10)"),
+    ("$e * 2", "{}", "t.yaml:7:29: templates.a.layer.conv.filters: '$e' is no parameter of template 'a' (params: "
+                     "c, d)"),
+    ("$c / 2", "{}", "t.yaml:7:29: templates.a.layer.conv.filters: '$c / 2': unexpected '/' (integer division is "
+                     "//); an expression has whole numbers, $params and + - * // and parentheses"),
+    ("$c", "{c: -3}", "t.yaml:10:14: stages.s[0].a.c: expected an integer > 0, got -3 (as $c in "
+                      "templates.a.layer.conv.filters, t.yaml:7:29)"),
+    ("$c - 8", "{}", "t.yaml:7:29: templates.a.layer.conv.filters: expected an integer > 0, got -4 (in the use at "
+                     "stages.s[0].a, t.yaml:10:10)"),
+])
+def test_template_errors_name_file_line_path_and_use(value, use, expected):
+    """Each mistake once (the template used twice), at file:line:column and YAML path; a value the use gave is
+    reported at the use, one computed in the template's layer there, naming the use."""
+    got = errors(net(ONE % value, f"    - a: {use}\n    - a: {use}"))
+    assert got[0] == expected and len([g for g in got if "stages.s[1]" not in g]) == 1, got
+
+
+def test_a_value_from_a_default_is_reported_at_the_default():
+    got = errors(net(ONE % "$c", "    - a: {}") .replace("{c: 4, d: 2}", "{c: -4, d: 2}"))
+    assert got == ["t.yaml:6:17: templates.a.params.c: expected an integer > 0, got -4 (as $c in "
+                   "templates.a.layer.conv.filters, t.yaml:7:29)"]
+
+
+def test_an_unknown_parameter_is_reported_once():
+    """Once, at the template (not again as a value that is no integer at each use)."""
+    got = errors(net(ONE % "$pol", "    - a: {}\n    - a: {c: 2}\n    - a: {repeat: 3}"))
+    assert got == ["t.yaml:7:29: templates.a.layer.conv.filters: '$pol' is no parameter of template 'a' (params: c, "
+                   "d)"]
+
+
+def test_a_quoted_value_is_cut_short():
+    text = "x" * 5000
+    got = errors(net(ONE % "$c", f"    - a: {{c: '{text}'}}"))
+    assert len(got) == 1 and "'" + "x" * 60 + "...' (a string)" in got[0] and len(got[0]) < 300, got
+    got = errors(net(ONE % "$c", f"    - a: {{{text[:1000]}: 1}}"))  # YAML's longest key
+    assert len(got) == 1 and "unknown parameter '" + "x" * 60 + "...'" in got[0] and len(got[0]) < 300, got
+
+
+# ----------------------------------------------------------------------------- the layer cap
+
+BOMB = """  inner:
+    layer: {conv: {filters: 2, kernel: 1}}
+  mid:
+    layer: {branch: {branches: [[inner: {repeat: 1000}]]}}
+  outer:
+    layer: {branch: {branches: [[mid: {repeat: 1000}]]}}"""
+
+
+def test_a_million_layers_are_refused_before_anything_is_built():
+    """10^9 layers (three nested repeats of 1000): refused at the use, within a small memory bound (tracemalloc's
+    peak: building them would take gigabytes); the seconds are measured in docs/reliability.md."""
+    text = net(BOMB, "    - outer: {name: o, repeat: 1000}")
+    tracemalloc.start()
+    started = time.perf_counter()
+    try:
+        got = errors(text)
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    print(f"refused in {time.perf_counter() - started:.3f} s, peak {peak / 2**20:.1f} MiB (tracemalloc)")
+    assert got == [f"t.yaml:13:14: stages.s[0].outer: this use of template 'outer' makes more than "
+                   f"{templates.MAX_LAYERS:,} layers (nested templates multiply their repeats); a network has at "
+                   f"most {templates.MAX_LAYERS:,} layers, blocks and the layers inside them (0 before this use)"]
+    assert peak < 8 << 20
+
+
+@pytest.mark.parametrize("name", ["inception_v3", "inception_v4", "inception_resnet_v2", "googlenet"])
+def test_the_cap_counts_exactly_what_is_built(monkeypatch, name):
+    """With the cap set to a network's own layer count (counted on its resolved configuration) the network
+    loads; one less is refused at the use or layer that crosses it."""
+    spec = load_arch(os.path.join(ROOT, "arch", f"{name}.yaml"))
+    total = layer_total(spec.config["stages"]) + layer_total(spec.config.get("aux_heads") or {})
+    for module in (templates, parse):
+        monkeypatch.setattr(module, "MAX_LAYERS", total)
+    assert load_arch(os.path.join(ROOT, "arch", f"{name}.yaml")).params == spec.params
+    for module in (templates, parse):
+        monkeypatch.setattr(module, "MAX_LAYERS", total - 1)
+    with pytest.raises(ConfigError) as e:
+        load_arch(os.path.join(ROOT, "arch", f"{name}.yaml"))
+    assert f"at most {total - 1:,} layers" in str(e.value) and len(e.value.problems) == 1
