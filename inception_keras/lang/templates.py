@@ -25,7 +25,9 @@ from inception_keras.lang.reader import Document, InUse
 
 USE_KEYS = ("name", "repeat")  # what a use may give besides the template's parameters
 MAX_NESTING = 8  # templates inside templates inside ...: a deeper chain is refused
-MAX_LAYERS = 100_000  # layers of a whole network (blocks and the layers inside them), counted before expanding
+# layers of a whole network, blocks and the layers inside them (InceptionResNetV2 has 293), counted before a use is
+# expanded: the largest network takes seconds to check, not minutes and gigabytes
+MAX_LAYERS = 20_000
 MAX_REPEAT = 1000
 
 
@@ -158,6 +160,7 @@ def _nesting(doc: Document, problems: list, declared: dict[str, Declared]) -> di
     once, at the use that closes the chain; they and every template using them are marked not `ok`."""
     height: dict[str, int | None] = {}  # template -> levels of templates it holds; None: cannot be expanded
     chain: list[str] = []
+    deep: list[str] = []  # templates found nested too deep
 
     def visit(name: str) -> int | None:
         if name in height:
@@ -175,14 +178,17 @@ def _nesting(doc: Document, problems: list, declared: dict[str, Declared]) -> di
             elif used in height:
                 sub = height[used]
             elif len(chain) >= MAX_NESTING:
-                problems.append(doc.problem(upath, f"templates nested more than {MAX_NESTING} deep: "
-                                                   f"{' -> '.join(chain + [used])}", key=True))
+                if not deep:  # once: a long chain would be reported every MAX_NESTING templates
+                    problems.append(doc.problem(upath, f"templates nested more than {MAX_NESTING} deep: "
+                                                       f"{' -> '.join(chain + [used])}", key=True))
+                deep.append(name)
                 sub = None
             else:
                 sub = visit(used)
             levels = None if sub is None or levels is None else max(levels, sub + 1)
         chain.pop()
         if levels is not None and levels > MAX_NESTING:
+            deep.append(name)
             problems.append(doc.problem(("templates", name), f"templates nested more than {MAX_NESTING} deep "
                                                              f"below template '{name}'", key=True))
             levels = None
