@@ -227,7 +227,7 @@ class _Merge:
             else:
                 self.problems.append(self.child.problem(src + (name,), f"expected the keys to change in {name} "
                                                                       f"(a mapping), null to remove it, or a layer "
-                                                                      f"of another kind (or a template use); got "
+                                                                      f"of another kind or a template use; got "
                                                                       f"{describe(edit)}"))
                 out.append(item)
         return out
