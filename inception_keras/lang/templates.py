@@ -25,7 +25,7 @@ from inception_keras.lang.reader import Document, InUse
 
 USE_KEYS = ("name", "repeat")  # what a use may give besides the template's parameters
 MAX_NESTING = 8  # templates inside templates inside ...: a deeper chain is refused
-# layers of a whole network, blocks and the layers inside them (InceptionResNetV2 has 293), counted before a use is
+# layers of a whole network, blocks and the layers inside them (InceptionResNetV2 has 294), counted before a use is
 # expanded: the largest network takes seconds to check, not minutes and gigabytes
 MAX_LAYERS = 20_000
 MAX_REPEAT = 1000

@@ -346,3 +346,44 @@ def test_the_cap_counts_exactly_what_is_built(monkeypatch, name):
     with pytest.raises(ConfigError) as e:
         load_arch(os.path.join(ROOT, "arch", f"{name}.yaml"))
     assert f"at most {total - 1:,} layers" in str(e.value) and len(e.value.problems) == 1
+
+
+# ----------------------------------------------------------------------------- docs/yaml.md
+
+DOCS = os.path.join(ROOT, "docs", "yaml.md")
+
+
+def yaml_block_after(text: str, marker: str) -> str:
+    start = text.index("```yaml\n", text.index(marker)) + len("```yaml\n")
+    return text[start:text.index("```", start)]
+
+
+def test_the_documented_nesting_example_makes_what_its_comments_say():
+    block = yaml_block_after(open(DOCS).read(), "## Templates: arithmetic, nesting, lists, limits")
+    spec = load_arch("t.yaml", "name: t\ninput: [8, 8, 3]\nclasses: 2\n" + block + "    - global_avgpool\n"
+                                                                                "    - dense: {}\n")
+    rows = {r.name: r for r in spec.rows}
+    comment = block[block.index("# pair1.conv1"):].splitlines()[0]
+    for name, sizes in re.findall(r"(pair1\.\w+) \(([\d + ]+)\)", comment):
+        full = name if name in rows else f"s.{name}"
+        assert rows[full].shape[-1] == sum(int(n) for n in sizes.split("+")), (name, rows[full])
+    assert len(re.findall(r"pair1\.\w+ \(", comment)) == 3
+
+
+def test_the_documented_derived_file_is_the_arch_file():
+    block = yaml_block_after(open(DOCS).read(), "## Editing templates in a derived file")
+    arch = open(os.path.join(ROOT, "arch", "inception_v3_wide_mixed5.yaml")).read()
+    assert block == "".join(line for line in arch.splitlines(True) if not line.startswith("#"))
+    wide, base = load_arch(os.path.join(ROOT, "arch", "inception_v3_wide_mixed5.yaml")), load_arch(V3)
+    text = open(DOCS).read()
+    assert f"checks its {wide.params:,} parameters" in text and f"{wide.params - base.params:,} more" in text
+
+
+def test_the_documented_limits_are_the_code_s():
+    text = " ".join(open(DOCS).read().split())
+    assert f"templates nest at most {templates.MAX_NESTING} deep (`MAX_NESTING`" in text
+    assert f"a network has at most {templates.MAX_LAYERS:,} layers" in text
+    assert f"at most {expr.MAX_CHARS} characters and {expr.MAX_PARENS} levels of parentheses" in text
+    assert expr.MAX_MAGNITUDE == 10 ** 12 and "may pass 10^12" in text
+    spec = load_arch(os.path.join(ROOT, "arch", "inception_resnet_v2.yaml"))
+    assert f"InceptionResNetV2 has {layer_total(spec.config['stages'])})" in text
