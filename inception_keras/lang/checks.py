@@ -182,7 +182,7 @@ def _check_padding(o: Option, value: Any) -> Checked:
         return INVALID, f"expected {o.expected}, got {describe(value)}{hint}"
     if value not in PADDINGS:
         hint = " (remove the quotes)" if value.strip().isdigit() else did_you_mean(value, PADDINGS)
-        return INVALID, f"unknown padding '{value}'{hint} (one of: same, valid, or an integer >= 0)"
+        return INVALID, f"unknown padding '{clip(str(value))}'{hint} (one of: same, valid, or an integer >= 0)"
     return value, None
 
 
@@ -203,7 +203,7 @@ def _check_name(o: Option, value: Any) -> Checked:
     if not isinstance(value, str):
         return INVALID, f"expected {o.expected}, got {describe(value)}"
     if not _NAME_RE.match(value):
-        return INVALID, f"expected a name of letters, digits, '_', '.' or '-', got '{value}'"
+        return INVALID, f"expected a name of letters, digits, '_', '.' or '-', got '{clip(value)}'"
     return value, None
 
 
@@ -214,7 +214,7 @@ def _check_choice(o: Option, value: Any) -> Checked:
     if not isinstance(value, str):
         return INVALID, f"expected {o.expected}, got {describe(value)}"
     if value not in o.choices:
-        return INVALID, (f"unknown value '{value}'{did_you_mean(value, map(str, o.choices))}"
+        return INVALID, (f"unknown value '{clip(str(value))}'{did_you_mean(value, map(str, o.choices))}"
                          f" (one of: {', '.join(map(str, o.choices))})")
     return value, None
 
@@ -311,8 +311,9 @@ def check_mapping(doc: Document, problems: list, opts: Iterable[Option], value: 
     out: dict = {}
     for key in value:
         if key not in known:
-            problems.append(doc.problem(path + (key,), f"unknown key '{key}' in {what}{did_you_mean(key, known)}"
-                                        f" (known: {', '.join(known)})", key=True))
+            problems.append(doc.problem(path + (key,), f"unknown key '{clip(str(key))}' in {what}"
+                                                       f"{did_you_mean(key, known)} (known: {', '.join(known)})",
+                                        key=True))
     for o in opts:
         if o.key in value:
             converted, message = check_value(o, value[o.key])

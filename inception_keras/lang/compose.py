@@ -25,7 +25,7 @@ from __future__ import annotations
 import copy
 import os
 
-from inception_keras.errors import ConfigError
+from inception_keras.errors import ConfigError, clip
 from inception_keras.lang.checks import describe
 from inception_keras.lang.items import local_names, split_item, template_used
 from inception_keras.lang.kinds import LAYER_KINDS
@@ -172,8 +172,9 @@ class _Merge:
                 out[name] = self.head(out[name], value, at)
             else:
                 if path == ("stages",) and name not in out and isinstance(value, dict):
-                    self.problems.append(self.child.problem(at, f"no stage '{name}' in {self.parent.file} to change; "
-                                                                f"a new stage is a list of layers", key=True))
+                    self.problems.append(self.child.problem(at, f"no stage '{clip(str(name))}' in {self.parent.file} "
+                                                                f"to change; a new stage is a list of layers",
+                                                            key=True))
                 out[name] = value
                 self.mount(at, self.child, at)
         return out
@@ -195,7 +196,7 @@ class _Merge:
         for name in edits:
             if name not in names:
                 known = ", ".join(n for n in names if n)
-                self.problems.append(self.child.problem(src + (name,), f"no layer '{name}' in {what} of "
+                self.problems.append(self.child.problem(src + (name,), f"no layer '{clip(str(name))}' in {what} of "
                                                                       f"{self.parent.file} (layers: {known})",
                                                         key=True))
         self.clear(dst)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from inception_keras.errors import ConfigError, Problem
+from inception_keras.errors import ConfigError, Problem, clip
 from inception_keras.lang.arch import ArchFile, ArchSpec, AuxHead, Defaults, Normalize, Stage
 from inception_keras.lang.checks import check_mapping, check_value, describe, did_you_mean, raise_if
 from inception_keras.lang.compose import load_arch_document
@@ -132,7 +132,7 @@ class _Parser:
         known = [o.key for o in options(Defaults)] + list(self.PER_KIND)
         for key in globals_:
             if key not in {o.key for o in options(Defaults)}:
-                self.problems.append(doc.problem(path + (key,), f"unknown key '{key}' in defaults"
+                self.problems.append(doc.problem(path + (key,), f"unknown key '{clip(str(key))}' in defaults"
                                                  f"{did_you_mean(key, known)} (known: {', '.join(known)})", key=True))
         plain = {k: v for k, v in globals_.items() if k in {o.key for o in options(Defaults)}}
         defaults = check_mapping(doc, self.problems, options(Defaults), plain, path, "defaults")
@@ -259,8 +259,9 @@ class _Parser:
         doc, kinds = self.doc, LAYER_KINDS
         if isinstance(item, dict) and len(item) == 1:
             kind = next(iter(item))
-            self.problems.append(doc.problem(path + (kind,), f"unknown layer kind '{kind}'{did_you_mean(kind, kinds)}"
-                                                             f" (kinds: {', '.join(kinds)})", key=True))
+            self.problems.append(doc.problem(path + (kind,), f"unknown layer kind '{clip(str(kind))}'"
+                                                             f"{did_you_mean(kind, kinds)} (kinds: {', '.join(kinds)})",
+                                             key=True))
         elif isinstance(item, dict):
             keys = ", ".join(map(str, item)) or "none"
             self.problems.append(doc.problem(path, f"a layer is one kind with its fields (`- conv: {{filters: 64, "
@@ -288,7 +289,8 @@ class _Parser:
         if name in self.names:
             what = "block" if cls.BLOCK else "layer"
             problems.append(doc.problem(path + (("name",) if values.get("name") else ()),
-                                        f"duplicate {what} name '{name}' (also at {format_path(self.names[name])})"))
+                                        f"duplicate {what} name '{clip(name)}' (also at "
+                                        f"{format_path(self.names[name])})"))
         self.names[name] = path
         given = not cls.BLOCK or values.get("name")  # a block without a name is named by its place: keep it so
         plain = {o.key: ((local if given else None) if o.attr == "name" else _plain(values[o.attr]))

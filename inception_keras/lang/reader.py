@@ -260,7 +260,7 @@ class _Converter:
             if key in out:
                 first = self.key_marks[path + (key,)][0]
                 self.problems.append(Problem(self.file, format_path(path + (key,)), *_mark(knode),
-                                             f"duplicate key '{key}' (first on line {first})"))
+                                             f"duplicate key '{clip(key)}' (first on line {first})"))
                 continue
             self.key_marks[path + (key,)] = _mark(knode)
             out[key] = self.convert(vnode, path + (key,))

@@ -75,7 +75,7 @@ def _declared(doc: Document, problems: list, tname: str, body: Any, names: set) 
     message = check_value(Option("name", ""), tname)[1]
     if message or tname in LAYER_KINDS:
         problems.append(doc.problem(path, f"template name: {message}" if message else
-                                    f"template name '{tname}' is a layer kind; choose another", key=True))
+                                    f"template name '{clip(tname)}' is a layer kind; choose another", key=True))
         return None
     checked = check_mapping(doc, problems, options(Template), body, path, f"template '{tname}'")
     if checked is None:
