@@ -1,6 +1,7 @@
 """The template cases of issues 32 and 33 (templates first class, bounded expansion), each `summary FILE` run as a
 real process of a checkout under hardening_cases' limits (address space, 60 s): exit status, seconds, peak memory
-(ru_maxrss), the number of `error:` lines and whether a traceback was printed. For docs/reliability.md's table:
+(ru_maxrss), the number of mistakes reported, the longest line printed and whether a traceback was printed.
+For docs/reliability.md's table:
 
     python tools/template_cases.py --root /work/main --out before.json      # the code before the change
     python tools/template_cases.py --root .          --out after.json
@@ -11,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import tempfile
 
@@ -86,9 +88,12 @@ def main() -> None:
             with open(path, "w") as f:
                 f.write(text.replace("ARCH", os.path.join(root, "arch")))
             status, seconds, peak, err = run_case(root, ["summary", path], False, d)
-            errors = sum(line.startswith("error:") for line in err.splitlines())
+            lines = err.strip().splitlines()
+            many = re.match(r"error: (\d+) errors in ", lines[0]) if lines else None
+            problems = int(many.group(1)) if many else sum(line.startswith("error:") for line in lines)
             out[name] = {"status": status, "seconds": round(seconds, 3), "peak_mib": round(peak),
-                         "error_lines": errors, "traceback": "Traceback" in err,
+                         "problems": problems, "longest": max(map(len, lines), default=0),
+                         "traceback": "Traceback" in err,
                          "first": (err.strip().splitlines() or [""])[-1 if "Traceback" in err else 0][:160]}
             print(name, out[name], flush=True)
     with open(args.out, "w") as f:
@@ -98,7 +103,8 @@ def main() -> None:
 def cell(r: dict) -> str:
     if r["status"] == "timeout":
         return "killed at 60 s"
-    what = "traceback" if r["traceback"] else f"{r['error_lines']} error line{'s' * (r['error_lines'] != 1)}" \
+    n = r["problems"]
+    what = "traceback" if r["traceback"] else f"{n:,} error{'s' * (n != 1)} (longest line {r['longest']:,} chars)" \
         if r["status"] else "ok"
     return f"{r['status']}, {what}, {r['seconds']:.2f} s, {r['peak_mib']} MiB"
 
