@@ -88,6 +88,7 @@ class Document:
         self.key_marks = key_marks or {}
         self.origins = origins or {}  # path -> "--set key=value" for values that came from the command line
         self.files = files or {}  # path -> file, where not `file`
+        self.noted: dict = {}  # (path, message) -> the problem reported at a use's value (see `_in_use`)
 
     def position(self, path: Path, key: bool = False) -> tuple[int | None, int | None, str | None]:
         path = tuple(path)
@@ -121,8 +122,12 @@ class Document:
         for i in range(len(plain), 0, -1):
             if plain[:i] in path.origins:
                 origin = path.origins[plain[:i]]
-                note = f" (as ${origin[-1]} in {self.where(plain[:i])})"  # once, through nested templates
-                return self.problem(origin + plain[i:], message if message.endswith(note) else message + note)
+                key = (tuple(origin + plain[i:]), message)
+                if key not in self.noted:  # a value used at six places of a template: one problem, at the first
+                    note = f" (as ${origin[-1]} in {self.where(plain[:i])})"  # once, through nested templates
+                    self.noted[key] = self.problem(origin + plain[i:], message if message.endswith(note)
+                                                   else message + note)
+                return self.noted[key]
         found = self.problem(plain, message, key)
         return Problem(found.file, found.path, found.line, found.column,
                        f"{found.message} (in the use at {self.where(path.use)})")

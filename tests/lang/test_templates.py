@@ -283,6 +283,15 @@ def test_template_errors_name_file_line_path_and_use(value, use, expected):
     assert got[0] == expected and len([g for g in got if "stages.s[1]" not in g]) == 1, got
 
 
+def test_a_bad_value_used_at_several_places_is_one_error():
+    """block_b uses $c7 six times: a bad c7 is one problem at the use, naming the first place."""
+    with pytest.raises(ConfigError) as e:
+        load_arch(V3, sets=[("stages.mixed[5].block_b.c7", 0)])
+    assert [str(p) for p in e.value.problems] == [
+        f"{V3}: stages.mixed[5].block_b.c7: expected an integer > 0, got 0 (as $c7 in templates.block_b.layer.branch."
+        f"branches[1][0].conv.filters, {V3}:42:31) (from --set stages.mixed[5].block_b.c7=0)"]
+
+
 def test_a_value_from_a_default_is_reported_at_the_default():
     got = errors(net(ONE % "$c", "    - a: {}") .replace("{c: 4, d: 2}", "{c: -4, d: 2}"))
     assert got == ["t.yaml:6:17: templates.a.params.c: expected an integer > 0, got -4 (as $c in "
