@@ -8,6 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+SHOWN = 60  # characters of a value (or a key in a YAML path) an error message quotes; more are cut to '...'
+
+
+def clip(text: str, limit: int = SHOWN) -> str:
+    """`text` as an error message quotes it: at most `limit` characters, then '...' (a value can be a whole
+    file's text; the message stays one readable line). Every value and key the languages echo passes here."""
+    return text if len(text) <= limit else text[:limit] + "..."
+
 
 @dataclass(frozen=True)
 class Problem:

@@ -7,6 +7,7 @@ geometry  window output sizes and layer costs (`out_size`, `pool_out`, `conv_cos
 kinds     the layer kinds: a registry of frozen dataclasses with their cost rules (`LAYER_KINDS`)
 items     a stage's items: each one's kind and its name within the stage
 templates block templates (`templates:`): their `$params`, each use checked and filled in
+expr      `$param` expressions (`$c * 2`): a tokenizer and parser, integer arithmetic, no eval
 arch      an architecture file's keys and the resolved `ArchSpec`
 parse     `load_arch` and `parse_arch`: YAML -> ArchSpec
 walk      the feature-map walk: shapes, parameters and multiply-adds of every layer

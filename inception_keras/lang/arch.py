@@ -69,9 +69,12 @@ class Template:
     params: dict | None = option("mapping", "the template's parameters: name -> default (null: each use must give "
                                             "it); in `layer`, a value `$name` is the parameter's value", None,
                                  nullable=True)
-    layer: dict = option("mapping", "the layer a use makes (one kind, usually a `branch`); a use may add "
-                                    "`name` (the layer's name) and `repeat: N` (N layers named `<name>_1` .. "
-                                    "`<name>_N`)")
+    layer: dict | None = option("mapping", "the layer a use makes (one kind, usually a `branch`; its lists of layers "
+                                           "may use other templates); a use may add `name` (the layer's name) and "
+                                           "`repeat: N` (N layers named `<name>_1` .. `<name>_N`)", None,
+                                nullable=True)
+    layers: list | None = option("list", "instead of `layer`: the list of layers a use makes, in the use's place, "
+                                         "named `<use name>.<name>` (`pair1.conv2`)", None, nullable=True)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from inception_keras.errors import ConfigError
+from inception_keras.errors import ConfigError, clip
 from inception_keras.lang.options import INVALID, PADDINGS, REQUIRED, Option, options
 from inception_keras.lang.reader import Document, Path
 
@@ -21,22 +21,23 @@ Checked = tuple[Any, "str | None"]  # (converted value, None) or (INVALID, messa
 
 
 def describe(value: Any) -> str:
-    """How an error message names a value it got: `'3' (a string)`, `nothing (null)`, `a list`."""
+    """How an error message names a value it got: `'3' (a string)`, `nothing (null)`, `a list`; cut to a
+    short prefix (`clip`)."""
     if value is None:
         return "nothing (null)"
     if isinstance(value, bool):
         return f"{str(value).lower()} (a boolean)"
     if isinstance(value, str):
-        return f"'{value}' (a string)"
+        return f"'{clip(value)}' (a string)"
     if isinstance(value, int):
-        return f"{value}"
+        return _int_text(value)
     if isinstance(value, float):
         return f"{value!r}"
     if isinstance(value, list):
         return "a list"
     if isinstance(value, dict):
         return "a mapping"
-    return repr(value)
+    return clip(repr(value))
 
 
 def did_you_mean(word: str, candidates: Iterable[str]) -> str:
@@ -181,7 +182,7 @@ def _check_padding(o: Option, value: Any) -> Checked:
         return INVALID, f"expected {o.expected}, got {describe(value)}{hint}"
     if value not in PADDINGS:
         hint = " (remove the quotes)" if value.strip().isdigit() else did_you_mean(value, PADDINGS)
-        return INVALID, f"unknown padding '{value}'{hint} (one of: same, valid, or an integer >= 0)"
+        return INVALID, f"unknown padding '{clip(str(value))}'{hint} (one of: same, valid, or an integer >= 0)"
     return value, None
 
 
@@ -202,7 +203,7 @@ def _check_name(o: Option, value: Any) -> Checked:
     if not isinstance(value, str):
         return INVALID, f"expected {o.expected}, got {describe(value)}"
     if not _NAME_RE.match(value):
-        return INVALID, f"expected a name of letters, digits, '_', '.' or '-', got '{value}'"
+        return INVALID, f"expected a name of letters, digits, '_', '.' or '-', got '{clip(value)}'"
     return value, None
 
 
@@ -213,7 +214,7 @@ def _check_choice(o: Option, value: Any) -> Checked:
     if not isinstance(value, str):
         return INVALID, f"expected {o.expected}, got {describe(value)}"
     if value not in o.choices:
-        return INVALID, (f"unknown value '{value}'{did_you_mean(value, map(str, o.choices))}"
+        return INVALID, (f"unknown value '{clip(str(value))}'{did_you_mean(value, map(str, o.choices))}"
                          f" (one of: {', '.join(map(str, o.choices))})")
     return value, None
 
@@ -280,8 +281,7 @@ def _int_text(value: int) -> str:
 
 
 def _short(value: Any) -> str:
-    text = repr(value) if not isinstance(value, str) else f"'{value}' (a string)"
-    return text if len(text) < 60 else text[:57] + "..."
+    return clip(repr(value)) if not isinstance(value, str) else describe(value)
 
 
 def _looks_numeric(text: str) -> bool:
@@ -311,8 +311,9 @@ def check_mapping(doc: Document, problems: list, opts: Iterable[Option], value: 
     out: dict = {}
     for key in value:
         if key not in known:
-            problems.append(doc.problem(path + (key,), f"unknown key '{key}' in {what}{did_you_mean(key, known)}"
-                                        f" (known: {', '.join(known)})", key=True))
+            problems.append(doc.problem(path + (key,), f"unknown key '{clip(str(key))}' in {what}"
+                                                       f"{did_you_mean(key, known)} (known: {', '.join(known)})",
+                                        key=True))
     for o in opts:
         if o.key in value:
             converted, message = check_value(o, value[o.key])

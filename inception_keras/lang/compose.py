@@ -12,22 +12,27 @@
 Top-level keys replace the base file's; `defaults` merge key by key (per-kind
 defaults too); `stages` and `aux_heads` merge by name: a stage or head given as
 a list (or a new one) replaces (or is appended), a mapping edits layers by
-their names within the stage (`conv1`, `maxpool2`, an Inception block's name),
-null removes. A base file may extend another. Every value keeps the file and
-line it came from, so a mistake is reported where it was written.
+their names within the stage (`conv1`, `maxpool2`, an Inception block's name,
+a template use's `name` or `<template><n>`), null removes. A template use is
+edited like a layer: a mapping changes its parameters, `name` or `repeat`.
+`templates` merge by name: a template with `layer` adds or replaces one, one
+with only `params` changes the base's parameter defaults, null removes one.
+A base file may extend another. Every value keeps the file and line it came
+from, so a mistake is reported where it was written.
 """
 from __future__ import annotations
 
 import copy
 import os
 
-from inception_keras.errors import ConfigError
+from inception_keras.errors import ConfigError, clip
 from inception_keras.lang.checks import describe
-from inception_keras.lang.items import local_names, split_item
+from inception_keras.lang.items import local_names, split_item, template_used
 from inception_keras.lang.kinds import LAYER_KINDS
 from inception_keras.lang.options import options
 from inception_keras.lang.overrides import apply
 from inception_keras.lang.reader import Document, load_document
+from inception_keras.lang.templates import USE_KEYS
 
 WHAT = "architecture file"
 MAX_DEPTH = 16
@@ -92,8 +97,14 @@ class _Merge:
         data = copy.deepcopy(parent.data)
         data.pop("extends", None)
         self.mount((), parent, ())
+        templates = child.data.get("templates")
+        merged = isinstance(templates, dict) and isinstance(data.get("templates"), dict)
+        if merged:  # before the stages, whose edits name template uses
+            data["templates"] = self.templates(data["templates"], templates)
+        known = data.get("templates") if merged or not isinstance(templates, dict) else templates
+        self.known = known if isinstance(known, dict) else {}  # the templates the stages may use, by name
         for key, value in child.data.items():
-            if key == "extends":
+            if key == "extends" or (key == "templates" and merged):
                 continue
             if key == "defaults" and isinstance(value, dict) and isinstance(data.get(key), dict):
                 data[key] = self.defaults(data[key], value)
@@ -123,6 +134,30 @@ class _Merge:
                 self.mount(path, self.child, path)
         return out
 
+    def templates(self, base: dict, changes: dict) -> dict:
+        """Templates by name: one with `layer` (or `layers`) adds or replaces, one with only `params` changes the base's
+        parameter defaults (key by key), null removes."""
+        out = dict(base)
+        for name, value in changes.items():
+            at = ("templates", name)
+            if value is None:
+                out.pop(name, None)
+                self.clear(at)
+            elif (isinstance(value, dict) and "layer" not in value and "layers" not in value
+                  and isinstance(out.get(name), dict)
+                  and isinstance(value.get("params"), dict) and isinstance(out[name].get("params") or {}, dict)):
+                out[name] = {**out[name], "params": {**(out[name].get("params") or {}), **value["params"]}}
+                for param in value["params"]:
+                    self.mount(at + ("params", param), self.child, at + ("params", param))
+                for key in value:
+                    if key != "params":  # an unknown key: kept, so the checker reports it at its line
+                        out[name][key] = value[key]
+                        self.mount(at + (key,), self.child, at + (key,))
+            else:
+                out[name] = value
+                self.mount(at, self.child, at)
+        return out
+
     def named(self, base: dict, changes: dict, path: tuple) -> dict:
         """Stages (or heads) by name: a mapping edits, null removes, anything else replaces or adds."""
         out = dict(base)
@@ -137,8 +172,9 @@ class _Merge:
                 out[name] = self.head(out[name], value, at)
             else:
                 if path == ("stages",) and name not in out and isinstance(value, dict):
-                    self.problems.append(self.child.problem(at, f"no stage '{name}' in {self.parent.file} to change; "
-                                                                f"a new stage is a list of layers", key=True))
+                    self.problems.append(self.child.problem(at, f"no stage '{clip(str(name))}' in {self.parent.file} "
+                                                                f"to change; a new stage is a list of layers",
+                                                            key=True))
                 out[name] = value
                 self.mount(at, self.child, at)
         return out
@@ -156,11 +192,11 @@ class _Merge:
 
     def layers(self, items: list, edits: dict, dst: tuple, src: tuple, what: str) -> list:
         """A base stage's layers with the named ones changed, removed or replaced."""
-        names = local_names(items)
+        names = local_names(items, self.known)
         for name in edits:
             if name not in names:
                 known = ", ".join(n for n in names if n)
-                self.problems.append(self.child.problem(src + (name,), f"no layer '{name}' in {what} of "
+                self.problems.append(self.child.problem(src + (name,), f"no layer '{clip(str(name))}' in {what} of "
                                                                       f"{self.parent.file} (layers: {known})",
                                                         key=True))
         self.clear(dst)
@@ -175,7 +211,13 @@ class _Merge:
             if edit is None:
                 continue
             kind, fields = split_item(item)
-            if _replaces(edit, kind):
+            own = {o.key for o in options(LAYER_KINDS[kind])} if kind is not None else set()
+            if kind is None and template_used(item, self.known) is not None:  # a template use: edited alike
+                kind = template_used(item, self.known)
+                fields, params = item[kind], self.known[kind].get("params") if isinstance(self.known[kind], dict) \
+                    else None
+                own = set(USE_KEYS) | set(params if isinstance(params, dict) else ())
+            if _replaces(edit, own, self.known):
                 out.append(edit)
                 self.mount(dst + (j,), self.child, src + (name,))
             elif isinstance(edit, dict) and kind is not None:
@@ -186,17 +228,18 @@ class _Merge:
             else:
                 self.problems.append(self.child.problem(src + (name,), f"expected the keys to change in {name} "
                                                                       f"(a mapping), null to remove it, or a layer "
-                                                                      f"of another kind; got {describe(edit)}"))
+                                                                      f"of another kind or a template use; got "
+                                                                      f"{describe(edit)}"))
                 out.append(item)
         return out
 
 
-def _replaces(edit, kind: str | None) -> bool:
-    """`edit` is a whole layer (a bare kind, or {kind: {...}} whose key is no key of the layer it replaces)."""
+def _replaces(edit, own: set, templates: dict) -> bool:
+    """`edit` is a whole layer (a bare kind, or {kind: {...}} or {template: {...}} whose key is no key of the
+    layer or template use it replaces: `own`)."""
     if isinstance(edit, str):
         return edit in LAYER_KINDS
     if not isinstance(edit, dict) or len(edit) != 1:
         return False
     (key,) = edit
-    own = {o.key for o in options(LAYER_KINDS[kind])} if kind in LAYER_KINDS else set()
-    return key in LAYER_KINDS and key not in own
+    return (key in LAYER_KINDS or key in templates) and key not in own

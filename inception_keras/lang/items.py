@@ -6,13 +6,17 @@ from typing import Any
 from inception_keras.lang.kinds import LAYER_KINDS
 
 
-def local_names(items: list) -> list[str | None]:
+def local_names(items: list, templates=()) -> list[str | None]:
     """The name of each layer within its stage: an Inception block's or explicit `name`, else kind and count
-    (`conv1`, `conv2`, `maxpool1`); None for an item that is not a layer."""
+    (`conv1`, `conv2`, `maxpool1`); a use of one of `templates` (names) likewise: its `name`, else template
+    and count (`block_a1`); None for an item that is neither."""
     counts: dict[str, int] = {}
     out: list[str | None] = []
     for item in items if isinstance(items, list) else []:
         kind, value = split_item(item)
+        if kind is None:
+            kind = template_used(item, templates)
+            value = item[kind] if kind is not None else None
         if kind is None:
             out.append(None)
             continue
@@ -20,6 +24,15 @@ def local_names(items: list) -> list[str | None]:
         given = value.get("name") if isinstance(value, dict) else None
         out.append(str(given) if given is not None else f"{kind}{counts[kind]}")
     return out
+
+
+def template_used(item, templates) -> str | None:
+    """The template an item uses (`- block_a: {pool: 32}`), or None."""
+    if isinstance(item, dict) and len(item) == 1:
+        (key,) = item
+        if key in templates and key not in LAYER_KINDS:
+            return key
+    return None
 
 
 def split_item(item) -> tuple[str | None, Any]:

@@ -8,18 +8,27 @@ at once, as a `ConfigError` naming file, YAML path and line.
 """
 from __future__ import annotations
 
+import copy
 from typing import Any
 
-from inception_keras.errors import ConfigError, Problem
+from inception_keras.errors import ConfigError, Problem, clip
 from inception_keras.lang.arch import ArchFile, ArchSpec, AuxHead, Defaults, Normalize, Stage
 from inception_keras.lang.checks import check_mapping, check_value, describe, did_you_mean, raise_if
 from inception_keras.lang.compose import load_arch_document
 from inception_keras.lang.geometry import shape_text
-from inception_keras.lang.items import local_names, split_item
+from inception_keras.lang.items import local_names, split_item, template_used
 from inception_keras.lang.kinds import LAYER_KINDS, Layer
 from inception_keras.lang.options import Option, options, to_plain
 from inception_keras.lang.reader import Document, format_path
-from inception_keras.lang.templates import check_use, declared_templates, filled
+from inception_keras.lang.templates import (
+    MAX_LAYERS,
+    MAX_NESTING,
+    TooMany,
+    check_use,
+    declared_templates,
+    fill,
+    layer_count,
+)
 from inception_keras.lang.walk import analyze
 
 
@@ -110,7 +119,11 @@ class _Parser:
         self.config_stages: dict = {}  # resolved keys of every layer, for config.yaml
         self.config_heads: dict = {}
         self.defaults, self.per_kind = self._defaults(top.get("defaults"))
-        self.templates = declared_templates(doc, problems, top.get("templates"))
+        given = top.get("templates")
+        self.template_names = set(given) if isinstance(given, dict) else set()  # declared, good or bad
+        self.templates = declared_templates(doc, problems, given)
+        self.expanding: list[str] = []  # the templates being expanded, outermost first
+        self.count = 0  # layers made so far (blocks and the layers inside them)
 
     def _defaults(self, value) -> tuple[dict | None, dict]:
         doc, path = self.doc, ("defaults",)
@@ -119,7 +132,7 @@ class _Parser:
         known = [o.key for o in options(Defaults)] + list(self.PER_KIND)
         for key in globals_:
             if key not in {o.key for o in options(Defaults)}:
-                self.problems.append(doc.problem(path + (key,), f"unknown key '{key}' in defaults"
+                self.problems.append(doc.problem(path + (key,), f"unknown key '{clip(str(key))}' in defaults"
                                                  f"{did_you_mean(key, known)} (known: {', '.join(known)})", key=True))
         plain = {k: v for k, v in globals_.items() if k in {o.key for o in options(Defaults)}}
         defaults = check_mapping(doc, self.problems, options(Defaults), plain, path, "defaults")
@@ -146,21 +159,26 @@ class _Parser:
             out.append(Stage(sname, layers))
         return out
 
-    def layers(self, owner: str, items: Any, path: tuple, empty_ok: bool = False) -> tuple[tuple, list]:
-        """The layers of a stage, head or branch, and their resolved keys as YAML data (for config.yaml)."""
+    def layers(self, owner: str, items: Any, path: tuple, empty_ok: bool = False,
+               prefix: str = "") -> tuple[tuple, list]:
+        """The layers of a stage, head or branch, and their resolved keys as YAML data (for config.yaml).
+        `prefix`: the layers a list template's use makes, named `<prefix>.<name>` (`pair1.conv2`)."""
         doc, problems = self.doc, self.problems
         if not isinstance(items, list):
             problems.append(doc.problem(path, f"expected a list of layers (`- conv: {{...}}`), got {describe(items)}"))
             return (), []
         if not items and not empty_ok:
             problems.append(doc.problem(path, "empty: a stage needs at least one layer"))
-        out, plain, uses = [], [], {}
-        for i, (item, local) in enumerate(zip(items, local_names(items))):
+        out, plain = [], []
+        for i, (item, local) in enumerate(zip(items, local_names(items, self.template_names))):
+            if prefix:
+                local = f"{prefix}.{local}"
+                item = self._named(item, local)
             kind, value = split_item(item)
-            if kind is None and isinstance(item, dict) and len(item) == 1 and next(iter(item)) in self.templates:
-                tname, value = next(iter(item.items()))
-                uses[tname] = uses.get(tname, 0) + 1
-                made = self.template_use(tname, value, path + (i, tname), owner, f"{tname}{uses[tname]}")
+            tname = template_used(item, self.template_names) if kind is None else None
+            if tname is not None:  # a use of a template (one with a mistake, reported already, makes nothing)
+                made = self.template_use(tname, item[tname], path + (i, tname), owner, local) \
+                    if tname in self.templates else []
             elif kind is None:
                 self._not_a_layer(item, path + (i,))
                 continue
@@ -176,25 +194,74 @@ class _Parser:
         """The layers a template use makes: [(kind, layer, resolved keys)], `repeat` of them."""
         tpl = self.templates[tname]
         use = check_use(self.doc, self.problems, tpl, value, path)
-        if use is None:
+        if use is None or not tpl.ok or not self._within_bounds(tname, use, path):
             return []
+        made = fill(self.doc, self.problems, tpl, use, path)
+        if made is None:
+            return []
+        data, at = made
         out = []
+        self.expanding.append(tname)
         for k in range(1, use.repeat + 1):
             name = use.name if use.repeat == 1 else f"{use.name or local}_{k}"
-            data = filled(tpl.value, use.values)
-            if name is not None and isinstance(data, dict):
-                data = {**data, "name": name}
-            made = self.layer(tpl.kind, data, tpl.path, owner, name or local)
-            if made is not None:
-                out.append((tpl.kind, *made))
+            value = copy.deepcopy(data)
+            if not tpl.kind:  # a list of layers, named `<use name>.<name>`
+                layers, plain = self.layers(owner, value, at, True, name or local)
+                out += [(next(iter(p)), la, next(iter(p.values()))) for la, p in zip(layers, plain)]
+                continue
+            if name is None and LAYER_KINDS[tpl.kind].BLOCK:  # named by its place, written out so that the
+                name = local = f"{owner}.{local}"  # resolved configuration names it alike when read back
+            if name is not None and isinstance(value, dict):
+                value = {**value, "name": name}
+            layer = self.layer(tpl.kind, value, at, owner, name or local)
+            if layer is not None:
+                out.append((tpl.kind, *layer))
+        self.expanding.pop()
         return out
+
+    def _within_bounds(self, tname: str, use, path: tuple) -> bool:
+        """A use nests templates at most MAX_NESTING deep, and the network stays within MAX_LAYERS layers
+        (counted for the outermost use, before anything of it is built)."""
+        chain = self.expanding + [tname]
+        if len(chain) > MAX_NESTING:
+            self.problems.append(self.doc.problem(path, f"templates nested more than {MAX_NESTING} deep: "
+                                                        f"{' -> '.join(chain)}"))
+            return False
+        if self.expanding:
+            return True
+        left = MAX_LAYERS - self.count
+        try:
+            n = use.repeat * layer_count(self.templates, self.templates[tname], use.values, left // use.repeat)
+        except TooMany:
+            n = None
+        if n is not None and n <= left:
+            return True
+        makes = f"more than {left:,}" if n is None else f"{n:,}"
+        self.problems.append(self.doc.problem(path, f"this use of template '{tname}' makes {makes} layers (nested "
+                                                    f"templates multiply their repeats); a network has at most "
+                                                    f"{MAX_LAYERS:,} layers, blocks and the layers inside them "
+                                                    f"({self.count:,} before this use)"))
+        return False
+
+    def _named(self, item: Any, name: str) -> Any:
+        """A block or template use of a list template without a `name`, named (`pair1.branch1`), so that the
+        resolved configuration names it alike when it is read back."""
+        kind = split_item(item)[0]
+        block = kind is not None and LAYER_KINDS[kind].BLOCK
+        tname = template_used(item, self.templates)
+        if (block or (tname is not None and self.templates[tname].kind)) and isinstance(item, dict):
+            (key, value), = item.items()
+            if value is None or (isinstance(value, dict) and value.get("name") is None):
+                return {key: {**(value or {}), "name": name}}
+        return item
 
     def _not_a_layer(self, item, path):
         doc, kinds = self.doc, LAYER_KINDS
         if isinstance(item, dict) and len(item) == 1:
             kind = next(iter(item))
-            self.problems.append(doc.problem(path + (kind,), f"unknown layer kind '{kind}'{did_you_mean(kind, kinds)}"
-                                                             f" (kinds: {', '.join(kinds)})", key=True))
+            self.problems.append(doc.problem(path + (kind,), f"unknown layer kind '{clip(str(kind))}'"
+                                                             f"{did_you_mean(kind, kinds)} (kinds: {', '.join(kinds)})",
+                                             key=True))
         elif isinstance(item, dict):
             keys = ", ".join(map(str, item)) or "none"
             self.problems.append(doc.problem(path, f"a layer is one kind with its fields (`- conv: {{filters: 64, "
@@ -207,6 +274,10 @@ class _Parser:
     def layer(self, kind: str, value: Any, path: tuple, owner: str, local: str) -> tuple[Layer, dict] | None:
         cls = LAYER_KINDS[kind]
         doc, problems = self.doc, self.problems
+        self.count += 1
+        if self.count > MAX_LAYERS:  # counted before a template is expanded: only plain layers get here
+            raise ConfigError([doc.problem(path, f"more than {MAX_LAYERS:,} layers; a network has at most "
+                                                 f"{MAX_LAYERS:,} layers, blocks and the layers inside them")])
         values = check_mapping(doc, problems, options(cls), value, path, f"{kind} layer",
                                defaults=self.per_kind.get(kind))
         if values is None or len(values) < len(options(cls)):
@@ -218,7 +289,8 @@ class _Parser:
         if name in self.names:
             what = "block" if cls.BLOCK else "layer"
             problems.append(doc.problem(path + (("name",) if values.get("name") else ()),
-                                        f"duplicate {what} name '{name}' (also at {format_path(self.names[name])})"))
+                                        f"duplicate {what} name '{clip(name)}' (also at "
+                                        f"{format_path(self.names[name])})"))
         self.names[name] = path
         given = not cls.BLOCK or values.get("name")  # a block without a name is named by its place: keep it so
         plain = {o.key: ((local if given else None) if o.attr == "name" else _plain(values[o.attr]))

@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 from inception_keras import safeio
-from inception_keras.errors import ConfigError, Problem
+from inception_keras.errors import ConfigError, Problem, clip
 
 Path = tuple  # of str keys and int indexes
 
@@ -24,8 +24,29 @@ def format_path(path: Iterable) -> str:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            out += ("." if out else "") + str(part)
+            out += ("." if out else "") + clip(str(part))
     return out
+
+
+class InUse(tuple):
+    """A YAML path inside a template's layer as one use of the template expands it.
+
+    A problem at such a path also names the use (its YAML path, file, line and column); one at the place of a
+    lone `$param` (or below it) is reported where the value was given: at the use's value (`origins` maps
+    the template path of the `$param` to the path of its value), naming the template's place in the message.
+    Built with `path + (key,)` as plain paths are, so everything below a template's layer carries it.
+    """
+
+    def __new__(cls, parts, use: tuple = (), origins: dict | None = None):
+        self = super().__new__(cls, parts)
+        self.use, self.origins = use, origins or {}
+        return self
+
+    def __add__(self, other):
+        return InUse(tuple(self) + tuple(other), self.use, self.origins)
+
+    def __reduce__(self):
+        return InUse, (tuple(self), self.use, self.origins)
 
 
 class _Loader(yaml.SafeLoader):
@@ -67,6 +88,7 @@ class Document:
         self.key_marks = key_marks or {}
         self.origins = origins or {}  # path -> "--set key=value" for values that came from the command line
         self.files = files or {}  # path -> file, where not `file`
+        self.noted: dict = {}  # (path, message) -> the problem reported at a use's value (see `_in_use`)
 
     def position(self, path: Path, key: bool = False) -> tuple[int | None, int | None, str | None]:
         path = tuple(path)
@@ -80,12 +102,35 @@ class Document:
             path = path[:-1]
 
     def problem(self, path: Path, message: str, key: bool = False) -> Problem:
+        if isinstance(path, InUse):
+            return self._in_use(path, message, key)
         path = tuple(path)
         for i in range(len(path), 0, -1):
             if path[:i] in self.origins:
                 return Problem(self.file, format_path(path), None, None, f"{message} (from {self.origins[path[:i]]})")
         line, col, file = self.position(path, key)
         return Problem(file, format_path(path), line, col, message)
+
+    def where(self, path: Path) -> str:
+        """`stages.b[0].blk, file:line:column` (and the use it is in, for a path inside a template)."""
+        line, col, file = self.position(tuple(path))
+        text = f"{format_path(path) or 'the top level'}, {file or '<input>'}" + (f":{line}:{col}" if line else "")
+        return text + (f" in the use at {self.where(path.use)}" if isinstance(path, InUse) else "")
+
+    def _in_use(self, path: InUse, message: str, key: bool) -> Problem:
+        plain = tuple(path)
+        for i in range(len(plain), 0, -1):
+            if plain[:i] in path.origins:
+                origin = path.origins[plain[:i]]
+                key = (tuple(origin + plain[i:]), message)
+                if key not in self.noted:  # a value used at six places of a template: one problem, at the first
+                    note = f" (as ${origin[-1]} in {self.where(plain[:i])})"  # once, through nested templates
+                    self.noted[key] = self.problem(origin + plain[i:], message if message.endswith(note)
+                                                   else message + note)
+                return self.noted[key]
+        found = self.problem(plain, message, key)
+        return Problem(found.file, found.path, found.line, found.column,
+                       f"{found.message} (in the use at {self.where(path.use)})")
 
     def sub(self, key: str, file: str | None = None) -> Document:
         """The document below one top-level key (config.yaml's `arch` and `recipe`), positions kept."""
@@ -220,7 +265,7 @@ class _Converter:
             if key in out:
                 first = self.key_marks[path + (key,)][0]
                 self.problems.append(Problem(self.file, format_path(path + (key,)), *_mark(knode),
-                                             f"duplicate key '{key}' (first on line {first})"))
+                                             f"duplicate key '{clip(key)}' (first on line {first})"))
                 continue
             self.key_marks[path + (key,)] = _mark(knode)
             out[key] = self.convert(vnode, path + (key,))

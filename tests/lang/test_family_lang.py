@@ -94,10 +94,11 @@ def test_width_and_set_reach_into_templates():
 @pytest.mark.parametrize("old,new,expected", [
     ("kernel: [1, 5]}", "kernel: [1, 5, 1]}",
      "net.yaml:12:41: templates.blk.layer.branch.branches[1][0].conv.kernel: expected an integer > 0 or [height, "
-     "width] of integers > 0, got [1, 5, 1]"),
+     "width] of integers > 0, got [1, 5, 1] (in the use at stages.body[0].blk, net.yaml:24:12)"),
     ("padding: [2, 0]", "padding: [2, -1]",
      "net.yaml:12:94: templates.blk.layer.branch.branches[1][1].conv.padding: expected same, valid, an integer >= 0 "
-     "or [height, width] of integers >= 0, got [2, -1]"),
+     "or [height, width] of integers >= 0, got [2, -1]"
+     " (in the use at stages.body[0].blk, net.yaml:24:12)"),
     ("filters: $pool", "filters: $pol",
      "net.yaml:15:61: templates.blk.layer.branch.branches[3][1].conv.filters: '$pol' is no parameter of template "
      "'blk'; did you mean 'pool'? (params: pool, scale)"),
@@ -108,11 +109,15 @@ def test_width_and_set_reach_into_templates():
      "net.yaml:24:30: stages.body[0].blk.repeat: expected an integer > 0, got 0"),
     ("- []", "- [maxpool: {size: 3, stride: 2}]",
      "net.yaml:10:9: templates.blk.layer.branch: r_1: the branches give 5x9x8, 10x18x6, "
-     "10x18x4, 10x18x3, which do not concat (a concat needs the same height and width, an add the same shape)"),
+     "10x18x4, 10x18x3, which do not concat (a concat needs the same height and width, an add the same shape)"
+     " (in the use at stages.body[0].blk, net.yaml:24:12)"),
 ])
 def test_mistakes_name_file_path_and_line(old, new, expected):
+    """Each mistake once, at its line; one inside a template's layer also names the use it was expanded for."""
     assert old in NET
-    assert expected in errors(NET.replace(old, new))
+    got = errors(NET.replace(old, new))
+    where = expected.split(": ")[1]
+    assert expected in got and [g.split(": ")[1] for g in got].count(where) == 1, got
 
 
 def test_residual_shape_mismatch_and_missing_param():

@@ -141,7 +141,7 @@ EXTEND_ERRORS = [
     ("cycle", "extends: child.yaml\n", "child.yaml:1:10: extends: child.yaml extends this file again (a cycle)"),
     ("bad edit", "extends: base.yaml\nstages:\n  b1: {conv1: 3}\n",
      "child.yaml:3:15: stages.b1.conv1: expected the keys to change in conv1 (a mapping), null to remove it, or "
-     "a layer of another kind; got 3"),
+     "a layer of another kind or a template use; got 3"),
 ]
 
 
