@@ -217,20 +217,23 @@ def output(target, kind: Kind) -> Iterator[str]:
 
 
 def _rename(tmp: str, path: str) -> None:
-    """Rename `tmp` onto `path`; a folder there (checked: empty or a SavedModel) is moved aside first and removed
-    after, put back when the rename fails."""
+    """Rename `tmp` onto `path`. A file onto a file or a link: one rename (replacing the link itself). A folder
+    (checked: empty or a SavedModel) at `path`, or a folder output onto a file or a link: what is there is moved
+    aside first and removed after, put back when the rename fails."""
     info = _lstat(path)
-    if info is None or not stat.S_ISDIR(info.st_mode):
-        os.replace(tmp, path)  # a file or a link: replaced itself
+    folder_tmp = os.path.isdir(tmp) and not os.path.islink(tmp)
+    if info is None or not (stat.S_ISDIR(info.st_mode) or folder_tmp):
+        os.replace(tmp, path)
         return
     aside = os.path.join(os.path.dirname(tmp), f".old-{os.getpid()}-{os.path.basename(path)}")
+    _remove(aside)  # left by a killed process of the same id
     os.rename(path, aside)
     try:
         os.rename(tmp, path)
     except BaseException:
         os.rename(aside, path)
         raise
-    shutil.rmtree(aside, ignore_errors=True)
+    _remove(aside)
 
 
 def _remove(path: str) -> None:

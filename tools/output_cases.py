@@ -21,8 +21,8 @@ sys.path[:0] = [os.path.join(os.path.dirname(HERE), "tests"), HERE]
 from conftest import TINY_ARCH, TINY_RECIPE, write_bars  # noqa: E402
 from hardening_cases import fake_run  # noqa: E402
 
-BENCH = ["bench", "--arch", "ARCH", "--batch", "4", "--steps", "1", "--windows", "1", "--warmup", "1",
-         "--precision", "float32"]
+BENCH = ["bench", "--arch", "ARCH", "--recipe", "RECIPE", "--batch", "4", "--steps", "1", "--windows", "1",
+         "--warmup", "1", "--precision", "float32"]
 SEARCH = "trials: 1\nseeds: 1\nmetric: val_accuracy\nfixed: {epochs: 1}\nspace:\n  optimizer.learning_rate: " \
          "{log_uniform: [0.002, 0.05]}\n"
 

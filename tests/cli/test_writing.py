@@ -142,6 +142,13 @@ def test_a_folder_output_replaces_an_earlier_saved_model_or_an_empty_folder_only
     (tmp_path / "empty").mkdir()
     export_into(out(tmp_path / "empty", writing.SAVED_MODEL, force=True))
     assert (tmp_path / "empty" / "saved_model.pb").read_text() == "new\n" and leftovers(tmp_path) == []
+    (tmp_path / "victim.txt").write_text(VICTIM)  # a file or a link at the name: replaced by the folder
+    os.symlink(tmp_path / "victim.txt", tmp_path / "link")
+    (tmp_path / "file").write_text("old\n")
+    for name in ("link", "file"):
+        export_into(out(tmp_path / name, writing.SAVED_MODEL, force=True))
+        assert writing.is_saved_model(tmp_path / name) and not os.path.islink(tmp_path / name)
+    assert (tmp_path / "victim.txt").read_text() == VICTIM and leftovers(tmp_path) == []
 
 
 def test_a_failed_write_leaves_nothing_and_the_old_file_as_it_was(tmp_path):
