@@ -72,6 +72,10 @@ CASES = {
                                                            lambda d: run_folder(d, "R"), "."),
     "bench --json . --force (the working directory)": ([*BENCH, "--json", ".", "--force"],
                                                       lambda d: user_folder(os.path.join(d, "W")), "W"),
+    "bench --json R.json --force (a finished run directory named R.json)":
+        ([*BENCH, "--json", "R.json", "--force"], lambda d: run_folder(d, "R.json"), "."),
+    "bench --json ../W.json --force (W.json the working directory)":
+        ([*BENCH, "--json", "../W.json", "--force"], lambda d: user_folder(os.path.join(d, "W.json")), "W.json"),
     "search --report --plot L.png (L.png a link to the user's file), no --force":
         (["search", "SPACE", "--arch", "ARCH", "--recipe", "RECIPE", "--search-dir", "SEARCH", "--report",
           "--plot", "L.png"], lambda d: victim_link(d, "L.png"), "."),
