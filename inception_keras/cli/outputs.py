@@ -42,10 +42,13 @@ OUTPUTS = {
 
 def add_force(p: argparse.ArgumentParser, command: str) -> None:
     """`--force` for the commands that write a file the user names."""
-    if command in OUTPUTS:
-        flag = OUTPUTS[command].flag
-        p.add_argument("--force", action="store_true", help=f"replace an existing --{flag} that is a file or a "
-                       "link (never a folder, a run directory or a device; otherwise refused)")
+    declared = OUTPUTS.get(command)
+    if declared is not None:
+        kinds = declared.kind.values() if isinstance(declared.kind, dict) else [declared.kind]
+        what = ("a file, a link or an earlier SavedModel (never another folder" if any(k.folder for k in kinds)
+                else "a file or a link (never a folder")
+        p.add_argument("--force", action="store_true", help=f"replace an existing --{declared.flag} that is {what}, "
+                       "a run directory or a device; otherwise refused)")
 
 
 def prepare(args: argparse.Namespace) -> None:
