@@ -12,7 +12,7 @@ plain path, which is an output without `--force`.
     folder output (a SavedModel) replaces an empty folder or an earlier SavedModel (nothing but saved_model.pb,
     fingerprint.pb, variables/ with its index and data shards, empty assets/);
   - refused outright, even with `--force`: the working directory or any folder above it (`.`, `..`), a run
-    directory, and any path inside a run directory (only its own trainer writes there);
+    directory, and a file directly in a run directory (only its own trainer writes there);
   - the folder must exist, or is created at the write for the outputs declared so (`make_folder`);
   - the file is written under a temporary name in the same folder (`.tmp-PID-NAME`, a name planted there
     beforehand removed first), synced, checked again, then renamed onto the name: a rename replaces a link
