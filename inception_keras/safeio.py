@@ -5,23 +5,21 @@ waited on) and checked with fstat: only a regular file is read, and only when it
 kind (`LIMITS`). Formats that declare sizes are checked before anything is allocated: `check_npz` (the members'
 uncompressed sizes), `check_safetensors` (the header, every tensor's offsets and the file's length).
 
-Writing (`output`, `write_new`, `create_lock`): into a temporary file in the same folder, synced, then renamed onto
-the name, so a reader sees the old file or the new one, never half of one; a rename replaces a link itself and
-never writes through it; an existing file is replaced only when the caller was asked to (`force`).
+Writing (`write_file`, `create_lock`): a new file created exclusively, never through a link, synced; a lock file
+reused only when it is a regular file. The rule for the files a command writes (`--plot`, `--out`, `--force`,
+temporary name + rename) is `writing`'s, which writes through `write_file`.
 
 This module sits at the bottom (beside `errors`): lang, data, runs, weights, serve and compare all read through it. It
 never imports anything of the project but `errors`.
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
 import stat
 import struct
 import zipfile
-from collections.abc import Iterator
 
 from inception_keras.errors import ConfigError, Problem
 
@@ -210,66 +208,6 @@ def check_image_size(path: str, width: int, height: int, channels: int, frames: 
 
 
 # ---- writing ----
-
-def refuse_existing(path: str, force: bool, flag: str = "--force") -> None:
-    """ConfigError when `path` exists (a file, a link, a folder) and the user did not ask to replace it."""
-    if os.path.isdir(path) and not os.path.islink(path):
-        if force or not os.listdir(path):
-            return  # an empty folder holds nothing to lose
-        raise _fail(path, f"exists (a folder); not replaced (pass {flag} to replace it, or choose a new name)")
-    if os.path.lexists(path) and not force:
-        raise _fail(path, f"exists; not overwritten (pass {flag} to replace it, or choose a new name)")
-
-
-@contextlib.contextmanager
-def output(path: str, force: bool = False, flag: str = "--force") -> Iterator[str]:
-    """A temporary name beside `path` to write to (a library's save(), savefig()); on success it is synced and
-    renamed onto `path` (replacing a link, never writing through it), on failure removed. An existing `path`
-    is refused unless `force`; a missing folder is refused before any work is done by the caller's write."""
-    refuse_existing(path, force, flag)
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise _fail(path, f"cannot write: the folder {shown(folder)} does not exist")
-    tmp = os.path.join(folder, f".tmp-{os.getpid()}-{os.path.basename(path)}")  # its suffix kept (.weights.h5)
-    try:
-        yield tmp
-        _sync(tmp)
-        if os.path.isdir(path) and not os.path.islink(path):
-            import shutil
-
-            shutil.rmtree(path)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.isdir(tmp) and not os.path.islink(tmp):
-            import shutil
-
-            shutil.rmtree(tmp, ignore_errors=True)
-        else:
-            with contextlib.suppress(OSError):
-                os.remove(tmp)
-        raise
-
-
-def _sync(path: str) -> None:
-    """fsync a written file (a folder's files are synced one by one)."""
-    if os.path.isdir(path) and not os.path.islink(path):
-        for dp, _, fs in os.walk(path):
-            for f in fs:
-                _sync(os.path.join(dp, f))
-        return
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_new(path: str, data: bytes | str, force: bool = False, flag: str = "--force") -> None:
-    """Write `data` to `path` whole or not at all, never through a link, refusing an existing file unless
-    `force`."""
-    with output(path, force, flag) as tmp:
-        write_file(tmp, data)
-
 
 def write_file(path: str, data: bytes | str) -> None:
     """Create `path` (which must not exist: O_EXCL, O_NOFOLLOW) and write `data` to it, synced."""

@@ -82,7 +82,8 @@ def main():
                 with tempfile.NamedTemporaryFile(suffix=".json") as f:
                     subprocess.run([sys.executable, "-m", "inception_keras", "bench", "--precision", arg, "--data",
                                     "both", "--batch", str(a.batch), "--steps", str(a.steps), "--windows", "3",
-                                    "--warmup", "2", "--json", f.name], check=True, cwd=ROOT, capture_output=True,
+                                    "--warmup", "2", "--json", f.name, "--force"],  # its own temporary file
+                                   check=True, cwd=ROOT, capture_output=True,
                                    env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
                     rec = json.load(open(f.name))
                 samples[name].append((rec["results"][0]["images_per_second"], rec["results"][1]["images_per_second"]))

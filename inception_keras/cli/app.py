@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
             stream.reconfigure(errors="backslashreplace")
     try:
         args = parser().parse_args(argv)
-        outputs.check_outputs(args)  # an output that exists or lies in a run directory: refused before any work
+        outputs.prepare(args)  # the output checked by the one rule before any work (cli/outputs.py)
         return _BY_NAME[args.command].run(args) or 0
     except BrokenPipeError:  # `inception-keras summary ... | head -2`: the reader has all it wants
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

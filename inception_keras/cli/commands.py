@@ -7,7 +7,6 @@ import argparse
 import sys
 
 from inception_keras.engine.tf_runtime import prepare_tensorflow
-from inception_keras.errors import ConfigError
 
 
 def run_summary(args: argparse.Namespace) -> None:
@@ -21,8 +20,6 @@ def run_summary(args: argparse.Namespace) -> None:
     if args.classes:
         sets.append(("classes", args.classes))
     spec = load_arch(args.arch, sets=sets)
-    if args.plot and not str(args.plot).lower().endswith(".png"):
-        raise ConfigError(f"--plot {args.plot}: the picture is a PNG; name a file ending in .png")
     print(render(spec, blocks=args.blocks))
     if args.plot:
         from inception_keras.lang.diagram import plot_network
@@ -52,8 +49,6 @@ def run_sweep(args: argparse.Namespace) -> int:
 
     options = TrainOptions(args.arch, args.recipe, limit=args.limit, data_dir=args.data_dir, strategy=args.strategy,
                            runs_root=args.runs_root)
-    if args.plot and not str(args.plot).lower().endswith(".png"):
-        raise ConfigError(f"--plot {args.plot}: the plot is a PNG; name a file ending in .png")
     sweep = make_sweep(args.set, options, args.sweep_dir)
     if args.list:
         print(list_text(sweep))
@@ -78,8 +73,6 @@ def run_search(args: argparse.Namespace) -> int:
     from inception_keras.engine.plan import TrainOptions
     from inception_keras.experiments.search import make_search, run_worker
 
-    if args.plot and not str(args.plot).lower().endswith(".png"):
-        raise ConfigError(f"--plot {args.plot}: the plot is a PNG; name a file ending in .png")
     options = TrainOptions(args.arch, args.recipe, sets=args.set, limit=args.limit, data_dir=args.data_dir,
                            strategy=args.strategy, runs_root=args.runs_root)
     search = make_search(args.space, options, args.search_dir)
@@ -191,10 +184,9 @@ def run_config(args: argparse.Namespace) -> int:
 
 def run_show(args: argparse.Namespace) -> int:
     prepare_tensorflow()
-    from inception_keras.data.show import check_out, report, show
+    from inception_keras.data.show import report, show
     from inception_keras.lang.resolve import resolve
 
-    check_out(args.out)
     spec, recipe, _ = resolve(args.arch, args.recipe, args.set, args.limit, args.data_dir)
     print(report(show(spec, recipe, args.out, rows=args.rows, cols=args.cols)))
     return 0

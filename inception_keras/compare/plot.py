@@ -1,7 +1,7 @@
 """The comparison as a PNG: loss and accuracy against epoch, one curve per seed group (or per run)."""
 from __future__ import annotations
 
-from inception_keras import safeio
+from inception_keras import writing
 from inception_keras.compare.group import group_names, seed_groups
 from inception_keras.compare.read import Run, Warn, load_runs
 from inception_keras.errors import ConfigError
@@ -9,12 +9,6 @@ from inception_keras.errors import ConfigError
 BANDS = ("minmax", "sd")
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">", "h", "p")
 PANELS = ("loss", "accuracy")
-
-
-def check_png(path: str) -> None:
-    """The plot is a PNG: a path not ending in .png is a ConfigError (before anything is computed)."""
-    if not str(path).lower().endswith(".png"):
-        raise ConfigError(f"--plot {path}: the plot is a PNG; name a file ending in .png")
 
 
 def plot_runs(runs_or_paths, path: str, on_warning: Warn | None = None, by_run: bool = False,
@@ -26,7 +20,7 @@ def plot_runs(runs_or_paths, path: str, on_warning: Warn | None = None, by_run: 
     `by_run`, one curve per run. Each curve has its own colour and marker, and the curves are dodged by a
     fraction of an epoch, so that equal curves stay visible. runs_or_paths: `Run`s from load_runs, or paths
     as for compare_runs."""
-    check_png(path)
+    writing.check(path, writing.PNG)  # before anything is computed
     run_list = list(runs_or_paths)
     if run_list and not isinstance(run_list[0], Run):
         run_list = load_runs(run_list, on_warning)
@@ -40,12 +34,9 @@ def plot_groups(groups: list[list[Run]], names: list[str], path: str, band: str 
                 by_run: bool = False) -> str:
     """Draw `groups` (lists of runs, one curve each) named `names` into the PNG `path` (see plot_runs)."""
     fig = curves_figure(groups, names, band, by_run)
-    try:
-        with safeio.output(path, force=True) as tmp:  # whole, never through a link (the CLI refused an existing one)
-            fig.savefig(tmp, format="png")
-    except OSError as e:
-        raise ConfigError(f"--plot {path}: cannot write: {e.strerror or e}") from None
-    return path
+    with writing.output(path, writing.PNG) as tmp:
+        fig.savefig(tmp, format="png")
+    return writing.path_of(path)
 
 
 def _curve(group: list[Run], column: str):

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import sys
 
+from inception_keras import writing
 from inception_keras.compare.group import group_table, table
-from inception_keras.compare.plot import check_png, plot_groups
+from inception_keras.compare.plot import plot_groups
 from inception_keras.compare.read import Run, load_runs
 from inception_keras.compare.render import render
 from inception_keras.errors import ConfigError
@@ -38,7 +39,7 @@ def report(paths: list[str], metric: str = "val_accuracy", fmt: str = "table", p
         raise ConfigError(f"no run could be read from {' '.join(paths)}")
     df = table(run_list, metric) if by_run else group_table(run_list, metric)
     if plot:
-        check_png(plot)
+        writing.check(plot, writing.PNG)
     print(render(df, metric, fmt))
     sys.stdout.flush()
     if plot:

@@ -13,16 +13,14 @@ inside a MARGIN border. So the PNG is 2*MARGIN + GAP + 2*(cols*cw + (cols-1)*MAR
 from __future__ import annotations
 
 import math
-import os
 
 import numpy as np
 
-from inception_keras import safeio
+from inception_keras import writing
 from inception_keras.data.folders import files_split, interleave
 from inception_keras.data.pipeline import Pipeline
 from inception_keras.data.sources import open_source
 from inception_keras.data.splits import Split
-from inception_keras.errors import ConfigError
 from inception_keras.lang.arch import ArchSpec
 from inception_keras.lang.recipe import Recipe
 
@@ -59,16 +57,10 @@ def _first(split: Split, n: int) -> Split:
     return Split(min(n, split.count), stream=lambda **kw: split.stream(**kw).take(n))
 
 
-def check_out(out: str) -> None:
-    """The picture is a PNG: `out` must say so."""
-    if not out.lower().endswith(".png"):
-        raise ConfigError(f"--out {out}: the picture is a PNG; name it FILE.png")
-
-
 def show(spec: ArchSpec, recipe: Recipe, out: str, rows: int = 4, cols: int = 6) -> dict:
     """Draw the grid of the recipe's first training images (the architecture `spec` gives the input) into `out`
-    (PNG); return the layout, the images drawn and their labels."""
-    check_out(out)
+    (PNG; a path or a writing.Output); return the layout, the images drawn and their labels."""
+    writing.check(out, writing.PNG)
     source = open_source(recipe.dataset, spec.classes)
     kw = dict(batch=rows * cols, split=_first(source.train, rows * cols), cache=False)
     mixes = recipe.augment is not None and recipe.augment.mixes  # MixUp, CutMix: labels are mixtures
@@ -106,10 +98,9 @@ def _draw(spec: ArchSpec, recipe: Recipe, source, out: str, rows: int, cols: int
             name = source.class_names[labels[i]] if labels[i] < len(source.class_names) else str(labels[i])
             text = name[:chars] if shares is None or panel else f"{name[:max(1, chars - 4)]} {shares[i]:.0%}"
             draw.text((x, y + ch + 1), text, fill="black", font=font)
-    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-    with safeio.output(out, force=True) as tmp:  # whole, never through a link (the CLI refused an existing one)
+    with writing.output(out, writing.PNG) as tmp:
         canvas.save(tmp, format="PNG")
-    return dict(grid, path=out, train=train_x, validation=val_x, labels=labels, titles=titles,
+    return dict(grid, path=writing.path_of(out), train=train_x, validation=val_x, labels=labels, titles=titles,
                 classes=[source.class_names[i] for i in labels], shares=shares)
 
 

@@ -14,7 +14,7 @@ import resource
 import statistics
 import time
 
-from inception_keras import safeio
+from inception_keras import writing
 from inception_keras.errors import ConfigError
 
 
@@ -298,4 +298,4 @@ def render(out: dict) -> str:
 
 def write_json(out: dict, path: str) -> None:
     """The figures of `run` as JSON (`bench --json FILE`), for tools/bench_table.py and later comparison."""
-    safeio.write_new(path, json.dumps(out, indent=2) + "\n", force=True)  # the CLI refused an existing one
+    writing.write_new(path, json.dumps(out, indent=2) + "\n", writing.JSON)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 
+from inception_keras import writing
 from inception_keras.errors import ConfigError
 from inception_keras.experiments.grid import value_text
 from inception_keras.experiments.trial import group_values
@@ -134,5 +135,6 @@ def draw(search, study, rows: list[dict], path: str) -> None:
         bx.text(0.5, 0.5, "importances need more\ncomplete trials", ha="center", va="center")
         bx.set_axis_off()
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    with writing.output(path, writing.PNG) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
     plt.close(fig)

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from inception_keras import safeio
-from inception_keras.errors import ConfigError
+from inception_keras import writing
 from inception_keras.lang.arch import ArchSpec
 from inception_keras.lang.geometry import pair_text
 from inception_keras.lang.kinds import Conv, Inception, Layer
@@ -381,14 +380,10 @@ def network_figure(spec: ArchSpec):
     return fig
 
 
-def plot_network(spec: ArchSpec, path: str) -> str:
-    """Write the picture of `spec` to the PNG `path`."""
-    if not str(path).lower().endswith(".png"):
-        raise ConfigError(f"--plot {path}: the picture is a PNG; name a file ending in .png")
+def plot_network(spec: ArchSpec, path) -> str:
+    """Write the picture of `spec` to the PNG `path` (a path or a writing.Output: the one rule for outputs)."""
+    writing.check(path, writing.PNG)
     fig = network_figure(spec)
-    try:
-        with safeio.output(path, force=True) as tmp:  # whole, never through a link (the CLI refused an existing one)
-            fig.savefig(tmp, format="png")
-    except OSError as e:
-        raise ConfigError(f"--plot {path}: cannot write: {e.strerror or e}") from None
-    return path
+    with writing.output(path, writing.PNG) as tmp:
+        fig.savefig(tmp, format="png")
+    return writing.path_of(path)

@@ -22,12 +22,11 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import shutil
 import warnings
 
 import numpy as np
 
-from inception_keras import safeio
+from inception_keras import writing
 from inception_keras.errors import ConfigError
 from inception_keras.runs.loader import load_inference
 
@@ -44,12 +43,8 @@ def export_model(model, fmt: str, out: str) -> None:
     """Write `model` (one input, one output) as `fmt` to `out`. Raises ConfigError for what a user can fix."""
     if fmt not in FORMATS:
         raise ConfigError(f"unknown export format '{fmt}' (one of: {', '.join(FORMATS)})")
-    keras_format, suffix = FORMATS[fmt]
-    if suffix and not out.endswith(suffix):
-        raise ConfigError(f"{out}: a {fmt} export is a file ending in {suffix}")
-    if os.path.isdir(out) and (fmt != "saved_model" or os.listdir(out)):
-        raise ConfigError(f"{out}: exists and is a {'non-empty ' if fmt == 'saved_model' else ''}directory; "
-                          "choose a new path")
+    keras_format, kind = FORMATS[fmt][0], writing.EXPORTS[fmt]
+    writing.check(out, kind)  # the one rule for outputs, before the work
     if fmt == "onnx":
         _need_onnx()
         mixed = sorted({layer.dtype_policy.name for layer in model.layers if layer.dtype_policy.compute_dtype
@@ -60,19 +55,15 @@ def export_model(model, fmt: str, out: str) -> None:
                               "model in float32 and load its weights")
         # Keras' ONNX export refuses a model that was never called (one just loaded from .keras)
         model(np.zeros((1, *(int(d) for d in model.input_shape[1:])), np.float32), training=False)
-    parent = os.path.dirname(os.path.abspath(out))
-    os.makedirs(parent, exist_ok=True)
     quiet = io.StringIO()
     try:
         with contextlib.redirect_stdout(quiet), warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)  # Keras' tf2onnx patch touches np.object
-            with safeio.output(out, force=True) as tmp:  # whole, never through a link (the CLI refused an existing one)
+            with writing.output(out, kind) as tmp:  # a failed export leaves nothing (its temporary is removed)
                 model.export(tmp, format=keras_format, verbose=False)
     except ConfigError:
         raise
     except Exception as e:  # noqa: BLE001 - tf2onnx, the TFLite converter and TensorFlow raise many kinds
-        if fmt == "saved_model" and os.path.isdir(out):
-            shutil.rmtree(out, ignore_errors=True)
         raise ConfigError(f"{out}: the {fmt} export failed: {type(e).__name__}: {str(e).strip().splitlines()[0]}"
                           ) from None
 
@@ -146,10 +137,12 @@ def compare_exported(model, fmt: str, path: str, n: int = CHECK_IMAGES, seed: in
             "runtime": tflite_interpreter()[1] if fmt == "tflite" else RUNTIMES[fmt]}
 
 
-def export(target: str, fmt: str, out: str, check: bool = True) -> str:
-    """Export a run's (or .keras file's) inference model; load it back and compare. Returns a report."""
+def export(target: str, fmt: str, out, check: bool = True) -> str:
+    """Export a run's (or .keras file's) inference model to `out` (a path or a writing.Output); load it back and
+    compare. Returns a report."""
     model, _, where = load_inference(target)
     export_model(model, fmt, out)
+    out = writing.path_of(out)
     size = (sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(out) for f in fs)
             if os.path.isdir(out) else os.path.getsize(out))
     shape = "x".join(str(d) for d in model.input_shape[1:])

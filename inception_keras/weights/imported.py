@@ -1,40 +1,32 @@
 """Writing an imported model: the one place where the three importers (weights.torchvision for torchvision's
 GoogLeNet, weights.structural for timm and PyTorch state dicts, weights.keras_apps for keras.applications' files)
-check `--out` and write it. It only ever writes the file named, whole (safeio.output: a temporary name, synced,
-renamed), never through a link; the CLI has already refused an existing file unless --force."""
+check `--out` and write it, by the one rule for outputs (`inception_keras.writing`): a `.weights.h5` or `.keras`
+name, never over an existing file without --force, never a folder; written whole (a temporary name, synced,
+renamed), never through a link."""
 from __future__ import annotations
 
-import os
-
-from inception_keras import safeio
-from inception_keras.errors import ConfigError
-
-SUFFIXES = (".weights.h5", ".keras")
+from inception_keras import writing
 
 
-def check_output(out_path) -> str:
-    """`out_path` as a string, refused unless it names a `.weights.h5` or `.keras` file."""
-    out = os.fspath(out_path)
-    if not out.endswith(SUFFIXES):
-        raise ConfigError(f"{out}: the output must end in .weights.h5 or .keras (weights only, or the whole model)")
-    if os.path.isdir(out):
-        raise ConfigError(f"{out}: is a directory; --out names the file to write")
-    return out
+def check_output(out_path) -> writing.Output:
+    """`out_path` (a path, or the command line's writing.Output with its --force) checked as a model output before
+    any work: a `.weights.h5` or `.keras` name that may be written."""
+    return writing.check(out_path, writing.MODEL)
 
 
-def write_model(out: str, inference, train=None) -> None:
+def is_whole_model(out) -> bool:
+    """A `.keras` output: the whole inference model (else `.weights.h5`: the weights)."""
+    return writing.path_of(out).endswith(".keras")
+
+
+def write_model(out, inference, train=None) -> None:
     """`.keras`: the inference model whole (what predict, evaluate and export take); `.weights.h5`: the weights
     of `train` (the training model, aux heads included) or of `inference` when there is no other."""
-    try:
-        if os.path.dirname(out):
-            os.makedirs(os.path.dirname(out), exist_ok=True)
-        with safeio.output(out, force=True) as tmp:
-            if out.endswith(".keras"):
-                inference.save(tmp)
-            else:
-                (train if train is not None else inference).save_weights(tmp)
-    except OSError as e:
-        raise ConfigError(f"{out}: cannot write: {e.strerror or e}") from None
+    with writing.output(out, writing.MODEL) as tmp:
+        if is_whole_model(out):
+            inference.save(tmp)
+        else:
+            (train if train is not None else inference).save_weights(tmp)
 
 
 def normalize_note(spec, otherwise: str = "") -> str:

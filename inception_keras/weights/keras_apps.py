@@ -160,14 +160,13 @@ def _has_top(file: str) -> bool:
 
 def import_keras(weights_path: str, arch_path: str, out_path: str, sets=None) -> str:
     """Build `arch_path` (with `sets` applied), load a keras.applications weight file into it by structure and
-    write `.weights.h5` or `.keras` (never over an existing file or through a symlink). Returns what it did."""
+    write `.weights.h5` or `.keras` (never over an existing file without --force, never through a link). Returns
+    what it did."""
     from inception_keras.lang.parse import load_arch
     from inception_keras.nn.builder import build_model
     from inception_keras.weights.imported import check_output, write_model
 
-    out = check_output(out_path)
-    if os.path.lexists(out):
-        raise ConfigError(f"{out}: exists; choose another --out (nothing is overwritten)")
+    out = check_output(out_path)  # --force as the other sources take it
     spec = load_arch(arch_path, sets=sets or None)
     model = build_model(spec)
     n = load_keras_weights(os.fspath(weights_path), spec, model)

@@ -359,7 +359,7 @@ def import_structural(state_dict_path: str, arch_path: str, out_path: str, input
 
     from inception_keras.lang.parse import load_arch
     from inception_keras.nn.builder import build_models
-    from inception_keras.weights.imported import check_output, normalize_note, write_model
+    from inception_keras.weights.imported import check_output, is_whole_model, normalize_note, write_model
     from inception_keras.weights.state_dict import load_state_dict
 
     out = check_output(out_path)
@@ -369,11 +369,11 @@ def import_structural(state_dict_path: str, arch_path: str, out_path: str, input
     models = build_models(spec)
     report = state_dict_to_keras(state, models.train, source=os.fspath(state_dict_path))
     write_model(out, models.inference, models.train)
-    what = "the inference model" if out.endswith(".keras") else "the weights of the training model"
+    what = "the inference model" if is_whole_model(out) else "the weights of the training model"
     heads = [h.name for h in spec.aux_heads]
     if heads:
         what += (f" (without the aux heads {', '.join(heads)}: write .weights.h5 to keep them)"
-                 if out.endswith(".keras") else f" with its aux heads {', '.join(heads)}")
+                 if is_whole_model(out) else f" with its aux heads {', '.join(heads)}")
     report.notes.append(f"wrote {out}: {what} of {spec.name} at input {'x'.join(map(str, spec.input))}"
                         f"{normalize_note(spec)}")
     return report

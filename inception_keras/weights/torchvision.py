@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from inception_keras.errors import ConfigError, Problem
-from inception_keras.weights.imported import check_output, normalize_note, write_model
+from inception_keras.weights.imported import check_output, is_whole_model, normalize_note, write_model
 from inception_keras.weights.state_dict import load_state_dict, read_safetensors, write_safetensors
 
 __all__ = ["ImportReport", "declaration_order", "gluon_to_keras", "import_torchvision", "load_state_dict",
@@ -304,7 +304,7 @@ def import_torchvision(state_dict_path: str, arch_path: str, out_path: str, inpu
     heads = [h.name for h in spec.aux_heads]
     what = ("the inference model" + (f" (the imported aux heads {', '.join(heads)} are training-only and not in it; "
                                       "write .weights.h5 to keep them)" if heads else "")
-            if out.endswith(".keras") else
+            if is_whole_model(out) else
             "the weights of the training model" + (f" with its aux heads {', '.join(heads)}" if heads else ""))
     norm = normalize_note(spec, "torchvision's pretrained weights expect arch/googlenet_bn_imagenet.yaml's")
     report.notes.append(f"wrote {out}: {what} of {spec.name} at input {'x'.join(map(str, spec.input))}{norm}")

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from conftest import TINY_ARCH, cli
 
-from inception_keras import safeio
+from inception_keras import safeio, writing
 from inception_keras.cli.app import main
 from inception_keras.errors import ConfigError
 
@@ -362,9 +362,9 @@ def test_output_replaces_a_link_never_its_target_and_leaves_nothing_on_failure(t
     target, out = tmp_path / "victim.txt", tmp_path / "out.json"
     target.write_text("someone else's file\n")
     os.symlink(target, out)
-    safeio.write_new(str(out), "{}\n", force=True)
+    writing.write_new(writing.Output(str(out), writing.JSON, force=True), "{}\n", writing.JSON)
     assert not os.path.islink(out) and out.read_text() == "{}\n" and target.read_text() == "someone else's file\n"
-    with pytest.raises(RuntimeError), safeio.output(str(tmp_path / "half.png")) as tmp:
+    with pytest.raises(RuntimeError), writing.output(str(tmp_path / "half.png"), writing.PNG) as tmp:
         with open(tmp, "w") as f:
             f.write("half")
         raise RuntimeError("killed mid-write")

@@ -16,7 +16,6 @@ import pytest
 from conftest import ROOT, cli
 
 from inception_keras import runs
-from inception_keras.compare.plot import check_png
 from inception_keras.engine.plan import TrainOptions
 from inception_keras.errors import ConfigError
 from inception_keras.experiments.search import make_search, open_study
@@ -159,7 +158,7 @@ def test_a_study_killed_and_resumed_has_every_trial_complete_once(tiny, tmp_path
         assert t.user_attrs["n"] == 2
         lr = float(runs.read_config(group[0])["recipe"]["optimizer"]["learning_rate"])
         assert lr == pytest.approx(t.params["optimizer.learning_rate"], rel=1e-12)
-    check_png(str(tmp_path / "study.png"))
+    assert (tmp_path / "study.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     # --report: best first, the best trial's flags; compare reads the study's runs as three seed groups
     r = cli(*search_argv(tiny, space, directory), "--report")

@@ -107,11 +107,12 @@ def test_export_errors_exit_2_naming_the_path(tiny_model, tmp_path, capsys):
     _, path = tiny_model
     r = cli("export", path, "--format", "tflite", "--out", tmp_path / "m.onnx")  # a real process
     assert r.returncode == 2 and "Traceback" not in r.stderr and r.stdout == ""
-    assert r.stderr == f"error: {tmp_path / 'm.onnx'}: a tflite export is a file ending in .tflite\n"
+    assert r.stderr == (f"error: --out {tmp_path / 'm.onnx'}: a tflite export is a TFLite file; name a file ending "
+                        "in .tflite\n")
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "keep.txt").write_text("mine")
     assert main(["export", path, "--format", "saved_model", "--out", str(tmp_path / "full")]) == 2
-    assert "full: exists (a folder); not replaced (pass --force to replace it" in capsys.readouterr().err
+    assert "full: is a folder that is not a SavedModel; never replaced, even with --force" in capsys.readouterr().err
     assert (tmp_path / "full" / "keep.txt").read_text() == "mine"
     missing = str(tmp_path / "none.keras")
     assert main(["export", missing, "--format", "onnx", "--out", str(tmp_path / "m.onnx")]) == 2

@@ -113,7 +113,7 @@ def test_errors_name_the_key_or_file(state224, tmp_path, capsys):
     assert f"error: {junk}: cannot read it as a .npz state dict" in run_error(base + [str(junk)] + out, capsys)
     sd = write_state(state224, str(tmp_path / "g.npz"))
     err = run_error(base + [sd, "--arch", BN_ARCH, "--out", str(tmp_path / "g.h5")], capsys)
-    assert "g.h5: the output must end in .weights.h5 or .keras" in err
+    assert "g.h5: the output is Keras weights or a whole model; name a file ending in .weights.h5 or .keras" in err
     err = run_error(base + [sd, "--arch", BN_ARCH, "--out", str(tmp_path / "g.keras"), "--input-shape", "224,224,1"],
                     capsys)
     assert "conv1.conv.weight: shape (64, 3, 7, 7) does not fit b1.conv1/kernel (7, 7, 1, 64)" in err
