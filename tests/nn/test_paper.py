@@ -323,6 +323,7 @@ def test_image_folder_missing_and_cli_exit_code(tmp_path):
     assert f"{tmp_path / 'nowhere'}: image folder not found" in r.stderr
 
 
+@pytest.mark.e2e  # tfds imports TensorFlow (its failure is caught into the ConfigError this test checks)
 def test_unknown_aux_block_and_tfds_without_data(tmp_path):
     with pytest.raises(ConfigError, match=r"a\.yaml:17:12: aux_heads\.aux1\.after: no Inception block named '2c' "
                                           r"\(blocks: 2a, 2b\)"):
