@@ -131,9 +131,9 @@ def lean(model):
     `save` has no include_optimizer flag; a model that was never compiled has no optimizer to save."""
     if getattr(model, "optimizer", None) is None:
         return model
-    import keras
-
-    return keras.Model(model.input, model.output, name=model.name)
+    # keras.Model(...) without importing keras here (runs is imported by compare, which never imports Keras):
+    # the builder's models are functional, whose class takes (inputs, outputs, name)
+    return type(model)(model.input, model.output, name=model.name)
 
 
 _TEMPORARY = re.compile(r"(\.tmp-\d+$|^\.write-test-\d+$|\.tmp\.weights\.h5$|^\.model\.tmp-\d+\.keras$)")
