@@ -1,4 +1,10 @@
-"""inception-keras: GoogLeNet (Inception v1) declared in YAML, built with Keras, trained with tf.distribute."""
+"""inception-keras: the Inception family (GoogLeNet, Inception-v3, Inception-v4, Inception-ResNet-v2, Xception)
+declared in YAML, built with Keras 3, trained with tf.distribute.
+
+Each network is a YAML file under arch/ (a training recipe one under train/), checked against its original's
+own code: GoogLeNet (Inception v1) against MXNet's d2l seed and torchvision, Inception-v3, Inception-ResNet-v2
+and Xception against keras.applications, Inception-v4 against timm.
+"""
 from inception_keras.errors import ConfigError, TrainingError
 from inception_keras.lang.arch import ArchSpec
 from inception_keras.lang.parse import load_arch
