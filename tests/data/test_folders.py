@@ -4,10 +4,11 @@ no TensorFlow (the files are listed and checked, not decoded)."""
 from __future__ import annotations
 
 import os
+import re
 from collections import Counter
 
 import pytest
-from conftest import make_image_folder, write_bars
+from conftest import ROOT, TINY_ARCH, cli, make_image_folder, write_bars
 
 from inception_keras.data.sources import open_source
 from inception_keras.errors import ConfigError
@@ -132,3 +133,25 @@ def test_a_limit_below_the_class_count_is_refused(folder, tmp_path):
     _, r = recipe(tmp_path, folder, "  limit: 2\n")
     with pytest.raises(ConfigError, match="--limit 2 cannot keep every one of its 3 classes"):
         open_source(r.dataset, 3)
+
+
+def doc_blocks() -> tuple[str, str]:
+    """docs/finetune.md's pets recipe and the error line it shows."""
+    text = open(os.path.join(ROOT, "docs", "finetune.md"), encoding="utf-8").read()
+    blocks = re.findall(r"```[a-z]*\n(.*?)```", text, re.S)
+    at = next(i for i, b in enumerate(blocks) if b.startswith("name: pets\n"))
+    return blocks[at], blocks[at + 1].strip()
+
+
+@pytest.mark.e2e
+def test_the_documented_unknown_class_error_is_what_train_prints(tmp_path):
+    recipe_text, error = doc_blocks()
+    pets = tmp_path / "pets"
+    for seed, name in enumerate(("bird", "cat", "dog")):
+        make_image_folder(pets, per_class=2, classes=(name,), seed=seed)
+    (tmp_path / "pets.yaml").write_text(recipe_text.replace("/data/pets", str(pets)))
+    (tmp_path / "tiny.yaml").write_text(TINY_ARCH)
+    r = cli("train", "--arch", "tiny.yaml", "--recipe", "pets.yaml", "--run-dir", "run", cwd=str(tmp_path))
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.strip() == error.replace("/data/pets", str(pets))
+    assert not (tmp_path / "run").exists()
