@@ -14,6 +14,7 @@ import sys
 
 import numpy as np
 import pytest
+from PIL import Image
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -203,6 +204,33 @@ def write_bars(directory: str, n_train: int = 640, n_test: int = 160, gz: bool =
         write_idx(os.path.join(directory, f"{split}-images-idx3-ubyte{ext}"), x)
         write_idx(os.path.join(directory, f"{split}-labels-idx1-ubyte{ext}"), y)
     return directory
+
+
+def make_image_folder(root, per_class=20, classes=("circle", "square", "stripe"), split_dirs=False, seed=0):
+    """Small images of three drawn shapes, mixed sizes, PNG and JPEG, some greyscale."""
+    rng = np.random.default_rng(seed)
+    for split in (("train", "val") if split_dirs else ("",)):
+        for ci, name in enumerate(classes):
+            d = os.path.join(root, split, name)
+            os.makedirs(d, exist_ok=True)
+            count = per_class if split != "val" else max(2, per_class // 4)
+            for i in range(count):
+                h, w = int(rng.integers(20, 40)), int(rng.integers(20, 40))
+                img = rng.integers(0, 40, (h, w, 3)).astype(np.uint8)
+                yy, xx = np.mgrid[:h, :w]
+                if ci == 0:
+                    mask = (yy - h / 2) ** 2 + (xx - w / 2) ** 2 < (min(h, w) / 3) ** 2
+                elif ci == 1:
+                    mask = (abs(yy - h / 2) < h / 4) & (abs(xx - w / 2) < w / 4)
+                else:
+                    mask = (yy // 3) % 2 == 0
+                img[mask] = (230, 200, 60)
+                image = Image.fromarray(img)
+                if i % 3 == 0:
+                    image = image.convert("L")
+                ext = "png" if i % 2 else "jpg"
+                image.save(os.path.join(d, f"{name}{i}.{ext}"))
+    return str(root)
 
 
 @pytest.fixture

@@ -124,11 +124,10 @@ COMMANDS = (
 
 def parser() -> argparse.ArgumentParser:
     """The whole command line's parser: every command of COMMANDS with its flags."""
-    from inception_keras.version import __version__
+    from inception_keras.version import DESCRIPTION, __version__
 
     p = argparse.ArgumentParser(prog="inception-keras", formatter_class=parsers.Formatter,
-                                description="GoogLeNet (Inception v1) declared in YAML, built with Keras, trained "
-                                            "with tf.distribute. `inception-keras COMMAND --help` describes a "
+                                description=f"{DESCRIPTION}. `inception-keras COMMAND --help` describes a "
                                             "command.")
     p.add_argument("--version", action="version", version=f"inception-keras {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")

@@ -59,8 +59,8 @@ class Formatter(argparse.HelpFormatter):
 
 def data_flags(p: argparse.ArgumentParser, strategy: bool = True) -> None:
     """--limit, --data-dir (and --strategy): flags that set recipe keys, as train, sweep and show take them."""
-    p.add_argument("--limit", type=positive, metavar="N", help="keep the first N training and N validation "
-                   "examples (sets dataset.limit)")
+    p.add_argument("--limit", type=positive, metavar="N", help="keep N training and N validation examples: "
+                   "the first N, or of an image folder N from every class in proportion (sets dataset.limit)")
     p.add_argument("--data-dir", metavar="DIR", help="IDX directory, image folder or tfds data_dir "
                    "(sets dataset.path)")
     if strategy:
@@ -172,7 +172,8 @@ def evaluate_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--recipe", metavar="RECIPE.yaml", help=f"the data for a bare model file (default: "
                    f"{DEFAULT_RECIPE}; a run directory uses its own)")
     p.add_argument("--data-dir", metavar="DIR", help="where the data is (sets dataset.path)")
-    p.add_argument("--limit", type=positive, metavar="N", help="evaluate the first N examples only")
+    p.add_argument("--limit", type=positive, metavar="N", help="evaluate N examples only: the first N, or of "
+                   "an image folder N from every class in proportion")
     p.add_argument("--batch", type=positive, default=256, help="images per batch")
 
 

@@ -2,13 +2,14 @@
 of every class held out; the files are listed and checked here, decoded by the pipeline as they stream."""
 from __future__ import annotations
 
+import dataclasses
 import os
 import random
 
 from inception_keras import safeio
 from inception_keras.data.images import decode
 from inception_keras.data.splits import Source, Split
-from inception_keras.errors import ConfigError
+from inception_keras.errors import ConfigError, Problem
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".bmp")
 IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"BM")
@@ -97,11 +98,11 @@ def _subtrees(root: str, val_root: str) -> tuple[dict, dict, str]:
     return train, val, f"train/ and {os.path.basename(val_root)}/"
 
 
-def _held_out(root: str, fraction: float) -> tuple[dict, dict, str]:
+def _held_out(root: str, fraction: float, seed: int = 0) -> tuple[dict, dict, str]:
     """One tree of class folders: `fraction` of each class (at least one image when there are two) held out for
-    validation, drawn with a fixed seed."""
+    validation, drawn with `seed` (dataset.seed)."""
     every = class_files(root)
-    rng = random.Random(0)
+    rng = random.Random(seed)
     train, val = {}, {}
     for name, files in every.items():
         files = list(files)
@@ -114,7 +115,8 @@ def _held_out(root: str, fraction: float) -> tuple[dict, dict, str]:
 
 
 def open_image_folder(ds) -> Source:
-    """The image folder of the recipe's dataset (ds: recipe.Dataset): streamed splits that keep their file lists."""
+    """The image folder of the recipe's dataset (ds: recipe.Dataset): streamed splits that keep their file lists.
+    `ds.classes` picks class folders (labelled in its order); `ds.limit` keeps a per-class sample of each split."""
     root = ds.path
     if not os.path.isdir(root):
         raise ConfigError(f"{root}: image folder not found")
@@ -123,25 +125,67 @@ def open_image_folder(ds) -> Source:
     if "train" in sub and ("val" in sub or "validation" in sub):
         train, val, how = _subtrees(root, sub.get("val", sub.get("validation")))
     else:
-        train, val, how = _held_out(root, ds.validation_fraction)
-    names = sorted(train)
-    if not names:
-        raise ConfigError(f"{root}: no class folders (expected one subfolder of images per class, or train/ and "
-                          f"val/ subtrees of them)")
+        train, val, how = _held_out(root, ds.validation_fraction, ds.seed)
+    names = _class_names(ds, root, sorted(train))
     empty = [n for n in names if not train[n]]
     if empty:
         raise ConfigError(f"{root}: no images ({', '.join(IMAGE_EXTENSIONS)}) for class(es): {', '.join(empty)}")
+    if ds.limit and ds.limit < len(names):
+        raise ConfigError(f"{root}: --limit {ds.limit} cannot keep every one of its {len(names)} classes (at least "
+                          f"one image each): give --limit {len(names)} or more, or fewer classes (dataset.classes)")
     splits = []
-    for per_class in (train, val):
-        files = [(f, names.index(n)) for n in names for f in per_class[n]]
+    for which, per_class in enumerate((train, val)):
+        chosen = [per_class[n] for n in names]
+        if ds.limit:  # each split its own draw, both from dataset.seed
+            chosen = stratified(chosen, ds.limit, random.Random(f"{ds.seed}/{which}"))
+        files = [(f, label) for label, fs in enumerate(chosen) for f in fs]
         _check_images([f for f, _ in files])
-        if ds.limit:
-            files = files[:ds.limit] if per_class is val else interleave(files)[:ds.limit]
-        splits.append(files_split(files))
+        splits.append(files_split(interleave(files) if ds.limit and per_class is train else files))
     if splits[1].count == 0:
         raise ConfigError(f"{root}: no validation images ({how})")
     return Source(os.path.basename(os.path.normpath(root)), f"image folder {root} ({how})", splits[0], splits[1],
                   names, None)
+
+
+def _class_names(ds, root: str, found: list[str]) -> list[str]:
+    """The classes in label order: dataset.classes, each checked against the class folders `found` (a missing one
+    is named at the recipe's `classes` line), or every class folder."""
+    if not found:
+        raise ConfigError(f"{root}: no class folders (expected one subfolder of images per class, or train/ and "
+                          f"val/ subtrees of them)")
+    if ds.classes is None:
+        return found
+    missing = [n for n in ds.classes if n not in found]
+    if missing:
+        listed = ", ".join(found[:40]) + (f", ... ({len(found)} in all)" if len(found) > 40 else "")
+        raise classes_error(ds, f"no class folder {', '.join(map(repr, missing))} in {root} (classes found: "
+                                f"{listed})")
+    return list(ds.classes)
+
+
+def classes_error(ds, message: str) -> ConfigError:
+    """A ConfigError at the recipe's `dataset.classes` (file:line:column, or the --set that gave it)."""
+    at = ds.classes_at or Problem(None, "dataset.classes", None, None, "")
+    return ConfigError([dataclasses.replace(at, message=message + at.message)])
+
+
+def stratified(per_class: list[list], n: int, rng: random.Random) -> list[list]:
+    """At most `n` files in all, from every class: n shared in proportion to the classes' sizes (largest
+    remainders first), at least one per class that has files; each class's files drawn by `rng`, kept in their
+    sorted order. All of them when there are no more than `n`."""
+    sizes = [len(fs) for fs in per_class]
+    total = sum(sizes)
+    if total <= n:
+        return [list(fs) for fs in per_class]
+    exact = [n * s / total for s in sizes]
+    quota = [int(e) for e in exact]
+    for i in sorted(range(len(sizes)), key=lambda i: (quota[i] - exact[i], i))[:n - sum(quota)]:
+        quota[i] += 1
+    for i in range(len(sizes)):  # a small class keeps one image, taken from the largest share
+        if sizes[i] and not quota[i] and sum(1 for q in quota if q) < n:
+            quota[max(range(len(quota)), key=lambda j: (quota[j], -j))] -= 1
+            quota[i] = 1
+    return [sorted(rng.sample(list(fs), q)) for fs, q in zip(per_class, quota)]
 
 
 def find_unreadable(source, limit: int = 100_000) -> str | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from inception_keras.data.folders import looks_like_image_folder, open_image_folder
+from inception_keras.data.folders import classes_error, looks_like_image_folder, open_image_folder
 from inception_keras.data.idx import DEBIAN_DIRS, find_idx_dir, has_idx, open_idx
 from inception_keras.data.splits import Source
 from inception_keras.data.tfds_sets import open_tfds
@@ -25,6 +25,8 @@ def source_kind(ds) -> str:
 def open_source(ds, classes: int) -> Source:
     """Open the recipe's dataset (ds: recipe.Dataset) and check it against the architecture's classes."""
     kind = source_kind(ds)
+    if ds.classes is not None and kind != "image_folder":
+        raise classes_error(ds, f"a class subset is for image folders; this dataset is {kind} (dataset.kind)")
     if kind == "idx":
         source = open_idx(ds)
     elif kind == "image_folder":

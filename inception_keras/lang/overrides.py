@@ -85,6 +85,42 @@ def apply(doc: Document, sets: list[tuple]) -> Document:
     return Document(doc.file, data, marks, doc.key_marks, origins, doc.files)
 
 
+def set_items(sets) -> tuple[str, ...]:
+    """`--set` items from Python: a mapping {"epochs": 3, "phases": [{"epoch": 2, "freeze": []}]} (each value
+    written as YAML: what `--set key=value` would read back), or `KEY=VALUE` strings as the command line takes
+    them; None: none."""
+    if sets is None:
+        return ()
+    if isinstance(sets, str):
+        raise TypeError(f"sets: a mapping or a list of 'key=value' strings, not the string {sets!r}")
+    if hasattr(sets, "items"):
+        bad = [k for k in sets if not isinstance(k, str)]
+        if bad:
+            raise TypeError(f"sets: keys are dotted YAML paths (strings), got {bad[0]!r}")
+        return tuple(f"{key}={_flow(value)}" for key, value in sets.items())
+    items = tuple(sets)
+    bad = [i for i in items if not isinstance(i, str)]
+    if bad:
+        raise TypeError(f"sets: expected 'key=value' strings, got {bad[0]!r}")
+    return items
+
+
+def _flow(value) -> str:
+    """`value` as one line of YAML (tuples as lists), or TypeError for what YAML cannot hold."""
+    def plain(v):
+        if isinstance(v, (list, tuple)):
+            return [plain(x) for x in v]
+        if isinstance(v, dict):
+            return {k: plain(x) for k, x in v.items()}
+        return v
+
+    try:
+        text = yaml.safe_dump(plain(value), default_flow_style=True, width=float("inf"))
+    except yaml.YAMLError as e:
+        raise TypeError(f"sets: {value!r} is not a YAML value ({e})") from None
+    return text.strip().removesuffix("...").strip()
+
+
 def set_text(value) -> str:
     return yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from inception_keras.errors import ConfigError
+from inception_keras.errors import ConfigError, Problem
 from inception_keras.lang.checks import build, describe, parse_into, raise_if
 from inception_keras.lang.kinds import INITIALIZERS
 from inception_keras.lang.options import option, to_plain
@@ -43,8 +43,15 @@ class Dataset:
                                           "Fashion-MNIST)", "test")
     validation_fraction: float = option("rate", "image_folder without a val/ subtree: fraction held out for "
                                                 "validation", 0.1)
-    limit: int | None = option("pos_int", "keep the first N training and N validation examples (--limit)", None,
+    limit: int | None = option("pos_int", "keep N training and N validation examples (--limit): the first N of "
+                                          "IDX and tfds sets; of an image folder, N drawn from every class in "
+                                          "proportion to its size (at least one each), with `seed`", None,
                                nullable=True)
+    classes: list | None = option("list", "image folders: the class folders to use ([cat, dog]), labelled in "
+                                          "this order (as Keras' image_dataset_from_directory's class_names); "
+                                          "null: every class folder, in sorted order", None, nullable=True)
+    seed: int = option("nonneg_int", "image folders: the seed of the draws that pick images (--limit's per-class "
+                                     "sample, the images `validation_fraction` holds out)", 0, maximum=MAX_SEED)
     resize: str = option("choice", "how images reach the input size: resize (bilinear, in float32), crop (center "
                                    "crop to a square, then resize), or opencv (bilinear as MXNet's Resize computes "
                                    "it: OpenCV's 8-bit fixed point, rounded to uint8; bit-exact with the d2l seed's "
@@ -55,6 +62,9 @@ class Dataset:
                                             "whole)", 10000)
     cache: bool = option("bool", "cache decoded, resized examples of streamed data sets in memory (image folders "
                                  "with `augment.crop`: the encoded files, decoded and cropped every epoch)", True)
+    # Where `classes` is written (its Problem, message empty): the image folder names this place when a class is
+    # not there. Not a YAML key.
+    classes_at: Problem | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -291,6 +301,7 @@ def parse_recipe(doc: Document) -> Recipe:
     if ds["kind"] == "idx" and ds["name"] not in ("fashion_mnist", "mnist") and not ds["path"]:
         problems.append(doc.problem(("dataset", "kind"), "kind idx needs `path` (a directory with the four IDX "
                                                          "files) unless the name is mnist or fashion_mnist"))
+    _check_classes(doc, problems, ds)
     color = (values.get("augment") or {}).get("color")
     if color and color["hue"] > MAX_HUE:
         problems.append(doc.problem(("augment", "color", "hue"), f"expected a number in [0, {MAX_HUE}] (half the "
@@ -307,6 +318,26 @@ def parse_recipe(doc: Document) -> Recipe:
     if values["schedule"] is None:
         values["schedule"] = {}
     return build(Recipe, values, source=doc.file)
+
+
+def _check_classes(doc: Document, problems: list, ds: dict) -> None:
+    """dataset.classes: folder names (no path), each once; records where it is written (`classes_at`)."""
+    names = ds.get("classes")
+    if names is None:
+        return
+    if not names:
+        problems.append(doc.problem(("dataset", "classes"), "expected class folder names ([cat, dog]), got an "
+                                                            "empty list (null: every class folder)"))
+    seen = set()
+    for i, name in enumerate(names):
+        if not isinstance(name, str) or not name or name.startswith(".") or "/" in name or "\\" in name:
+            problems.append(doc.problem(("dataset", "classes", i), f"expected the name of a class folder (no path, "
+                                                                   f"not hidden), got {describe(name)}"))
+        elif name in seen:
+            problems.append(doc.problem(("dataset", "classes", i), f"'{name}' is listed twice"))
+        seen.add(name if isinstance(name, str) else None)
+    ds["classes"] = tuple(names)
+    ds["classes_at"] = doc.problem(("dataset", "classes"), "")
 
 
 def _check_phases(doc: Document, problems: list, values: dict) -> None:

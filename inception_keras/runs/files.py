@@ -5,7 +5,7 @@
     metrics.csv    one row per completed epoch, named columns (rewritten atomically from the backup)
     state.json     status (running, finished, failed, interrupted), epochs done and planned
     backup/        checkpoint.json + epoch-NNNN.weights.h5 (model and optimizer): the resume point
-    model.keras    the inference model, at the end
+    model.keras    the inference model, at the end: architecture and weights, no optimizer state (`lean`)
 
 Every file is written through a temporary name and renamed (`atomic_write`, `save_model`); what an interrupted
 write leaves behind is recognised and removed (`remove_temporaries`).
@@ -110,17 +110,30 @@ def _folders(run_dir: str) -> list[str]:
 
 def save_model(model, run_dir: str, name: str = MODEL) -> str:
     """model.keras (or `name`: best.keras, averaged.keras), whole or not at all: saved under a temporary name,
-    then renamed."""
+    then renamed. What is saved is `lean(model)`: the network and its weights, without the optimizer's state
+    (the backups keep that for resume)."""
     path = os.path.join(run_dir, name)
     tmp = os.path.join(run_dir, f".model.tmp-{os.getpid()}.keras")
     try:
-        model.save(tmp)
+        lean(model).save(tmp)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.remove(tmp)
         raise
     return path
+
+
+def lean(model):
+    """The same network, uncompiled: a functional model on `model`'s own layers and variables (nothing is
+    copied), whose `.keras` file holds the architecture and the weights but neither the optimizer's variables
+    (momentum, Adam's moments: one or two more copies of the weights) nor its compile configuration. Keras 3's
+    `save` has no include_optimizer flag; a model that was never compiled has no optimizer to save."""
+    if getattr(model, "optimizer", None) is None:
+        return model
+    # keras.Model(...) without importing keras here (runs is imported by compare, which never imports Keras):
+    # the builder's models are functional, whose class takes (inputs, outputs, name)
+    return type(model)(model.input, model.output, name=model.name)
 
 
 _TEMPORARY = re.compile(r"(\.tmp-\d+$|^\.write-test-\d+$|\.tmp\.weights\.h5$|^\.model\.tmp-\d+\.keras$)")

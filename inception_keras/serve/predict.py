@@ -66,6 +66,8 @@ def _dataset_names(ds) -> tuple[list[str], str]:
     if ds.path and os.path.isdir(ds.path) and (ds.kind == "image_folder" or ds.kind == "auto"
                                                and not has_idx(ds.path) and looks_like_image_folder(ds.path)):
         root = os.path.join(ds.path, "train") if os.path.isdir(os.path.join(ds.path, "train")) else ds.path
+        if ds.classes is not None:
+            return list(ds.classes), f"dataset.classes (class folders of {root})"
         return sorted(class_files(root)), f"the class folders of {root}"
     if ds.kind in ("auto", "tfds"):
         try:
