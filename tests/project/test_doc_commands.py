@@ -29,7 +29,7 @@ from conftest import ROOT, cli, write_bars
 
 pytestmark = pytest.mark.e2e
 
-LINE = re.compile(r"^(?:\$ )?(?:nice -n \d+ )?(?:[A-Z_]+=\S+\s+)*inception-keras\s")
+LINE = re.compile(r"^(?:\$ )?(?:nice -n \d+ )?(?:[A-Z_]+=(?:'[^']*'|\"[^\"]*\"|\S+)\s+)*inception-keras\s")
 NOT_RUNNABLE = {  # pattern in the command -> why it cannot run here
     r"RUN\.\.\.|MODEL_OR_RUN|STATE_DICT|SEARCH\.yaml \[|\[--arch ARCH\.yaml\]": "a synopsis with placeholders",
     r"^TF_CONFIG=": "multi-worker training on two hosts",
@@ -45,7 +45,8 @@ NOT_RUNNABLE = {  # pattern in the command -> why it cannot run here
 def documented_commands() -> list[tuple[str, str, str]]:
     """(file, command, the doc line after it) for every command in a fenced block."""
     out = []
-    for path in ["README.md", *sorted(glob.glob(os.path.join("docs", "*.md")))]:
+    docs = sorted(os.path.relpath(p, ROOT) for p in glob.glob(os.path.join(ROOT, "docs", "*.md")))
+    for path in ["README.md", *docs]:
         text = open(os.path.join(ROOT, path), encoding="utf-8").read()
         for block in re.findall(r"^```[^\n]*\n(.*?)^```", text, re.S | re.M):
             lines = re.sub(r"\\\n\s*", " ", block).splitlines()

@@ -55,6 +55,15 @@ def test_hashes_are_as_their_publishers_state_them():
             assert p.importer in ("keras", "torchvision", "timm") or "no architecture file" in p.note
 
 
+def test_docs_list_every_preset():
+    """docs/weights.md's table names every preset and every hash the publishers give."""
+    text = open(os.path.join(ROOT, "docs", "weights.md"), encoding="utf-8").read()
+    for network, presets in PRESETS.items():
+        assert network in text
+        for p in presets:
+            assert p.name.split(".")[-1] in text and (p.hash is None or p.hash in text), (network, p.name)
+
+
 def test_presets_by_file_name_and_mirror(monkeypatch):
     assert presets_for("/some/where/inception_v3_imagenet.yaml") == PRESETS["inception_v3_imagenet"]
     assert presets_for("googlenet") == ()
@@ -245,3 +254,30 @@ def test_cli_wrong_file_behind_mirror_exit_2(served, tmp_path):
     assert "expected md5 9a0d58056eeedaa3f26cb7ebd46da564" in err[-1] and md5(str(root) + V3_PATH) in err[-1]
     assert base + V3_PATH in err[-1] and "place it at " in err[-1]
     assert not out.exists() and files_under(tmp_path / "cache") == []
+
+
+@pytest.mark.e2e
+@pytest.mark.golden
+def test_cli_weights_url_predict_then_import_offline(served, tmp_path):
+    """`predict NETWORK IMAGE --weights URL` downloads and converts once; `import-weights keras --weights URL`
+    then writes the model from the cache with the server stopped, and it gives keras.applications' logits."""
+    import keras
+    import numpy as np
+    from PIL import Image
+
+    root, arch, ref = served
+    env = {cache.CACHE_ENV: str(tmp_path / "cache")}
+    Image.fromarray(np.random.default_rng(3).integers(0, 255, (90, 80, 3), dtype=np.uint8)).save(tmp_path / "a.png")
+    with serve(root) as base:
+        r = cli("predict", arch, tmp_path / "a.png", "--weights", base + V3_PATH, "--top", "2", env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "a.png (90x80x3 -> 75x75x3)" in r.stdout
+    out = tmp_path / "v3.keras"
+    r = cli("import-weights", "keras", "--weights", base + V3_PATH, "--arch", arch, "--out", out, env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    model = keras.models.load_model(str(out), compile=False)
+    u8 = np.random.default_rng(0).uniform(0, 255, (2, SIZE, SIZE, 3)).astype("float32")
+    want = np.asarray(ref(keras.applications.inception_v3.preprocess_input(u8.copy())))
+    assert np.abs(want - np.asarray(model(u8 / 255.0))).max() <= 1e-4 * np.abs(want).max()
+    r = cli("train", "--weights", "imagenet", "--init-from", out, env=env)
+    assert r.returncode == 2 and "give one" in r.stderr
