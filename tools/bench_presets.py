@@ -52,8 +52,11 @@ def main() -> None:
         f.write(f"extends: {os.path.join(ROOT, 'arch', 'inception_v3_imagenet.yaml')}\n"
                 f"input: [{args.size}, {args.size}, 3]\n")
     PRESETS[arch] = (Preset("seeded", real.publisher, real.url, md5, "md5", "keras"),)
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=os.path.join(tmp, "served"))
-    handler.log_message = lambda *a: None
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+
+    handler = functools.partial(Quiet, directory=os.path.join(tmp, "served"))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     os.environ[cache.MIRROR_ENV] = f"http://127.0.0.1:{server.server_address[1]}"
