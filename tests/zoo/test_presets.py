@@ -281,3 +281,33 @@ def test_cli_weights_url_predict_then_import_offline(served, tmp_path):
     assert np.abs(want - np.asarray(model(u8 / 255.0))).max() <= 1e-4 * np.abs(want).max()
     r = cli("train", "--weights", "imagenet", "--init-from", out, env=env)
     assert r.returncode == 2 and "give one" in r.stderr
+
+
+@pytest.mark.e2e
+@pytest.mark.golden
+def test_torchvision_preset_pth_through_mirror(tmp_path, monkeypatch):
+    """torchvision's GoogLeNet preset: a state dict saved with torch.save (torchvision's format; the seeded weights
+    torchvision's own model was given for tests/fixtures/torchvision_googlenet_224.npz) served at the publisher's
+    path. The publisher's SHA-256 prefix (1378be20) refuses it; a preset with the file's own prefix converts it
+    (weights/torchvision.py), and the model gives torchvision's recorded activations and logits."""
+    pytest.importorskip("torch")
+    from test_golden import check_torchvision, tv_ref, tv_state
+    from test_import_weights import write_state
+
+    real = find_preset("googlenet_bn", "IMAGENET1K_V1")
+    served = tmp_path / "served"
+    os.makedirs(served / "models")
+    pth = write_state(tv_state(tv_ref(224)), str(served / "models" / real.file))
+    prefix = hashlib.sha256(open(pth, "rb").read()).hexdigest()[:8]
+    monkeypatch.setenv(cache.CACHE_ENV, str(tmp_path / "cache"))
+    monkeypatch.setitem(PRESETS, "googlenet_bn",
+                        (Preset("seeded", "torchvision", real.url, prefix, "sha256-prefix", "torchvision"),))
+    with serve(served) as base:
+        monkeypatch.setenv(cache.MIRROR_ENV, base)
+        with pytest.raises(ConfigError, match=f"is {prefix}; expected sha256-prefix 1378be20"):
+            cache.download(real, "googlenet_bn")
+        assert files_under(tmp_path / "cache") == []
+        path = resolve_weights("googlenet_bn", "seeded")
+    monkeypatch.setattr(cache, "convert", _no_conversion)
+    assert resolve_weights("googlenet_bn", "seeded") == path
+    check_torchvision(tv_ref(224), cache.build_with_weights("googlenet_bn", "seeded").inference)
