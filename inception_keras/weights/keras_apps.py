@@ -24,6 +24,7 @@ import keras
 from inception_keras.errors import ConfigError, Problem
 
 CONSTRUCTORS = ("InceptionV3", "InceptionResNetV2", "Xception")  # the keras.applications models we pair with
+MIN_SIZE = 75  # the smallest input all three take (InceptionV3 and InceptionResNetV2: 75; Xception: 71)
 
 
 @dataclass(frozen=True)
@@ -115,9 +116,12 @@ def find_reference(model, input_shape, include_top: bool = True, classes: int = 
     and weight shapes) in any order. ConfigError when none is, saying how far each one is."""
     ours = sorted(u.signature for u in units(model))
     tried = []
+    # The weights' shapes do not depend on the input size: each candidate is built at keras.applications' smallest
+    # input (75 px), with the network's channels, which is quick at any size the network is built at.
+    small = (MIN_SIZE, MIN_SIZE, int(input_shape[-1]))
     for constructor in CONSTRUCTORS:
         try:
-            ref = reference_model(constructor, input_shape, include_top, classes)
+            ref = reference_model(constructor, small, include_top, classes)
         except ValueError as e:  # an input keras.applications refuses (too small, not 3 channels with a top)
             tried.append(f"{constructor}: {str(e).splitlines()[0][:160]}")
             continue

@@ -11,7 +11,9 @@ with these substitutions, which keep the test to a few minutes:
   as `inception-keras config` resolves them (what `train` would write), without training; README's plain
   `inception-keras train` trains for real (one epoch), and `compare`'s runs are that run;
 - sweep: `--list` (the grid and every point's configuration checked, nothing trained);
-- import-weights: files written by the references' own code (keras.applications at 75 px);
+- import-weights: files written by the references' own code (keras.applications at 75 px) or the state dicts
+  the golden fixtures' references were given (torchvision's GoogLeNet, timm's inception_v4 at 139 px), and the
+  `bad.*` files the text describes; `photo.jpg` a random picture;
 - a command the docs show failing (`$ command` then `error: ...`) must exit 2 with that error.
 
 A command that cannot run here is listed in NOT_RUNNABLE with the reason; a listed pattern that matches no
@@ -36,9 +38,6 @@ NOT_RUNNABLE = {  # pattern in the command -> why it cannot run here
     r"--data-dir (IMAGES|DIR)\b": "needs an ImageNet image folder",
     r"/usr/share/datasets/fashion-mnist|--sweep-dir /runs/": "the full Fashion-MNIST study or a Kubernetes volume",
     r"search s\.yaml": "the study files of docs/search.md's example (tests/experiments checks these outputs)",
-    r"import-weights (torchvision|timm) ": "PyTorch state dicts regenerated from the golden fixtures: "
-                                           "tests/weights/test_import_weights.py, test_family_timm.py run them",
-    r"predict googlenet\.keras": "torchvision's pretrained GoogLeNet and a photo (tests/serve/test_predict.py)",
 }
 
 
@@ -75,7 +74,28 @@ def workdir(tmp_path_factory):
         os.symlink(os.path.join(ROOT, name), d / name)
     os.makedirs(d / "docs")
     data = write_bars(str(d / "bars"), n_train=128, n_test=64)
+    _state_dicts(d)
     return d, data
+
+
+def _state_dicts(d) -> None:
+    """googlenet.npz and inception_v4.safetensors (the seeded state dicts of tests/fixtures), the bad.npz and
+    bad.safetensors docs/weights.md describes by their errors, and photo.jpg."""
+    import numpy as np
+    from PIL import Image
+    from test_golden import npz, tv_ref, tv_state
+    from test_import_weights import write_state
+
+    state = tv_state(tv_ref(224))
+    write_state(state, str(d / "googlenet.npz"))
+    bad = dict(state, **{"inception4c.branch2.1.conv.weight": np.zeros((256, 128, 5, 5), np.float32),
+                         "classifier.weight": np.zeros((10, 1000), np.float32)})
+    del bad["fc.bias"]
+    write_state(bad, str(d / "bad.npz"))
+    write_state(dict(state, **{"fc.weight": state["fc.weight"][:, :1023].copy()}), str(d / "bad.safetensors"))
+    write_state(tv_state(npz("timm_inception_v4_139.npz")), str(d / "inception_v4.safetensors"))
+    pixels = np.random.default_rng(0).integers(0, 255, (300, 400, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(d / "photo.jpg")
 
 
 def _config_argv(argv: list[str], data: str) -> list[str]:
@@ -126,6 +146,8 @@ def _plan(argv: list[str], data: str, d) -> tuple[list[str] | None, str]:
         return argv + ["--data-dir", data, "--limit", "64"], "tiny data"
     if command == "compare":
         return ["compare", *_compare_flags(argv), "runs/*"], "the one real run"
+    if command == "import-weights" and argv[1] == "timm" and "inception_v4" in argv[2]:
+        return argv + ["--input-shape", "139,139,3"], "at 139 px"
     if command == "import-weights" and argv[1] == "keras":
         return argv[:2] + [_keras_file(d)] + argv[3:] + ["--set", "input=[75,75,3]"], "a 75 px keras.applications file"
     return argv, ""
