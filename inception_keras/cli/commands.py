@@ -7,6 +7,7 @@ import argparse
 import sys
 
 from inception_keras.engine.tf_runtime import prepare_tensorflow
+from inception_keras.errors import ConfigError
 
 
 def run_summary(args: argparse.Namespace) -> None:
@@ -35,9 +36,26 @@ def run_train(args: argparse.Namespace) -> None:
 
     # Nothing may touch TensorFlow before the strategy exists (multi-worker); silence its start-up only.
     prepare_tensorflow()
+    init_from = args.init_from
+    if args.weights:
+        if args.init_from:
+            raise ConfigError("--weights and --init-from both say where the run starts: give one")
+        from inception_keras.zoo.presets import resolve_weights
+
+        init_from = resolve_weights(args.arch, args.weights)  # downloaded, checked, converted once; then cached
     train(TrainOptions(args.arch, args.recipe, run_dir=args.run_dir, resume=args.resume, sets=args.set,
                        limit=args.limit, data_dir=args.data_dir, strategy=args.strategy, runs_root=args.runs_root,
-                       init_from=args.init_from, recover=args.recover))
+                       init_from=init_from, recover=args.recover))
+
+
+def _target(args: argparse.Namespace) -> str:
+    """The model file a serving command loads: TARGET, or with --weights the network TARGET names holding them
+    (a cached .keras, converted once)."""
+    if not args.weights:
+        return args.target
+    from inception_keras.zoo.cache import model_file
+
+    return model_file(args.target, args.weights)
 
 
 def run_sweep(args: argparse.Namespace) -> int:
@@ -115,7 +133,7 @@ def run_evaluate(args: argparse.Namespace) -> None:
     prepare_tensorflow()
     from inception_keras.serve.evaluate import evaluate, render
 
-    print(render(evaluate(args.target, recipe_path=args.recipe, data_dir=args.data_dir, limit=args.limit,
+    print(render(evaluate(_target(args), recipe_path=args.recipe, data_dir=args.data_dir, limit=args.limit,
                           batch=args.batch)))
 
 
@@ -142,6 +160,11 @@ def run_import_weights(args: argparse.Namespace) -> None:
     from inception_keras.lang.overrides import parse_sets
     from inception_keras.weights.torchvision import import_torchvision
 
+    if (args.state_dict is None) == (args.weights is None):
+        raise ConfigError("import-weights: give the weight FILE or --weights PRESET|FILE|URL (one of them)")
+    if args.weights:
+        print(_import_preset(args, parse_sets(args.set)))
+        return
     if args.source == "timm":
         from inception_keras.weights.structural import import_structural
 
@@ -158,18 +181,36 @@ def run_import_weights(args: argparse.Namespace) -> None:
                              flatten_order=args.flatten_order, sets=parse_sets(args.set)))
 
 
+def _import_preset(args: argparse.Namespace, sets: list) -> str:
+    """import-weights --weights: the cached converted weights of --arch, built with --set/--input-shape, to --out."""
+    from inception_keras.weights.imported import check_output, write_model
+    from inception_keras.zoo.cache import build_with_weights
+    from inception_keras.zoo.presets import find_preset
+
+    out = check_output(args.out)
+    preset = find_preset(args.arch, args.weights)
+    source = {"keras": "keras", "torchvision": "torchvision", "timm": "timm"}.get(preset.importer) if preset else None
+    if source and source != args.source:
+        raise ConfigError(f"--weights {args.weights}: a {preset.publisher} file, read by `import-weights {source}` "
+                          f"(not {args.source})")
+    sets = sets + ([("input", list(args.input_shape))] if args.input_shape else [])
+    models = build_with_weights(args.arch, args.weights, sets)
+    write_model(out, models.inference, models.train)
+    return f"wrote {out}: {args.arch} with the weights '{args.weights}'"
+
+
 def run_predict(args: argparse.Namespace) -> None:
     prepare_tensorflow()
     from inception_keras.serve.predict import predict, render
 
-    print(render(predict(args.target, args.images, top=args.top, labels=args.labels, resize=args.resize)))
+    print(render(predict(_target(args), args.images, top=args.top, labels=args.labels, resize=args.resize)))
 
 
 def run_export(args: argparse.Namespace) -> None:
     prepare_tensorflow()
     from inception_keras.serve.export import export
 
-    print(export(args.target, args.format, args.out, check=not args.no_check))
+    print(export(_target(args), args.format, args.out, check=not args.no_check))
 
 
 def run_config(args: argparse.Namespace) -> int:

@@ -54,6 +54,15 @@ class Formatter(argparse.HelpFormatter):
         return f"{text} (default: {action.default})"
 
 
+def weights_flag(p: argparse.ArgumentParser, what: str) -> None:
+    """--weights PRESET|FILE|URL: pretrained weights by preset name ("imagenet"), upstream file or http(s) URL,
+    downloaded once, checked, converted and cached (inception_keras.zoo)."""
+    p.add_argument("--weights", metavar="PRESET|FILE|URL", help=f"{what}: a preset of the network (imagenet: its "
+                   "default; `inception-keras list` shows them), an upstream weight file or an http(s) URL; "
+                   "downloaded once, checked against the publisher's hash, converted and cached "
+                   "($INCEPTION_KERAS_CACHE, $INCEPTION_KERAS_MIRROR)")
+
+
 # ----------------------------------------------------------------------------- the commands' flags
 
 
@@ -103,6 +112,8 @@ def train_flags(p: argparse.ArgumentParser) -> None:
                    "metrics.csv holds")
     p.add_argument("--init-from", metavar="RUN_OR_WEIGHTS", help="start a new run from the weights of another "
                    "run (its model.keras or last backup) or of a .weights.h5/.keras file (warm start, fine-tuning)")
+    weights_flag(p, "start a new run from pretrained weights of --arch (warm start, fine-tuning; not with "
+                 "--init-from)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a recipe key (epochs=10, optimizer.learning_rate=0.05) or, with the prefix "
                         "arch., an architecture key (arch.classes=5); recorded in config.yaml")
@@ -168,7 +179,9 @@ def track_flags(p: argparse.ArgumentParser) -> None:
 
 def evaluate_flags(p: argparse.ArgumentParser) -> None:
     """`evaluate`'s flags."""
-    p.add_argument("target", metavar="RUN_DIR_OR_MODEL", help="a run directory or a .keras file")
+    p.add_argument("target", metavar="RUN_DIR_OR_MODEL", help="a run directory or a .keras file (with --weights: "
+                   "the network, a name or an architecture file)")
+    weights_flag(p, "evaluate the network TARGET names with these weights")
     p.add_argument("--recipe", metavar="RECIPE.yaml", help=f"the data for a bare model file (default: "
                    f"{DEFAULT_RECIPE}; a run directory uses its own)")
     p.add_argument("--data-dir", metavar="DIR", help="where the data is (sets dataset.path)")
@@ -216,9 +229,11 @@ def import_weights_flags(p: argparse.ArgumentParser) -> None:
                    "models.googlenet's state dict (mapped by name); timm: a timm or torchvision Inception state dict "
                    "(inception_v4, inception_v3; mapped by structure: kinds and shapes in data-flow order); or a "
                    "keras.applications weight file (InceptionV3, InceptionResNetV2, Xception)")
-    p.add_argument("state_dict", metavar="FILE", help="torchvision, timm: .pth/.pt (needs PyTorch: pip install "
+    p.add_argument("state_dict", metavar="FILE", nargs="?", help="torchvision, timm: .pth/.pt (needs PyTorch: "
+                   "pip install "
                    "'inception-keras[torch]'), .safetensors or .npz (read without PyTorch); keras: the legacy .h5 "
-                   "keras.applications downloads (with or without top) or a Keras 3 .weights.h5")
+                   "keras.applications downloads (with or without top) or a Keras 3 .weights.h5; or --weights instead")
+    weights_flag(p, "instead of FILE")
     p.add_argument("--arch", required=True, metavar="ARCH.yaml", help="the network to build, e.g. "
                    "arch/googlenet_bn_imagenet.yaml (pretrained weights) or arch/googlenet_bn.yaml")
     p.add_argument("--out", required=True, metavar="FILE", help="FILE.weights.h5 or FILE.keras")
@@ -233,8 +248,10 @@ def import_weights_flags(p: argparse.ArgumentParser) -> None:
 
 def predict_flags(p: argparse.ArgumentParser) -> None:
     """`predict`'s flags."""
-    p.add_argument("target", metavar="MODEL_OR_RUN", help="a run directory or a .keras model file")
+    p.add_argument("target", metavar="MODEL_OR_RUN", help="a run directory or a .keras model file (with --weights: "
+                   "the network, a name or an architecture file)")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="PNG, JPEG, GIF or BMP files")
+    weights_flag(p, "classify with the network TARGET names holding these weights")
     p.add_argument("--top", type=positive, default=5, help="classes shown per image")
     p.add_argument("--labels", metavar="FILE.txt", help="class names, one per line, in class order")
     p.add_argument("--resize", choices=["resize", "crop", "opencv"], help="how images reach the input size "
@@ -243,7 +260,9 @@ def predict_flags(p: argparse.ArgumentParser) -> None:
 
 def export_flags(p: argparse.ArgumentParser) -> None:
     """`export`'s flags."""
-    p.add_argument("target", metavar="MODEL_OR_RUN", help="a run directory or a .keras model file")
+    p.add_argument("target", metavar="MODEL_OR_RUN", help="a run directory or a .keras model file (with --weights: "
+                   "the network, a name or an architecture file)")
+    weights_flag(p, "export the network TARGET names holding these weights")
     p.add_argument("--format", required=True, choices=["saved_model", "tflite", "onnx"],
                    help="saved_model: a directory; tflite: a .tflite file; onnx: a .onnx file (needs "
                    "pip install 'inception-keras[onnx]')")

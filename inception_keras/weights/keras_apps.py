@@ -9,7 +9,10 @@ Every unit left over on either side, or of another shape, is one `ConfigError` n
 
 `load_keras_weights(file, arch)` reads what keras.applications reads: the legacy `.h5` it downloads (with or
 without its top) or a Keras 3 `.weights.h5`, with Keras' own loader into the reference model built with
-weights=None, then copies it onto ours.
+weights=None, then copies it onto ours. Which keras.applications model is the reference is read off the network's
+layers, not its name: the first of CONSTRUCTORS whose units (at the network's input size) are ours, so any
+architecture file whose layers are InceptionV3's (inception_v3.yaml, inception_v3_imagenet.yaml, a copy under
+another name) takes its files.
 """
 from __future__ import annotations
 
@@ -20,11 +23,8 @@ import keras
 
 from inception_keras.errors import ConfigError, Problem
 
-REFERENCES = {  # arch name -> keras.applications constructor
-    "inception-v3": "InceptionV3",
-    "inception-resnet-v2": "InceptionResNetV2",
-    "xception": "Xception",
-}
+CONSTRUCTORS = ("InceptionV3", "InceptionResNetV2", "Xception")  # the keras.applications models we pair with
+MIN_SIZE = 75  # the smallest input all three take (InceptionV3 and InceptionResNetV2: 75; Xception: 71)
 
 
 @dataclass(frozen=True)
@@ -99,36 +99,60 @@ def copy_by_structure(reference, ours, what: str = "the reference") -> int:
     return n
 
 
-def reference_model(name: str, input_shape: tuple, include_top: bool = True, classes: int = 1000):
-    """keras.applications' model for one of our architectures (by its `name`), weights=None, logits out."""
-    if name not in REFERENCES:
-        raise ConfigError([Problem(None, "", None, None, f"no keras.applications reference for network '{name}' "
-                                                         f"(known: {', '.join(REFERENCES)})")])
-    build = getattr(keras.applications, REFERENCES[name])
+def reference_model(constructor: str, input_shape: tuple, include_top: bool = True, classes: int = 1000):
+    """keras.applications.<constructor> (one of CONSTRUCTORS), weights=None, logits out."""
+    if constructor not in CONSTRUCTORS:
+        raise ConfigError([Problem(None, "", None, None, f"no keras.applications model '{constructor}' here "
+                                                         f"(known: {', '.join(CONSTRUCTORS)})")])
+    build = getattr(keras.applications, constructor)
     kwargs = dict(weights=None, input_shape=tuple(input_shape), include_top=include_top)
     if include_top:
         kwargs.update(classes=classes, classifier_activation=None)
     return build(**kwargs)
 
 
-def load_keras_weights(file: str, spec, model) -> int:
-    """Read a keras.applications weight file into the reference model, then copy it onto `model` by structure.
+def find_reference(model, input_shape, include_top: bool = True, classes: int = 1000):
+    """(constructor, keras.applications model) whose weighted layers are `model`'s: the same units (layer types
+    and weight shapes) in any order. ConfigError when none is, saying how far each one is."""
+    ours = sorted(u.signature for u in units(model))
+    tried = []
+    # The weights' shapes do not depend on the input size: each candidate is built at keras.applications' smallest
+    # input (75 px), with the network's channels, which is quick at any size the network is built at.
+    small = (MIN_SIZE, MIN_SIZE, int(input_shape[-1]))
+    for constructor in CONSTRUCTORS:
+        try:
+            ref = reference_model(constructor, small, include_top, classes)
+        except ValueError as e:  # an input keras.applications refuses (too small, not 3 channels with a top)
+            tried.append(f"{constructor}: {str(e).splitlines()[0][:160]}")
+            continue
+        theirs = sorted(u.signature for u in units(ref))
+        if theirs == ours:
+            return constructor, ref
+        tried.append(f"{constructor}: {len(theirs)} units ({ref.count_params():,} parameters)")
+    raise ConfigError([Problem(None, "", None, None, f"no keras.applications model has this network's layers "
+                                                     f"({len(ours)} units, {model.count_params():,} parameters"
+                                                     f"{'' if include_top else ' before the head'}; "
+                                                     f"{'; '.join(tried)})")])
+
+
+def load_keras_weights(file: str, spec, model) -> tuple[int, str]:
+    """Read a keras.applications weight file into the reference model (the one whose layers are `model`'s), then
+    copy it onto `model` by structure. (tensors copied, the reference's constructor name.)
 
     A file without top (`*_notop.h5`) fills everything but the last Dense layer, which keeps its values."""
     if not os.path.isfile(file):
         raise ConfigError([Problem(file, "", None, None, "weight file not found")])
     top = _has_top(file)
-    ref = reference_model(spec.name, spec.input, include_top=top, classes=spec.classes)
+    target = model if top else keras.Model(model.inputs, _before_head(model))
+    constructor, ref = find_reference(target, spec.input, include_top=top, classes=spec.classes)
     try:
         ref.load_weights(file)
     except (ValueError, KeyError, OSError, TypeError) as e:  # what Keras raises for another network's file
         raise ConfigError([Problem(file, "", None, None, f"Keras cannot load this file into "
-                                                         f"keras.applications.{REFERENCES[spec.name]}: "
+                                                         f"keras.applications.{constructor}: "
                                                          f"{str(e).splitlines()[0][:300]}")]) from None
-    if top:
-        return copy_by_structure(ref, model, f"keras.applications.{REFERENCES[spec.name]}")
-    body = keras.Model(model.inputs, _before_head(model))
-    return copy_by_structure(ref, body, f"keras.applications.{REFERENCES[spec.name]} (no top)")
+    what = f"keras.applications.{constructor}" + ("" if top else " (no top)")
+    return copy_by_structure(ref, target, what), constructor
 
 
 def _before_head(model):
@@ -169,7 +193,6 @@ def import_keras(weights_path: str, arch_path: str, out_path: str, sets=None) ->
     out = check_output(out_path)  # --force as the other sources take it
     spec = load_arch(arch_path, sets=sets or None)
     model = build_model(spec)
-    n = load_keras_weights(os.fspath(weights_path), spec, model)
+    n, constructor = load_keras_weights(os.fspath(weights_path), spec, model)
     write_model(out, model)
-    return (f"copied {n} tensors from {weights_path} (keras.applications.{REFERENCES[spec.name]}) onto {spec.name}; "
-            f"wrote {out}")
+    return f"copied {n} tensors from {weights_path} (keras.applications.{constructor}) onto {spec.name}; wrote {out}"

@@ -30,7 +30,7 @@ def files(tmp_path_factory):
     from keras.src.legacy.saving import legacy_h5_format
 
     d = tmp_path_factory.mktemp("keras_files")
-    ref = KA.reference_model("xception", (71, 71, 3))
+    ref = KA.reference_model("Xception", (71, 71, 3))
     randomize(ref, 3)
     ref.save_weights(str(d / "ref.weights.h5"))
     with h5py.File(d / "legacy.h5", "w") as f:
@@ -74,3 +74,49 @@ def test_import_not_a_weight_file_exit_2(tmp_path, capsys):
     out = tmp_path / "o.weights.h5"
     assert main(["import-weights", "keras", str(bad), "--arch", ARCH, *SIZE, "--out", str(out)]) == 2
     assert "not an HDF5 weight file" in capsys.readouterr().err and not out.exists()
+
+
+# Every arch/*_imagenet.yaml: the keras.applications model whose files it takes (None: not a keras.applications
+# network). The code has no such table (the reference is found by the layers); this one says what the test expects,
+# and a new *_imagenet.yaml fails the test until it is listed here.
+IMAGENET_FILES = {"inception_v3_imagenet.yaml": ("InceptionV3", 75), "inception_resnet_v2_imagenet.yaml":
+                  ("InceptionResNetV2", 75), "xception_imagenet.yaml": ("Xception", 71),
+                  "googlenet_bn_imagenet.yaml": (None, 75)}
+
+
+def test_every_imagenet_file_is_listed():
+    assert sorted(f for f in os.listdir(os.path.join(ROOT, "arch")) if f.endswith("_imagenet.yaml")) == \
+        sorted(IMAGENET_FILES)
+
+
+@pytest.mark.e2e
+@pytest.mark.golden
+@pytest.mark.parametrize("arch", sorted(IMAGENET_FILES))
+def test_documented_import_for_every_imagenet_file(arch, tmp_path, capsys):
+    """`import-weights keras FILE.h5 --arch arch/X_imagenet.yaml --out OUT.keras` (the command each file's comment
+    gives) with a legacy .h5 written by Keras' own save function from keras.applications' model: the .keras file
+    gives keras.applications' logits on preprocess_input's images. A network keras.applications does not build
+    is refused (exit 2) saying how far each model is."""
+    import h5py
+    from keras.src.legacy.saving import legacy_h5_format
+
+    constructor, size = IMAGENET_FILES[arch]
+    out = tmp_path / "out.keras"
+    ref = KA.reference_model(constructor or "InceptionV3", (size, size, 3))
+    randomize(ref, 5)
+    with h5py.File(tmp_path / "w.h5", "w") as f:
+        legacy_h5_format.save_weights_to_hdf5_group(f, ref)
+    code = main(["import-weights", "keras", str(tmp_path / "w.h5"), "--arch", os.path.join(ROOT, "arch", arch),
+                 "--set", f"input=[{size},{size},3]", "--out", str(out)])
+    if constructor is None:
+        assert code == 2 and not out.exists()
+        assert "no keras.applications model has this network's layers" in capsys.readouterr().err
+        return
+    assert code in (0, None), capsys.readouterr().err
+    assert f"(keras.applications.{constructor}) onto" in capsys.readouterr().out
+    model = keras.models.load_model(str(out), compile=False)
+    u8 = np.random.default_rng(1).uniform(0, 255, (2, size, size, 3)).astype("float32")
+    module = {"InceptionV3": "inception_v3", "InceptionResNetV2": "inception_resnet_v2", "Xception": "xception"}
+    want = np.asarray(ref(getattr(keras.applications, module[constructor]).preprocess_input(u8.copy())))
+    got = np.asarray(model(u8 / 255.0))
+    assert np.abs(want - got).max() <= 1e-4 * np.abs(want).max()
