@@ -86,3 +86,21 @@ def test_depthwise_bn_builds_the_layers_it_counts():
     kinds = [type(model.get_layer(f"body.sepconv1{s}")).__name__ for s in (".dw", ".dw.bn", ".dw.relu", "", ".bn")]
     assert kinds == ["DepthwiseConv2D", "BatchNormalization", "Activation", "Conv2D", "BatchNormalization"]
     assert tuple(model.get_layer("body.sepconv1").output.shape) == (None, 5, 5, 6)
+
+
+def code_lines(name: str) -> int:
+    """Lines of an arch file that are neither blank nor comments, with those of the files it extends."""
+    with open(os.path.join(ROOT, "arch", f"{name}.yaml"), encoding="utf-8") as f:
+        lines = [line.strip() for line in f]
+    parent = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("extends:")), None)
+    own = sum(1 for line in lines if line and not line.startswith("#"))
+    return own + (code_lines(parent[:-len(".yaml")]) if parent else 0)
+
+
+def test_networks_md_states_the_yaml_code_lines():
+    with open(os.path.join(ROOT, "docs", "networks.md"), encoding="utf-8") as f:
+        text = " ".join(f.read().split())
+    counts = [code_lines(n) for n in sorted(TIMM_PARAMS)]
+    assert f"{counts[0]} code lines (xception41.yaml," in text
+    assert f", {counts[1]} (with xception65.yaml's {counts[1] - counts[0]}), {counts[2]} (with xception71.yaml's " \
+           f"{counts[2] - counts[1]})" in text
