@@ -15,7 +15,7 @@ import os
 import numpy as np
 import pytest
 from conftest import ROOT
-from test_golden import close, npz, tv_input, tv_state
+from test_golden import close, npz, rel, tv_input, tv_state
 from test_import_weights import run_error, write_state
 
 import inception_keras as ik
@@ -92,3 +92,14 @@ def test_a_missing_depthwise_batchnorm_is_named(tmp_path, capsys):
                      "--out", str(out)], capsys)
     assert err.startswith("error: ") and "missing: the state dict has no bn module of shape 728 for " in err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("key, value", [("defaults.bn_epsilon", 1e-5), ("defaults.padding", "same")])
+def test_a_wrong_epsilon_or_keras_same_padding_shows(key, value):
+    """The proof can fail: PyTorch's default epsilon (1e-5 for timm's 1e-3) or Keras' same padding (bottom and right
+    only at stride 2) moves the logits far past the tolerance (measured: 4.5e-2 and 0.11 relative at 139 px)."""
+    ref = npz("timm_xception41_139.npz")
+    model = ik.build_model(ik.load_arch(arch("xception41"), sets=[("input", [139, 139, 3]), (key, value)]))
+    S.state_dict_to_keras(tv_state(ref), model)
+    _, relative = rel(model(tv_input(ref), training=False), ref["logits"])
+    assert relative > 1e-2
