@@ -104,3 +104,18 @@ def test_networks_md_states_the_yaml_code_lines():
     assert f"{counts[0]} code lines (xception41.yaml," in text
     assert f", {counts[1]} (with xception65.yaml's {counts[1] - counts[0]}), {counts[2]} (with xception71.yaml's " \
            f"{counts[2] - counts[1]})" in text
+
+
+@pytest.mark.parametrize("name", sorted(TIMM_PARAMS))
+def test_imagenet_variants_normalize_as_timms_pretrained_cfg(name):
+    """arch/xceptionNN_imagenet.yaml: timm's network with the mean and std every pretrained tag of it declares
+    (recorded in the fixture by tools/reference/timm_xalign.py), and names those tags in its comment."""
+    path = os.path.join(ROOT, "arch", f"{name}_imagenet.yaml")
+    spec = load_arch(path)
+    with np.load(os.path.join(FIXTURES, f"timm_{name}_299.npz"), allow_pickle=False) as z:
+        mean, std, tags = z["cfg.mean"], z["cfg.std"], [str(t).split()[0] for t in z["cfg.tags"]]
+    assert spec.normalize.per_channel(3) == (tuple(mean.tolist()), tuple(std.tolist()))
+    assert spec.trainable_params == TIMM_PARAMS[name]
+    with open(path, encoding="utf-8") as f:
+        head = f.read().split("extends:")[0]
+    assert tags and all(f"`{t}`" in head for t in tags)

@@ -6,8 +6,9 @@ and at 139 (odd, not a multiple of 32: the stride-2 convolutions meet odd maps, 
 and Keras' same differ). Weights are seeded as tools/reference/timm_family.py seeds them (seeded.load_seeded:
 BatchNorm's running statistics perturbed, the BatchNorm between the depthwise and pointwise steps included), none
 stored. Each fixture holds the seed, the state dict's keys, shapes and digest, the input's key, shape and digest,
-the eval-mode logits [2, 1000], seeded.compact summaries of a few modules' outputs (`act.<module>.*`, NCHW) and
-the versions.
+the eval-mode logits [2, 1000], seeded.compact summaries of a few modules' outputs (`act.<module>.*`, NCHW), the
+versions, and timm's pretrained configurations: `cfg.mean`, `cfg.std` (the input normalization every tag shares)
+and `cfg.tags` ("TAG HF_HUB_ID CROP_PCT INTERPOLATION" per pretrained tag).
 """
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ NAMES = ("xception41", "xception65", "xception71")
 HOOKS = ("stem", "blocks.0", "blocks.2", "head.global_pool")
 
 
-def reference(model, keys_shapes, loaded, size) -> dict:
+def reference(name, model, keys_shapes, loaded, size) -> dict:
     out = {"seed": np.int64(SEED), "state.keys": np.array([k for k, _ in keys_shapes]),
            "state.ndim": np.array([len(s) for _, s in keys_shapes], np.int64),
            "state.shapes": np.array([d for _, s in keys_shapes for d in s], np.int64),
@@ -51,6 +52,11 @@ def reference(model, keys_shapes, loaded, size) -> dict:
         out["logits"] = model(torch.from_numpy(x)).numpy()
     for h in hooks:
         h.remove()
+    tags = timm.list_pretrained(f"{name}.*")
+    cfgs = [timm.models.get_pretrained_cfg(t).to_dict() for t in tags]
+    out["cfg.mean"], out["cfg.std"] = np.array(cfgs[0]["mean"]), np.array(cfgs[0]["std"])
+    out["cfg.tags"] = np.array([f"{t} {c['hf_hub_id']} {c['crop_pct']} {c['interpolation']}"
+                                for t, c in zip(tags, cfgs)])
     for m in HOOKS:
         out.update(seeded.compact(f"act.{m}", caught[m].numpy()))
     return out
@@ -72,7 +78,7 @@ def main(argv=None):
         params = sum(p.numel() for p in model.parameters())
         print(f"timm {name}: {params:,} parameters, {len(keys_shapes)} state_dict tensors, seed {SEED}")
         for size in args.sizes:
-            out = reference(model, keys_shapes, loaded, size)
+            out = reference(name, model, keys_shapes, loaded, size)
             path = os.path.join(args.out_dir, f"timm_{name}_{size}.npz")
             np.savez_compressed(path, **out)
             print(f"  wrote {path} ({os.path.getsize(path):,} bytes): logits[0, :4] "
