@@ -126,12 +126,16 @@ TIMM_PINS ?= torch==2.13.0 torchvision==0.28.0 timm==1.0.29
 golden-timm: .venv-timm/.installed
 	.venv-timm/bin/python tools/reference/timm_family.py
 
+.PHONY: golden-xalign
+golden-xalign: .venv-timm/.installed
+	.venv-timm/bin/python tools/reference/timm_xalign.py
+
 .venv-torchvision/.installed:
 	@test -x .venv-torchvision/bin/python || $(PYTHON) -m venv .venv-torchvision
 	$(call torch_install,.venv-torchvision,$(TORCHVISION_PINS) numpy)
 	@touch $@
 
-golden: fashion-mnist .venv-mxnet/.installed .venv-torchvision/.installed golden-timm
+golden: fashion-mnist .venv-mxnet/.installed .venv-torchvision/.installed golden-timm golden-xalign
 	.venv-mxnet/bin/python tools/reference/mxnet_seed.py --data $(dir $(FMNIST))
 	.venv-mxnet/bin/python tools/reference/mxnet_resize.py --data $(dir $(FMNIST))
 	.venv-torchvision/bin/python tools/reference/torchvision_googlenet.py

@@ -221,9 +221,16 @@ def conv(c: S.Conv, x, dtype=None):
 
 @builds(S.SepConv)
 def sepconv(c: S.SepConv, x, dtype=None):
-    """Depthwise-separable conv (+ BatchNorm) + activation."""
+    """Depthwise-separable conv (+ BatchNorm) + activation; with depthwise_bn, BatchNorm and the activation after
+    the depthwise step too (DepthwiseConv2D `NAME.dw`, then a 1x1 Conv2D `NAME`)."""
     act = None if c.activation == "linear" else c.activation
     x, padding = _explicit(c.padding, x, c.name)
+    if c.depthwise_bn:
+        x = layers.DepthwiseConv2D(c.kernel, strides=c.stride, padding=padding, use_bias=c.use_bias,
+                                   depthwise_initializer=c.initializer, name=f"{c.name}.dw")(x)
+        x = _bn(c, x, f"{c.name}.dw.bn")
+        x = layers.Activation(act, name=f"{c.name}.dw.{act}")(x) if act else x
+        return conv(S.Conv(**c.conv_settings(), name=c.name, filters=c.filters, kernel=1, padding="valid"), x)
     x = layers.SeparableConv2D(c.filters, c.kernel, strides=c.stride, padding=padding, use_bias=c.use_bias,
                                activation=None if c.batch_norm else act, depthwise_initializer=c.initializer,
                                pointwise_initializer=c.initializer, name=c.name)(x)

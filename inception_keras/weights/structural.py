@@ -18,9 +18,10 @@ raised together as one ConfigError (the CLI exits 2); nothing is assigned unless
 `num_batches_tracked` is ignored. The proof is numerical: tests/weights/test_family_timm.py compares logits with the
 references' own (timm's inception_v4, torchvision's googlenet and inception_v3).
 
-Layouts: conv kernels OIHW -> HWIO, linear (out, in) -> (in, out); a Dense layer reading a Flatten of a map
-larger than 1x1 gets its input rows permuted from PyTorch's channels-first flatten to the model's order, which is
-read off the model by running the weightless layers between the map and the Dense layer on flat indices.
+Layouts: conv kernels OIHW -> HWIO (a depthwise conv's (C, 1, kh, kw) -> (kh, kw, C, 1)), linear (out, in) ->
+(in, out); a Dense layer reading a Flatten of a map larger than 1x1 gets its input rows permuted from PyTorch's
+channels-first flatten to the model's order, which is read off the model by running the weightless layers between
+the map and the Dense layer on flat indices.
 """
 from __future__ import annotations
 
@@ -123,8 +124,8 @@ def _kind(layer) -> str:
 
     if isinstance(layer, keras.layers.BatchNormalization):
         return "bn"
-    if isinstance(layer, keras.layers.Conv2D) and not isinstance(layer, (keras.layers.DepthwiseConv2D,
-                                                                       keras.layers.SeparableConv2D)):
+    if isinstance(layer, keras.layers.DepthwiseConv2D) or (
+            isinstance(layer, keras.layers.Conv2D) and not isinstance(layer, keras.layers.SeparableConv2D)):
         return "conv"
     if isinstance(layer, keras.layers.Dense):
         return "linear"
@@ -136,11 +137,19 @@ def _torch_shape(layer, kind) -> tuple:
     if kind == "bn":
         return (int(var["moving_mean"].shape[0]),)
     k = tuple(int(d) for d in var["kernel"].shape) if "kernel" in var else ()
+    if kind == "conv" and len(k) == 4 and _depthwise(layer):
+        return (k[2] * k[3], 1, k[0], k[1])
     if kind == "conv" and len(k) == 4:
         return (k[3], k[2], k[0], k[1])
     if kind == "linear" and len(k) == 2:
         return (k[1], k[0])
     return k
+
+
+def _depthwise(layer) -> bool:
+    import keras
+
+    return isinstance(layer, keras.layers.DepthwiseConv2D)
 
 
 def _size(t) -> int | None:
@@ -196,10 +205,15 @@ def _wanted(layer, kind) -> dict:
     return {"weight": var["kernel"], **({"bias": var["bias"]} if "bias" in var else {})}
 
 
-def _convert(array, kind, leaf, perm) -> np.ndarray:
+def _convert(array, kind, leaf, perm, depthwise=None) -> np.ndarray:
+    """A PyTorch tensor in Keras' layout; `depthwise`: the Keras DepthwiseConv2D kernel's shape (kh, kw, C, m),
+    whose PyTorch weight (groups=C) is (C * m, 1, kh, kw)."""
     a = np.asarray(array)
     if leaf != "weight" or kind == "bn":
         return a
+    if depthwise is not None and a.ndim == 4 and a.shape[0] == depthwise[2] * depthwise[3]:
+        kh, kw, c, m = depthwise
+        return a.reshape(c, m, a.shape[2], a.shape[3]).transpose(2, 3, 0, 1)
     if kind == "conv":
         return a.transpose(2, 3, 1, 0) if a.ndim == 4 else a
     a = a.T if a.ndim == 2 else a
@@ -222,7 +236,7 @@ def _pair(module, layer, state, producer, source, problems) -> list:
             problems.append(_problem(source, f"{module.prefix}.{leaf}", f"missing: {v.path} {tuple(v.shape)} "
                                                                        "needs it"))
             continue
-        a = _convert(state[key], kind, leaf, perm)
+        a = _convert(state[key], kind, leaf, perm, tuple(v.shape) if _depthwise(layer) and leaf == "weight" else None)
         if tuple(a.shape) != tuple(v.shape):
             theirs = _torch_shape(layer, kind) if leaf == "weight" else tuple(v.shape)
             problems.append(_problem(source, key, f"mis-shaped: {tuple(np.shape(state[key]))} does not fit "

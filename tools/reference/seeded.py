@@ -32,6 +32,7 @@ changed generator (NumPy's stream) from a changed network.
 from __future__ import annotations
 
 import hashlib
+import re
 import zlib
 
 import numpy as np
@@ -78,7 +79,7 @@ def images(seed: int, key: str, shape) -> np.ndarray:
 
 
 def torchvision_role(key: str, shape) -> str:
-    """The role of a torchvision googlenet state_dict key (BasicConv2d's `.bn.*`, convs, linears)."""
+    """The role of a torchvision or timm state_dict key (BatchNorm's `.bn.*`, `.bn_dw.*`, convs, linears)."""
     leaf = key.rsplit(".", 1)[-1]
     if leaf == "num_batches_tracked":
         return "count"
@@ -86,7 +87,7 @@ def torchvision_role(key: str, shape) -> str:
         return "mean"
     if leaf == "running_var":
         return "var"
-    if ".bn." in f".{key}":
+    if re.search(r"\.bn(_\w+)?\.", f".{key}"):  # BasicConv2d's `.bn.`, timm's SeparableConv2d `.bn_dw.`, `.bn_pw.`
         return {"weight": "gamma", "bias": "beta"}[leaf]
     if leaf == "weight":
         return "kernel"

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
-from inception_keras.lang.geometry import conv_cost
+from inception_keras.lang.geometry import Cost, conv_cost
 from inception_keras.lang.kinds.base import (
     ACTIVATIONS,
     INITIALIZERS,
@@ -64,14 +64,29 @@ class Conv(Layer, ConvSettings):
 class SepConv(Layer, ConvSettings):
     KIND = "sepconv"
     DOC = ("depthwise-separable convolution (Keras' SeparableConv2D: one kxk filter per input channel, then a 1x1 "
-           "to `filters`) + activation (with batch_norm: then BatchNorm, activation)")
+           "to `filters`) + activation (with batch_norm: then BatchNorm, activation; with depthwise_bn: BatchNorm "
+           "and activation after each step)")
 
     filters: int = channel_count("output channels")
     kernel: Any = option("size", "kernel of the depthwise step: N or [height, width]")
     stride: Any = option("size", "stride: N or [height, width]", 1)
     padding: Any = inherited("padding", "padding")
+    depthwise_bn: bool = option("bool", "BatchNorm and the activation after the depthwise step too (timm's aligned "
+                                        "Xception, DeepLab): depthwise kxk, BatchNorm, activation, 1x1, BatchNorm, "
+                                        "activation; needs batch_norm", False)
+
+    def problems(self):
+        if self.depthwise_bn and not self.batch_norm:
+            return [("depthwise_bn", "a BatchNorm between the depthwise and pointwise steps needs batch_norm: true")]
+        return []
 
     def cost(self, shape):
         h, w, cin = shape
-        return conv_cost(cin, h, w, self.filters, self.kernel, self.stride, self.padding, self.use_bias,
-                         self.batch_norm, self.bn_values, depthwise=True)
+        if not self.depthwise_bn:
+            return conv_cost(cin, h, w, self.filters, self.kernel, self.stride, self.padding, self.use_bias,
+                             self.batch_norm, self.bn_values, depthwise=True)
+        dw = conv_cost(1, h, w, 1, self.kernel, self.stride, self.padding, self.use_bias, True, self.bn_values)
+        oh, ow, _ = dw.shape
+        pw = conv_cost(cin, oh, ow, self.filters, 1, 1, 0, self.use_bias, True, self.bn_values)
+        return Cost(pw.shape, cin * dw.params + pw.params, cin * dw.nontrainable + pw.nontrainable,
+                    cin * dw.macs + pw.macs)
