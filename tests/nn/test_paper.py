@@ -323,14 +323,10 @@ def test_image_folder_missing_and_cli_exit_code(tmp_path):
     assert f"{tmp_path / 'nowhere'}: image folder not found" in r.stderr
 
 
-def test_unknown_aux_block_is_named():
+def test_unknown_aux_block_and_tfds_without_data(tmp_path):
     with pytest.raises(ConfigError, match=r"a\.yaml:17:12: aux_heads\.aux1\.after: no Inception block named '2c' "
                                           r"\(blocks: 2a, 2b\)"):
         load_arch("a.yaml", text=AUX_ARCH.replace("after: 2a", "after: 2c"))
-
-
-@pytest.mark.e2e  # tensorflow-datasets imports TensorFlow
-def test_tfds_without_data(tmp_path):
     recipe = load_recipe("r.yaml", text=FOLDER_RECIPE.replace("kind: image_folder, path: FOLDER",
                                                               f"kind: tfds, path: {tmp_path}").replace(
         "name: shapes,", "name: no_such_dataset,"))
