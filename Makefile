@@ -61,7 +61,7 @@ test: install fashion-mnist
 
 # The tiers of that suite (docs/testing.md). test-fast: the tests marked neither e2e nor golden, in one process in
 # which TensorFlow and Keras cannot be imported (INCEPTION_KERAS_TEST_NO_TF=1, tests/conftest.py) and no test starts
-# a process: the languages, readers, comparison and hardening in well under a minute. test-e2e: what spawns the
+# a process: the languages, readers, comparison and hardening, about 20 s of CPU (docs/testing.md). test-e2e: what spawns the
 # command line or trains; test-golden: the comparisons against the reference frameworks' own outputs.
 test-fast: install
 	$(BIN)/ruff check .

@@ -71,6 +71,11 @@ def blocked(name: str) -> bool:
     return name.partition(".")[0] in BLOCKED
 
 
+# what the guard refused during the current test: a refusal that the code under test caught (a broad `except`
+# around a tfds call, say) still fails the test
+REFUSED: list[str] = []
+
+
 class TierBlocker(importlib.abc.MetaPathFinder):
     """A meta-path finder that refuses tensorflow, keras and their submodules with `why`."""
 
@@ -79,6 +84,7 @@ class TierBlocker(importlib.abc.MetaPathFinder):
 
     def find_spec(self, name, path=None, target=None):
         if blocked(name):
+            REFUSED.append(f"import {name}")
             raise TierImportError(f"import {name}: {self.why}")
         return None
 
@@ -103,6 +109,7 @@ class lazy:  # noqa: N801 - stands where a module name stood
 
 def _refuse_process(what: str):
     def refuse(*args, **kwargs):
+        REFUSED.append(what)
         raise TierViolation(f"{what} in a test marked neither e2e nor golden: {MARK_IT}")
     return refuse
 
@@ -138,16 +145,35 @@ def tier(item) -> str | None:
     return next((m for m in TIER_MARKERS if item.get_closest_marker(m) is not None), None)
 
 
-@pytest.hookimpl(hookwrapper=True)
+@contextlib.contextmanager
+def allow_refusals():
+    """For the tests of the guard itself: what is refused inside does not fail the test afterwards."""
+    start = len(REFUSED)
+    try:
+        yield
+    finally:
+        del REFUSED[start:]
+
+
+def _guarded(item):
+    if tier(item) is not None:
+        return (yield)
+    del REFUSED[:]
+    with unmarked_guard():
+        result = yield
+    if REFUSED:
+        raise TierViolation(f"{REFUSED[0]} was refused, and the error caught by the code under test: {MARK_IT}")
+    return result
+
+
+@pytest.hookimpl(wrapper=True)
 def pytest_runtest_setup(item):
-    with unmarked_guard() if tier(item) is None else contextlib.nullcontext():
-        yield
+    return (yield from _guarded(item))
 
 
-@pytest.hookimpl(hookwrapper=True)
+@pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item):
-    with unmarked_guard() if tier(item) is None else contextlib.nullcontext():
-        yield
+    return (yield from _guarded(item))
 
 
 def pytest_configure(config):
