@@ -22,9 +22,36 @@ def check_output(out_path) -> str:
     return out
 
 
-def write_model(out: str, inference, train=None) -> None:
+def check_weights(source: str, *models) -> None:
+    """Every weight of `models` as the model holds it (after conversion to its dtype: a float64 value beyond
+    float32's range is an infinity here) finite, and every BatchNorm `moving_variance` >= 0 (a negative one
+    makes the normalization's square root a NaN); otherwise a ConfigError naming the tensor."""
+    import numpy as np
+
+    seen = set()
+    for model in models:
+        for v in model.weights if model is not None else ():
+            if id(v) in seen:
+                continue
+            seen.add(id(v))
+            a = np.asarray(v.numpy())
+            name = safeio.shown(v.path)[:120]
+            if a.dtype.kind == "f" and not np.isfinite(a).all():
+                bad = int(a.size - np.isfinite(a).sum())
+                raise ConfigError(f"{source}: weight '{name}' holds {bad:,} NaN or infinite value(s) as {a.dtype} "
+                                  "(a value beyond the range of the model's dtype becomes infinite); refused, "
+                                  "nothing written")
+            if v.path.rsplit("/", 1)[-1] == "moving_variance" and (a < 0).any():
+                raise ConfigError(f"{source}: weight '{name}' holds {int((a < 0).sum()):,} negative variance(s) "
+                                  f"(the smallest {float(a.min()):.3g}); a variance is >= 0; refused, nothing "
+                                  "written")
+
+
+def write_model(out: str, inference, train=None, source: str = "the imported weights") -> None:
     """`.keras`: the inference model whole (what predict, evaluate and export take); `.weights.h5`: the weights
-    of `train` (the training model, aux heads included) or of `inference` when there is no other."""
+    of `train` (the training model, aux heads included) or of `inference` when there is no other. Every
+    importer writes here, so every source's weights are checked here first (`check_weights`)."""
+    check_weights(source, inference, train)
     try:
         if os.path.dirname(out):
             os.makedirs(os.path.dirname(out), exist_ok=True)
