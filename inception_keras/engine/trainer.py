@@ -367,9 +367,9 @@ def _fit(s: Session) -> None:
                                 f"Lower the learning rate or check the data, then start a new run.") from None
         raise
     except tf.errors.InvalidArgumentError as e:
-        from inception_keras.data.folders import find_unreadable
+        from inception_keras.data.folders import clean_tf_message, find_unreadable
 
-        error = e.message.splitlines()[0]
+        error = clean_tf_message(e.message)
         culprit = find_unreadable(s.source)
         if culprit:  # bad input, named: exit 2 like every other input mistake
             raise ConfigError(f"training stopped in epoch {len(history) + 1} on a broken image: {culprit}; the last "
