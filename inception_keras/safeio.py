@@ -33,6 +33,7 @@ LIMITS = {  # the largest file of each kind that is read at all
     "labels": 16 * MiB,  # one class name per line
     "image": 64 * MiB,  # one encoded image file
     "weights": 1 * GiB,  # a state dict (.npz, .safetensors, .pth): GoogLeNet's is 27 MB, Inception v3's 100 MB
+    "journal": 256 * MiB,  # a search's study.journal: a few hundred bytes per trial operation
     "idx": 16 * GiB,  # an IDX data set file (its header is checked against the same figure)
 }
 MAX_PIXELS = 256 * MiB  # bytes an image may decode to (width x height x channels x sample size x frames)
