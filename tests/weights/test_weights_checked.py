@@ -13,6 +13,8 @@ import pytest
 
 from inception_keras.cli.app import main
 
+pytestmark = pytest.mark.e2e  # builds Keras models
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BN_TINY = """\
 name: tinybn
@@ -95,6 +97,7 @@ def test_torchvision_overflowing_float64_is_refused(tmp_path, capsys):
     assert not out.exists() and not [f for f in os.listdir(tmp_path) if f.startswith(".tmp-")]
 
 
+@pytest.mark.golden  # keras.applications' own model writes the file
 @pytest.mark.parametrize("value, want", [(np.nan, "NaN or infinite"), (-1.0, "negative variance")])
 def test_keras_applications_file_poisons_are_refused(tmp_path, capsys, value, want):
     import h5py
