@@ -231,6 +231,7 @@ def output(path: str, force: bool = False, flag: str = "--force") -> Iterator[st
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise _fail(path, f"cannot write: the folder {shown(folder)} does not exist")
+    remove_stale(folder)
     tmp = os.path.join(folder, f".tmp-{os.getpid()}-{os.path.basename(path)}")  # its suffix kept (.weights.h5)
     try:
         yield tmp
@@ -249,6 +250,53 @@ def output(path: str, force: bool = False, flag: str = "--force") -> Iterator[st
             with contextlib.suppress(OSError):
                 os.remove(tmp)
         raise
+
+
+_STALE = re.compile(r"^\.tmp-(\d+)-.")
+STALE_SECONDS = 60  # a temporary file untouched this long whose process is gone is a leftover
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return True  # another user's process (or not a pid we can ask about): leave its file alone
+    return True
+
+
+def remove_stale(folder: str) -> list[str]:
+    """Remove the `.tmp-PID-NAME` files (and folders) that `output` left in `folder` when its process was killed
+    (kill -9, out of memory): only those whose PID no longer runs on this machine and which nobody touched for
+    STALE_SECONDS (a writer on another machine sharing the folder keeps its file's time fresh). Returns them."""
+    import shutil
+    import time
+
+    removed = []
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return removed
+    for name in names:
+        match = _STALE.match(name)
+        if not match or int(match.group(1)) == os.getpid() or _alive(int(match.group(1))):
+            continue
+        path = os.path.join(folder, name)
+        try:
+            info = os.lstat(path)
+            if time.time() - info.st_mtime < STALE_SECONDS:
+                continue
+            if stat.S_ISDIR(info.st_mode):
+                shutil.rmtree(path)
+            elif stat.S_ISREG(info.st_mode) or stat.S_ISLNK(info.st_mode):
+                os.remove(path)
+            else:
+                continue  # a FIFO or device of that name is nobody's temporary file of ours
+        except OSError:
+            continue
+        removed.append(path)
+    return removed
 
 
 def _sync(path: str) -> None:

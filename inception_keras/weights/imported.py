@@ -8,6 +8,7 @@ import os
 
 from inception_keras import safeio
 from inception_keras.errors import ConfigError
+from inception_keras.nn.h5 import save_weights
 
 SUFFIXES = (".weights.h5", ".keras")
 
@@ -58,8 +59,8 @@ def write_model(out: str, inference, train=None, source: str = "the imported wei
         with safeio.output(out, force=True) as tmp:
             if out.endswith(".keras"):
                 inference.save(tmp)
-            else:
-                (train if train is not None else inference).save_weights(tmp)
+            else:  # in memory, then os.write: a full disk or a file-size limit is an OSError, not a crash
+                save_weights(train if train is not None else inference, tmp)
     except OSError as e:
         raise ConfigError(f"{out}: cannot write: {e.strerror or e}") from None
 
