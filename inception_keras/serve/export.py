@@ -150,7 +150,8 @@ def float32_model(model):
     """(the model, None) when every layer computes in float32; else (the same network rebuilt with every layer in
     float32 and the same weights, the policies it had): a model trained in mixed_bfloat16 or mixed_float16 keeps
     its variables in float32, so the copy is exact, and it converts to TFLite's builtin ops and to ONNX."""
-    mixed = sorted({layer.dtype_policy.name for layer in model.layers if layer.dtype_policy.compute_dtype != "float32"})
+    mixed = sorted({layer.dtype_policy.name for layer in _all_layers(model)
+                    if layer.dtype_policy.compute_dtype != "float32"})
     if not mixed:
         return model, None
     import keras
@@ -158,9 +159,23 @@ def float32_model(model):
     def rebuild(layer):
         return layer.__class__.from_config({**layer.get_config(), "dtype": "float32"})
 
-    f32 = keras.models.clone_model(model, clone_function=rebuild)
+    was = keras.mixed_precision.dtype_policy()
+    keras.mixed_precision.set_global_policy("float32")  # the layers a block builds inside itself follow it
+    try:
+        f32 = keras.models.clone_model(model, clone_function=rebuild)
+    finally:
+        keras.mixed_precision.set_global_policy(was)
+    left = sorted({layer.name for layer in _all_layers(f32) if layer.dtype_policy.compute_dtype != "float32"})
+    if left:
+        raise ConfigError(f"cannot rebuild the model in float32: {', '.join(left[:5])} still compute in "
+                          f"{mixed[0]}")
     f32.set_weights(model.get_weights())
     return f32, ", ".join(mixed)
+
+
+def _all_layers(model) -> list:
+    """Every layer of `model`, those inside other layers (a block's convolutions) included."""
+    return list(model._flatten_layers(include_self=False, recursive=True))  # noqa: SLF001
 
 
 def _remove(out: str) -> None:

@@ -61,3 +61,31 @@ def test_a_mixed_bfloat16_run_exports_in_float32(mixed_run, tmp_path, fmt, out):
     # the bfloat16 model itself agrees only to bfloat16's precision (8 bits of mantissa): the artifact is float32's
     mixed = np.asarray(trained(x, training=False), np.float64)
     assert np.abs(mixed - want).max() <= 0.05 * max(np.abs(want).max(), 1.0)
+
+
+@pytest.mark.parametrize("arch", ["inception_v3.yaml", "googlenet_bn_imagenet.yaml"])
+def test_the_float32_rebuild_of_a_full_network_is_exact(arch):
+    """Every layer of the rebuild computes in float32 (the convolutions a block builds inside itself too), its
+    weights are the mixed model's, and its logits equal those of the network built in float32 from the file."""
+    import os
+
+    import keras
+    from conftest import ROOT
+
+    from inception_keras.lang.parse import load_arch
+    from inception_keras.nn.builder import build_model
+    from inception_keras.serve.export import _all_layers, float32_model
+
+    spec = load_arch(os.path.join(ROOT, "arch", arch), sets=[("input", [96, 96, 3])])
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        mixed = build_model(spec)
+        rebuilt, was = float32_model(mixed)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert was == "mixed_bfloat16" and {layer.dtype_policy.name for layer in _all_layers(rebuilt)} == {"float32"}
+    reference = build_model(spec)
+    reference.set_weights(mixed.get_weights())
+    x = np.random.default_rng(0).random((2, 96, 96, 3), dtype=np.float32)
+    assert np.array_equal(np.asarray(rebuilt(x)), np.asarray(reference(x)))
+    assert not np.array_equal(np.asarray(mixed(x), np.float32), np.asarray(reference(x)))  # bfloat16 differs
