@@ -111,3 +111,24 @@ def test_stale_temporaries_of_dead_processes_are_removed_by_the_next_write(tmp_p
     finally:
         live.kill()
         live.wait()
+
+
+@pytest.mark.e2e
+def test_import_onto_a_full_tmpfs_is_one_error_and_no_file(tmp_path):
+    """A real full file system: a 12 KiB tmpfs in a private mount namespace (before: a RuntimeError traceback
+    from HDF5, exit 1)."""
+    from test_runs import private_tmpfs
+
+    if not private_tmpfs():
+        pytest.skip("no private tmpfs here (user namespaces refused)")
+    (tmp_path / "bn.yaml").write_text(BN_TINY)
+    np.savez(tmp_path / "s.npz", **tiny_state())
+    (tmp_path / "disk").mkdir()
+    script = (f'mount -t tmpfs -o size=12k tmpfs disk && "{sys.executable}" -m inception_keras import-weights timm '
+              's.npz --arch bn.yaml --out disk/m.weights.h5; echo "rc=$?"; ls -A disk')
+    env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3")
+    p = subprocess.run(["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", script], cwd=tmp_path,
+                       env=env, capture_output=True, text=True, timeout=300)
+    assert p.stdout.strip() == "rc=2", (p.stdout, p.stderr[-2000:])  # and the disk empty: no file, no temporary
+    errors = [x for x in p.stderr.splitlines() if x.startswith("error:")]
+    assert errors == ["error: disk/m.weights.h5: cannot write: No space left on device"], p.stderr[-2000:]
