@@ -31,6 +31,7 @@ LIMITS = {  # the largest file of each kind that is read at all
     "labels": 16 * MiB,  # one class name per line
     "image": 64 * MiB,  # one encoded image file
     "weights": 1 * GiB,  # a state dict (.npz, .safetensors, .pth): GoogLeNet's is 27 MB, Inception v3's 100 MB
+    "journal": 256 * MiB,  # a search's study.journal: a few hundred bytes per trial operation
     "idx": 16 * GiB,  # an IDX data set file (its header is checked against the same figure)
 }
 MAX_PIXELS = 256 * MiB  # bytes an image may decode to (width x height x channels x sample size x frames)
@@ -208,6 +209,53 @@ def check_image_size(path: str, width: int, height: int, channels: int, frames: 
 
 
 # ---- writing ----
+
+_STALE = re.compile(r"^\.tmp-(\d+)-.")  # writing.output's temporaries (never `.old-`: a user's file set aside)
+STALE_SECONDS = 60  # a temporary file untouched this long whose process is gone is a leftover
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return True  # another user's process (or not a pid we can ask about): leave its file alone
+    return True
+
+
+def remove_stale(folder: str) -> list[str]:
+    """Remove the `.tmp-PID-NAME` files (and folders) that `output` left in `folder` when its process was killed
+    (kill -9, out of memory): only those whose PID no longer runs on this machine and which nobody touched for
+    STALE_SECONDS (a writer on another machine sharing the folder keeps its file's time fresh). Returns them."""
+    import shutil
+    import time
+
+    removed = []
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return removed
+    for name in names:
+        match = _STALE.match(name)
+        if not match or int(match.group(1)) == os.getpid() or _alive(int(match.group(1))):
+            continue
+        path = os.path.join(folder, name)
+        try:
+            info = os.lstat(path)
+            if time.time() - info.st_mtime < STALE_SECONDS:
+                continue
+            if stat.S_ISDIR(info.st_mode):
+                shutil.rmtree(path)
+            elif stat.S_ISREG(info.st_mode) or stat.S_ISLNK(info.st_mode):
+                os.remove(path)
+            else:
+                continue  # a FIFO or device of that name is nobody's temporary file of ours
+        except OSError:
+            continue
+        removed.append(path)
+    return removed
+
 
 def write_file(path: str, data: bytes | str) -> None:
     """Create `path` (which must not exist: O_EXCL, O_NOFOLLOW) and write `data` to it, synced."""

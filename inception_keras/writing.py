@@ -203,6 +203,7 @@ def output(target, kind: Kind) -> Iterator[str]:
     try:
         if out.make_folder:
             os.makedirs(folder, exist_ok=True)
+        safeio.remove_stale(folder)  # leftovers of writers killed earlier (kill -9): their PID is gone
         _remove(tmp)  # a name planted beforehand (a link) is never written through
         yield tmp
         sync(tmp)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from inception_keras import safeio
 from inception_keras.engine.tf_runtime import prepare_tensorflow
 from inception_keras.errors import ConfigError
 
@@ -110,8 +111,11 @@ def run_track(args: argparse.Namespace) -> int:
     """Log finished runs (or a search directory's) to MLflow."""
     from inception_keras.experiments.tracking import log_paths
 
-    for run_dir, rid in log_paths(args.paths, args.runs_root, args.experiment):
-        print(f"logged {run_dir}: MLflow run {rid}")
+    def warn(file, message):
+        print(f"warning: {file}: {message}", file=sys.stderr)
+
+    for run_dir, rid in log_paths(args.paths, args.runs_root, args.experiment, warn):
+        print(f"logged {safeio.shown(run_dir)}: MLflow run {rid}")
     return 0
 
 

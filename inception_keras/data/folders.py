@@ -200,7 +200,34 @@ def find_unreadable(source, limit: int = 100_000) -> str | None:
                     image.load()
             except Exception as e:  # noqa: BLE001 - PIL raises many kinds for a broken file
                 return f"{path}: the image does not decode ({str(e).splitlines()[0] if str(e) else type(e).__name__})"
+    for split in (source.train, source.val):  # what PIL forgives (a PNG cut before IEND), TensorFlow may not
+        for path, _ in (split.files or [])[:limit]:
+            reason = tf_decode_error(path)
+            if reason:
+                return f"{path}: the image does not decode ({reason})"
     return None
+
+
+def tf_decode_error(path: str) -> str | None:
+    """TensorFlow's reason (cleaned of its op names) for not decoding the image file `path` as the pipeline does,
+    or None when it decodes."""
+    import tensorflow as tf
+
+    try:
+        decode(tf, tf.io.read_file(path), 3)
+    except (tf.errors.OpError, ValueError) as e:
+        return clean_tf_message(getattr(e, "message", None) or str(e))
+    return None
+
+
+def clean_tf_message(text: str) -> str:
+    """The first line of a TensorFlow error without its internals ({{function_node ...}}, [Op:...], name:)."""
+    import re
+
+    line = (text.strip().splitlines() or [""])[0]
+    line = re.sub(r"\{\{[^}]*\}\}\s*", "", line)
+    line = re.sub(r"\s*\[Op:[^\]]*\].*$", "", line)
+    return line.strip()[:200] or "TensorFlow could not decode it"
 
 
 def interleave(files):

@@ -12,6 +12,7 @@ import os
 import time
 
 from inception_keras import runs
+from inception_keras.nn.h5 import save_weights
 
 
 def metrics_row(epoch: int, logs: dict, lr: float, seconds: float, train_seconds: float, images: int) -> dict:
@@ -112,8 +113,10 @@ class Backup:
         where = os.path.join(self.run_dir, runs.BACKUP) if self.chief else self.worker_tmp
         os.makedirs(where, exist_ok=True)
         tmp = os.path.join(where, f"epoch-{epoch + 1:04d}.tmp.weights.h5")
+        if os.path.lexists(tmp):
+            os.remove(tmp)  # a leftover of a killed run: written anew
         try:
-            self.model.save_weights(tmp, overwrite=True)
+            save_weights(self.model, tmp)  # in memory, then os.write: a full disk is an OSError, not a crash
             os.replace(tmp, os.path.join(where, name))
         except BaseException:
             if os.path.exists(tmp):

@@ -15,8 +15,11 @@ def git_commit() -> str | None:
     try:
         out = subprocess.run(["git", "-C", here, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
         if out.returncode == 0:
+            # GIT_OPTIONAL_LOCKS=0: `status` only reads; it never takes the checkout's index.lock to refresh the
+            # index (a trainer killed, or under a file-size limit, would leave that lock and block the user's git)
             dirty = subprocess.run(["git", "-C", here, "status", "--porcelain", "--untracked-files=no"],
-                                   capture_output=True, text=True, timeout=5).stdout.strip()
+                                   capture_output=True, text=True, timeout=5,
+                                   env=dict(os.environ, GIT_OPTIONAL_LOCKS="0")).stdout.strip()
             return out.stdout.strip() + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         pass

@@ -123,7 +123,9 @@ def _fit(s: Session) -> None:
                             f"last good backup (epoch {len(history)}) is kept in {run_dir}/{runs.BACKUP}. "
                             f"Lower the learning rate or check the data, then start a new run.") from None
     except tf.errors.InvalidArgumentError as e:
-        error = e.message.splitlines()[0]
+        from inception_keras.data.folders import clean_tf_message
+
+        error = clean_tf_message(e.message)
         raise _input_failure(s, error) from None
     finally:
         if s.chief:

@@ -27,6 +27,7 @@ from inception_keras import runs
 from inception_keras.engine.plan import TrainOptions
 from inception_keras.errors import ConfigError
 from inception_keras.experiments.grid import value_text
+from inception_keras.experiments.journal import check_journal, optuna_error
 from inception_keras.lang.resolve import resolve
 from inception_keras.lang.search import SearchSpace, load_search
 
@@ -128,8 +129,12 @@ def open_study(search: Search, create: bool = True):
         raise ConfigError(f"{search.directory}: no study here ({JOURNAL} not found)")
     os.makedirs(search.directory, exist_ok=True)
     with study_lock(search.directory):
-        study = optuna.create_study(study_name=STUDY_NAME, storage=storage(search.journal), load_if_exists=True,
-                                    direction=search.space.direction)
+        check_journal(search.journal)
+        try:
+            study = optuna.create_study(study_name=STUDY_NAME, storage=storage(search.journal), load_if_exists=True,
+                                        direction=search.space.direction)
+        except (optuna.exceptions.OptunaError, ValueError, KeyError, TypeError, AssertionError, OSError) as e:
+            raise optuna_error(search.journal, e) from None
         stored = study.user_attrs.get("space")
         wanted = search.space.as_dict()
         if stored is None:

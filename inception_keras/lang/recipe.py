@@ -345,12 +345,12 @@ def _check_phases(doc: Document, problems: list, values: dict) -> None:
     for path, names in [(("freeze",), values.get("freeze"))] + [
             (("phases", i, "freeze"), p.get("freeze") if isinstance(p, dict) else None)
             for i, p in enumerate(values.get("phases") or ())]:
-        if names is not None and not (isinstance(names, (list, tuple)) and all(isinstance(n, str) for n in names)):
+        if isinstance(names, (list, tuple)) and not all(isinstance(n, str) for n in names):  # not a list: parse_into
             problems.append(doc.problem(path, f"expected a list of stage, block or layer names, got {describe(names)}"))
     checked, last = [], 1
     for i, phase in enumerate(values.get("phases") or ()):
         out = parse_into(doc, problems, Phase, phase, ("phases", i), "a phase")
-        if out is None:
+        if out is None or "epoch" not in out:  # a missing or bad epoch: parse_into has reported it
             continue
         if out["epoch"] <= last:
             problems.append(doc.problem(("phases", i, "epoch"), f"expected an epoch above {last} (phases start "

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import shutil
 import warnings
 
 import numpy as np
@@ -137,10 +138,51 @@ def compare_exported(model, fmt: str, path: str, n: int = CHECK_IMAGES, seed: in
             "runtime": tflite_interpreter()[1] if fmt == "tflite" else RUNTIMES[fmt]}
 
 
+def float32_model(model):
+    """(the model, None) when every layer computes in float32; else (the same network rebuilt with every layer in
+    float32 and the same weights, the policies it had): a model trained in mixed_bfloat16 or mixed_float16 keeps
+    its variables in float32, so the copy is exact, and it converts to TFLite's builtin ops and to ONNX."""
+    mixed = sorted({layer.dtype_policy.name for layer in _all_layers(model)
+                    if layer.dtype_policy.compute_dtype != "float32"})
+    if not mixed:
+        return model, None
+    import keras
+
+    def rebuild(layer):
+        return layer.__class__.from_config({**layer.get_config(), "dtype": "float32"})
+
+    was = keras.mixed_precision.dtype_policy()
+    keras.mixed_precision.set_global_policy("float32")  # the layers a block builds inside itself follow it
+    try:
+        f32 = keras.models.clone_model(model, clone_function=rebuild)
+    finally:
+        keras.mixed_precision.set_global_policy(was)
+    left = sorted({layer.name for layer in _all_layers(f32) if layer.dtype_policy.compute_dtype != "float32"})
+    if left:
+        raise ConfigError(f"cannot rebuild the model in float32: {', '.join(left[:5])} still compute in "
+                          f"{mixed[0]}")
+    f32.set_weights(model.get_weights())
+    return f32, ", ".join(mixed)
+
+
+def _all_layers(model) -> list:
+    """Every layer of `model`, those inside other layers (a block's convolutions) included."""
+    return list(model._flatten_layers(include_self=False, recursive=True))  # noqa: SLF001
+
+
+def _remove(out: str) -> None:
+    if os.path.isdir(out) and not os.path.islink(out):
+        shutil.rmtree(out, ignore_errors=True)
+    elif os.path.lexists(out):
+        os.remove(out)
+
+
 def export(target: str, fmt: str, out, check: bool = True) -> str:
-    """Export a run's (or .keras file's) inference model to `out` (a path or a writing.Output); load it back and
-    compare. Returns a report."""
+    """Export a run's (or .keras file's) inference model, in float32 (a mixed-precision model rebuilt with its
+    weights), to `out` (a path or a writing.Output); load it back and compare with that float32 model. A check
+    that fails removes what was written. Returns a report."""
     model, _, where = load_inference(target)
+    model, mixed = float32_model(model)
     export_model(model, fmt, out)
     out = writing.path_of(out)
     size = (sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(out) for f in fs)
@@ -148,8 +190,18 @@ def export(target: str, fmt: str, out, check: bool = True) -> str:
     shape = "x".join(str(d) for d in model.input_shape[1:])
     lines = [f"wrote {out} ({fmt}, {size:,} bytes) from {where}: float32 [N, {shape.replace('x', ', ')}] "
              f"images in [0, 1] -> {model.output_shape[-1]} logits"]
+    if mixed:
+        lines.append(f"the model was trained in {mixed}: exported in float32 (the same weights; its layers compute "
+                     "in float32)")
     if check:
-        c = compare_exported(model, fmt, out)
-        lines.append(f"checked with {c['runtime']}: logits differ from Keras' by at most {c['max_abs']:.3g} "
-                     f"(relative {c['relative']:.3g}) on {c['images']} random images")
+        try:
+            c = compare_exported(model, fmt, out)
+        except Exception as e:  # noqa: BLE001 - the runtimes raise many kinds for a model they cannot run
+            _remove(out)
+            reason = e.problems[0].message if isinstance(e, ConfigError) and e.problems else str(e)
+            raise ConfigError(f"{out}: the {fmt} export does not run in {RUNTIMES[fmt]} "
+                              f"({(reason.strip().splitlines() or [type(e).__name__])[0][:200]}); removed") from None
+        whose = "Keras' (the float32 rebuild's)" if mixed else "Keras'"
+        lines.append(f"checked with {c['runtime']}: logits differ from {whose} by at most "
+                     f"{c['max_abs']:.3g} (relative {c['relative']:.3g}) on {c['images']} random images")
     return "\n".join(lines)

@@ -194,5 +194,5 @@ def import_keras(weights_path: str, arch_path: str, out_path: str, sets=None) ->
     spec = load_arch(arch_path, sets=sets or None)
     model = build_model(spec)
     n, constructor = load_keras_weights(os.fspath(weights_path), spec, model)
-    write_model(out, model)
+    write_model(out, model, source=os.fspath(weights_path))
     return f"copied {n} tensors from {weights_path} (keras.applications.{constructor}) onto {spec.name}; wrote {out}"

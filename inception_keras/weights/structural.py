@@ -360,7 +360,8 @@ def state_dict_to_keras(state: dict, model, source: str | None = None):
     if problems:
         raise ConfigError(problems)
     for key, v, a in pairs:
-        v.assign(np.asarray(a, dtype=v.dtype))
+        with np.errstate(over="ignore"):  # an overflow to inf is refused by imported.check_weights
+            v.assign(np.asarray(a, dtype=v.dtype))
         report.mapped.append((key, v.path))
     return report
 
@@ -382,7 +383,7 @@ def import_structural(state_dict_path: str, arch_path: str, out_path: str, input
     state = load_state_dict(state_dict_path)
     models = build_models(spec)
     report = state_dict_to_keras(state, models.train, source=os.fspath(state_dict_path))
-    write_model(out, models.inference, models.train)
+    write_model(out, models.inference, models.train, source=os.fspath(state_dict_path))
     what = "the inference model" if is_whole_model(out) else "the weights of the training model"
     heads = [h.name for h in spec.aux_heads]
     if heads:

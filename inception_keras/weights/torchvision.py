@@ -255,7 +255,8 @@ def torchvision_to_keras(state: dict, model_or_models, flatten_order: str = "aut
         raise ConfigError(problems)
     for key, a in values.items():
         v = plan[key][0]
-        v.assign(np.asarray(a, dtype=v.dtype))
+        with np.errstate(over="ignore"):  # an overflow to inf is refused by imported.check_weights
+            v.assign(np.asarray(a, dtype=v.dtype))
         report.mapped.append((key, v.path))
     import keras
 
@@ -300,7 +301,7 @@ def import_torchvision(state_dict_path: str, arch_path: str, out_path: str, inpu
                            f"{', '.join(heads)}: drop them with --set aux_heads=null")
             raise ConfigError([*e.problems, hint]) from None
         raise
-    write_model(out, models.inference, models.train)
+    write_model(out, models.inference, models.train, source=os.fspath(state_dict_path))
     heads = [h.name for h in spec.aux_heads]
     what = ("the inference model" + (f" (the imported aux heads {', '.join(heads)} are training-only and not in it; "
                                       "write .weights.h5 to keep them)" if heads else "")

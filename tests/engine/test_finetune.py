@@ -38,7 +38,7 @@ phases: [{epoch: 3, freeze: [], learning_rate: 0.002}]
 early_stopping: {metric: val_accuracy, patience: 10}
 average_last: 2
 top5: true
-augment: {mixup: 0.4, cutmix: 1.0, randaugment: {ops: 1}}
+augment: {mixup: 0.4, cutmix: 1.0, randaugment: {ops: 1}, augmix: {width: 2, severity: 2}}
 """
 
 
@@ -128,7 +128,7 @@ def test_frozen_stage_is_bit_identical_after_training_and_init_from_reports(bn):
 
 @pytest.mark.e2e
 def test_every_option_resumes_exactly_after_a_kill_in_each_phase(bn):
-    """Phases, EMA, gradient accumulation, MixUp/CutMix, RandAugment, best.keras and averaging: a run
+    """Phases, EMA, gradient accumulation, MixUp/CutMix, RandAugment, AugMix, best.keras and averaging: a run
     killed in phase 0 (after epoch 1) and in phase 1 (after epoch 3), resumed each time, ends with the same rows,
     best epoch and averaged scores as the uninterrupted run; the phase changes at the declared epoch."""
     recipe = bn["tmp"] / "all.yaml"

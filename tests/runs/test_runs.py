@@ -288,7 +288,8 @@ cp -a "$DISK/run" "$OUT/resumed"
 # Where a private tmpfs is refused (no user namespaces): the same run, its file-size limit (RLIMIT_FSIZE) lowered
 # to 0 once 2 epochs are committed, so that every later write fails with EFBIG ("File too large"; Python ignores
 # SIGXFSZ) from its first byte, as on a disk filled to the last block. (A limit met in the middle of a weights file
-# crashes HDF5 with SIGSEGV: measured, exit 139.) A fresh process has no such limit: the same command resumes.
+# crashed HDF5 with SIGSEGV, exit 139, until nn/h5.py wrote the file from memory: tests/nn/test_h5_writes.py.) A fresh
+# process has no such limit: the same command resumes.
 FILL_FSIZE = FILL.replace('mount -t tmpfs -o size=8m tmpfs "$DISK" || exit 97\n', "").replace(
     '>"$OUT/out1" 2>"$OUT/err1" &',  # the limit is the trainer's: its messages go through pipes to the files
     '>"$OUT/o.fifo" 2>"$OUT/e.fifo" &',
