@@ -100,8 +100,7 @@ def test_train_takes_keyword_arguments_or_train_options(tiny):
         train(tiny["arch"], tiny["recipe"], resume=str(run), sets=["seed=2"])
     with pytest.raises(ConfigError, match="--resume continues a run with its own configuration"):
         train(TrainOptions(resume=str(run), limit=5))
-    # the recipe is resolved first (lang.resolve: its initializer is the architecture's default)
-    with pytest.raises(ConfigError, match=r"config\.yaml \(recipe\):2:9: the recipe is missing required key"):
+    with pytest.raises(ConfigError, match=r"config\.yaml \(arch\):1:7: the architecture is missing required key"):
         train(resume=str(run))
     with pytest.raises(TypeError, match="a TrainOptions or keyword arguments, not both"):
         train(TrainOptions(), limit=5)
