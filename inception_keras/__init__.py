@@ -12,6 +12,17 @@ def build_model(spec_or_path, aux: bool = False):
     return _build(spec_or_path, aux=aux)
 
 
+def create_model(name, weights=None, include_top: bool = True, input_tensor=None, input_shape=None, pooling=None,
+                 classes=None, classifier_activation="softmax", features_only: bool = False, out_indices=None):
+    """A network by name (`inception_v3`, `xception`, ...; `inception-keras list`) or architecture file, with
+    keras.applications' arguments and timm's features_only/out_indices (see zoo.create.create_model)."""
+    from inception_keras.zoo.create import create_model as _create
+
+    return _create(name, weights=weights, include_top=include_top, input_tensor=input_tensor,
+                   input_shape=input_shape, pooling=pooling, classes=classes,
+                   classifier_activation=classifier_activation, features_only=features_only, out_indices=out_indices)
+
+
 def compare_runs(paths, metric: str = "val_accuracy", on_warning=None, by_run: bool = False):
     """Compare run directories (or globs, or metrics.csv files): a pandas DataFrame, one row per seed group
     (runs that differ only in the seed: n, mean, sd, min, max of `metric`) or with `by_run=True` one row per
@@ -21,4 +32,4 @@ def compare_runs(paths, metric: str = "val_accuracy", on_warning=None, by_run: b
     return _compare(paths, metric=metric, on_warning=on_warning, by_run=by_run)
 
 
-__all__ = ["ArchSpec", "ConfigError", "TrainingError", "build_model", "compare_runs", "load_arch", "__version__"]
+__all__ = ["ArchSpec", "ConfigError", "TrainingError", "build_model", "compare_runs", "create_model", "load_arch", "__version__"]
