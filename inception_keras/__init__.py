@@ -32,4 +32,5 @@ def compare_runs(paths, metric: str = "val_accuracy", on_warning=None, by_run: b
     return _compare(paths, metric=metric, on_warning=on_warning, by_run=by_run)
 
 
-__all__ = ["ArchSpec", "ConfigError", "TrainingError", "build_model", "compare_runs", "create_model", "load_arch", "__version__"]
+__all__ = ["ArchSpec", "ConfigError", "TrainingError", "build_model", "compare_runs", "create_model", "load_arch",
+           "__version__"]
