@@ -14,7 +14,7 @@ RECIPE ?= train/fashion_mnist.yaml
 
 install: $(STAMP)
 
-# The onnx extra (tf2onnx, onnx, onnxruntime) lets the export tests run the ONNX round trip, litert the TFLite one,
+# The jax extra runs tests/zoo/test_backends.py on Keras' JAX backend. The onnx extra (tf2onnx, onnx, onnxruntime) lets the export tests run the ONNX round trip, litert the TFLite one,
 # torch the `.pth` import path (docs/fidelity.md). A plain `pip install torch` takes a CUDA build of several GB;
 # this machine kind keeps PyTorch 2.13.0's CPU wheel on disk (pip's find-links), so on x86_64 that pin goes in
 # first (192 MB download, 754 MB installed) and the extra's `torch>=2.1` is then already satisfied.
@@ -24,7 +24,7 @@ $(STAMP): setup.cfg pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	@if [ "$$(uname -m)" = x86_64 ] && ! $(BIN)/python -c 'import torch' 2>/dev/null; then \
 	  $(BIN)/python -m pip install -q '$(TORCH_PIN)' || echo "note: $(TORCH_PIN) not found; pip installs the extra's torch"; fi
-	$(BIN)/python -m pip install -q -e '.[test,onnx,litert,torch,search,mlflow]'
+	$(BIN)/python -m pip install -q -e '.[test,onnx,litert,torch,search,mlflow,jax]'
 	@touch $(STAMP)
 
 # Fashion-MNIST as IDX files from Debian (dataset-fashion-mnist), where apt-get works;

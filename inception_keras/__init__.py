@@ -23,6 +23,14 @@ def create_model(name, weights=None, include_top: bool = True, input_tensor=None
                    classifier_activation=classifier_activation, features_only=features_only, out_indices=out_indices)
 
 
+def preprocess_input(x, name):
+    """[0, 255] images (channels last) as network `name`'s weights expect them (see zoo.create.preprocess_input):
+    for inception_v3, inception_resnet_v2 and xception, keras.applications' own preprocess_input."""
+    from inception_keras.zoo.create import preprocess_input as _preprocess
+
+    return _preprocess(x, name)
+
+
 def compare_runs(paths, metric: str = "val_accuracy", on_warning=None, by_run: bool = False):
     """Compare run directories (or globs, or metrics.csv files): a pandas DataFrame, one row per seed group
     (runs that differ only in the seed: n, mean, sd, min, max of `metric`) or with `by_run=True` one row per
@@ -33,4 +41,4 @@ def compare_runs(paths, metric: str = "val_accuracy", on_warning=None, by_run: b
 
 
 __all__ = ["ArchSpec", "ConfigError", "TrainingError", "build_model", "compare_runs", "create_model", "load_arch",
-           "__version__"]
+           "preprocess_input", "__version__"]

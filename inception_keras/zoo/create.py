@@ -31,9 +31,13 @@ def create_model(name, weights=None, include_top: bool = True, input_tensor=None
     network = os.path.basename(path)[:-len(catalog.SUFFIX)] if path.endswith(catalog.SUFFIX) else str(name)
     default = load_arch(path).input
     head = include_top and not features_only
-    if not head and input_shape is None and input_tensor is None:
+    fixed = _fixed_size(load_arch(path))
+    if not head and input_shape is None and input_tensor is None and not fixed:
         input_shape = (None, None, default[2])  # keras.applications' backbones take any size
     shape = _input_shape(default, input_shape, input_tensor)
+    if fixed and None in shape[:2]:
+        raise ConfigError(f"{name}: {fixed} fits its windows to the feature map, so the network needs a fixed "
+                          f"input size (input_shape=(H, W, C), not {shape})")
     sets = [("input", [d if d is not None else d0 for d, d0 in zip(shape, default)])]
     if head and classes is not None:
         sets.append(("classes", int(classes)))
@@ -60,6 +64,20 @@ def _input_shape(default, input_shape, input_tensor) -> tuple:
         raise ConfigError(f"input_shape: expected (height, width, channels) with positive sizes (height and width "
                           f"may be None), got {input_shape}")
     return tuple(None if d is None else int(d) for d in shape)
+
+
+def _fixed_size(spec) -> str | None:
+    """The name of a layer that needs a known feature-map size (a ceil-mode or `adapt` pool), or None."""
+    def walk(value):
+        if isinstance(value, (tuple, list)):
+            return next((found for v in value if (found := walk(v))), None)
+        if getattr(value, "ceil_mode", False) or getattr(value, "adapt", False):
+            return value.name
+        if hasattr(value, "__dataclass_fields__") and hasattr(value, "KIND"):
+            return next((found for f in value.__dataclass_fields__ if (found := walk(getattr(value, f)))), None)
+        return None
+
+    return next((found for stage in spec.stages if (found := walk(stage.layers))), None)
 
 
 def _features(spec, out_indices) -> list[str]:
