@@ -106,7 +106,7 @@ class _Parser:
     def __init__(self, doc: Document, problems: list, top: dict):
         self.doc, self.problems = doc, problems
         given = doc.data.get("classes") is not None  # a bad value (reported already) is no backbone
-        self.classes, self.width = top.get("classes", 1 if given else None), top.get("width", 1.0)  # bad ones are reported already
+        self.classes, self.width = top.get("classes", 1 if given else None), top.get("width", 1.0)
         self.names: dict[str, tuple] = {}  # full layer name -> YAML path that made it
         self.config_stages: dict = {}  # resolved keys of every layer, for config.yaml
         self.config_heads: dict = {}

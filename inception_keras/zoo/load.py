@@ -20,14 +20,14 @@ def source_model(arch_path: str, file: str, classes: int | None):
     """The model the file's weights load into: the `.keras` file's own, or the architecture's full model."""
     import keras
 
-    from inception_keras.nn.builder import build_model
+    from inception_keras.nn.network import build_network
 
     if file.endswith(".keras"):
         return keras.saving.load_model(file, compile=False)
     tried = []
     for n in dict.fromkeys((None, classes)):
         spec = load_arch(arch_path, sets=[("classes", n)] if n else None)
-        model = build_model(spec)
+        model = build_network(spec)
         try:
             model.load_weights(file)
             return model
