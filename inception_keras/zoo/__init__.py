@@ -1,3 +1,10 @@
-"""The zoo: every shipped network and recipe by name (`listing`), `create_model` with keras.applications'
-arguments (`create`), the constructors named as keras.applications names them (`models`), and the weight
-presets (`presets`)."""
+"""The zoo: every shipped network by name, as keras.applications' and timm's users know them. Imports weights, nn,
+lang, safeio and errors only; never runs, data, engine, compare, experiments, serve or cli (nothing below imports
+the zoo).
+
+listing  what ships: networks (reference, input, parameters, presets) and recipes, as `inception-keras list`
+create   `create_model` (keras.applications' arguments, timm's features_only) and `preprocess_input`
+models   the constructors by keras.applications' names (InceptionV3, Xception, ...)
+load     weights from a .weights.h5/.keras file onto a model, by layer name
+presets  the pretrained weights each network's publishers give (URL and hash), downloaded, checked and cached
+"""
