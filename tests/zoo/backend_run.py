@@ -1,6 +1,7 @@
 """One side of tests/zoo/test_backends.py, run as `KERAS_BACKEND=<backend> python backend_run.py NAME SIZE
 WEIGHTS OUT [save]`: build NAME with create_model (its weights saved to WEIGHTS with `save`, else loaded from
-it), run it on seeded images and write the outputs and the backend's name to OUT (.npz)."""
+it), run it and its backbone (the same file) on seeded images and write the outputs and the backend's name to
+OUT (.npz)."""
 import sys
 
 import keras
@@ -17,7 +18,6 @@ if save:
     model.save_weights(weights)
 x = np.random.default_rng(0).uniform(0, 1, (2, size, size, 3)).astype("float32")
 logits = keras.ops.convert_to_numpy(model(x, training=False))
-backbone = ik.create_model(name, include_top=False, pooling="avg", input_shape=(size, size, 3),
-                           weights=None if save else weights)
+backbone = ik.create_model(name, include_top=False, pooling="avg", input_shape=(size, size, 3), weights=weights)
 feats = keras.ops.convert_to_numpy(backbone.predict(x, verbose=0))
 np.savez(out, logits=logits, features=feats, backend=keras.backend.backend())

@@ -1,7 +1,9 @@
-"""The models create_model builds run on Keras' JAX and PyTorch backends (KERAS_BACKEND) with the same outputs as
-on TensorFlow: TensorFlow builds InceptionV3 and GoogLeNet with seeded weights and saves them (.weights.h5), each
-other backend loads the file in a process of its own (tests/zoo/backend_run.py) and gives the same logits and
-pooled features on the same images."""
+"""The models create_model builds run on Keras' JAX backend (KERAS_BACKEND=jax) with the same outputs as on
+TensorFlow: TensorFlow builds InceptionV3 and GoogLeNet with seeded weights and saves them (.weights.h5), JAX loads
+the file in a process of its own (tests/zoo/backend_run.py) and gives the same logits and pooled features on the
+same images. PyTorch's backend cannot hold them (yet): it keys every variable by its path in a
+torch.nn.ParameterDict (keras/src/backend/torch/layer.py), which refuses the dots of the layers' names
+(`stem.conv1`); the strict xfail below fails, and says so, the day Keras lifts that."""
 from __future__ import annotations
 
 import importlib.util
@@ -25,7 +27,7 @@ def run(backend: str, *args) -> None:
     assert r.returncode == 0, r.stderr[-3000:]
 
 
-@pytest.mark.parametrize("backend", ["jax", "torch"])
+@pytest.mark.parametrize("backend", ["jax"])
 @pytest.mark.parametrize("name", ["inception_v3", "googlenet_bn"])
 def test_same_weights_same_outputs_on_tensorflow_and(backend, name, tmp_path):
     if importlib.util.find_spec(backend) is None:
@@ -40,3 +42,13 @@ def test_same_weights_same_outputs_on_tensorflow_and(backend, name, tmp_path):
     np.testing.assert_allclose(other["logits"], tf_out["logits"], atol=1e-4 * max(scale, 1.0))
     features = np.abs(tf_out["features"]).max()
     np.testing.assert_allclose(other["features"], tf_out["features"], atol=1e-4 * max(features, 1.0))
+
+
+@pytest.mark.xfail(strict=True, reason="Keras' torch backend: torch.nn.ParameterDict keys refuse '.' in layer names")
+def test_torch_backend_takes_dotted_layer_names():
+    if importlib.util.find_spec("torch") is None:
+        pytest.skip("torch is not installed (the `torch` extra)")
+    code = "import keras\nkeras.layers.Dense(2, name='stem.conv1').build((None, 3))\nprint(keras.backend.backend())"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                       env=dict(os.environ, KERAS_BACKEND="torch"))
+    assert r.returncode == 0 and r.stdout.strip() == "torch", r.stderr[-500:]
