@@ -30,6 +30,7 @@ def sh(*args, cwd, env=None):
 
 def test_wheel_installs_the_networks_and_recipes_by_name(tmp_path):
     src = tmp_path / "src"
+    src.mkdir()
     for name in SOURCES:  # a copy: building leaves build/ and egg-info beside the sources
         copy = shutil.copytree if os.path.isdir(os.path.join(ROOT, name)) else shutil.copy
         copy(os.path.join(ROOT, name), src / name if copy is shutil.copytree else src)
