@@ -60,6 +60,8 @@ def test_wheel_installs_the_networks_and_recipes_by_name(tmp_path):
              "for shape in (None, (171, 171, 3)):\n"
              "    m = ik.create_model('inception_v3', include_top=False, pooling='avg', input_shape=shape)\n"
              "    print(m.output_shape, m.count_params())", cwd=empty, env=env)
-    assert out.splitlines()[0].startswith(site) and out.splitlines()[0].endswith("_files/arch/googlenet.yaml")
+    arch, recipe = out.splitlines()[0].split()
+    assert arch == os.path.join(site, "inception_keras", "_files", "arch", "googlenet.yaml")
+    assert recipe == "fashion_mnist"
     assert out.splitlines()[1:] == ["(None, 2048) 21802784"] * 2  # keras.applications.InceptionV3's, both sizes
     assert not os.listdir(empty)
