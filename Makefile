@@ -29,7 +29,7 @@ torch_install = if $(1)/bin/python -c "import urllib.request as u; u.urlopen('$(
 	  --extra-index-url $(PYPI_INDEX) $(2); else echo "note: $(TORCH_CPU_INDEX) cannot be reached;" \
 	  "$(2) from pip's configured indexes (the CPU build only where they hold it)"; $(1)/bin/python -m pip install -q $(2); fi
 
-# The onnx extra (tf2onnx, onnx, onnxruntime) lets the export tests run the ONNX round trip, litert the TFLite one,
+# The jax extra runs tests/zoo/test_backends.py on Keras' JAX backend. The onnx extra (tf2onnx, onnx, onnxruntime) lets the export tests run the ONNX round trip, litert the TFLite one,
 # torch the `.pth` import path (docs/fidelity.md): on x86_64 the CPU build of the pin below goes in first (192 MB
 # download, 754 MB installed) and the extra's `torch>=2.1` is then already satisfied.
 TORCH_PIN ?= torch==2.13.0
@@ -38,7 +38,7 @@ $(STAMP): setup.cfg pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	@if [ "$$(uname -m)" = x86_64 ] && ! $(BIN)/python -c 'import torch' 2>/dev/null; then \
 	  { $(call torch_install,$(VENV),'$(TORCH_PIN)'); } || echo "note: $(TORCH_PIN) not found; pip installs the extra's torch"; fi
-	$(BIN)/python -m pip install -q -e '.[test,onnx,litert,torch,search,mlflow]'
+	$(BIN)/python -m pip install -q -e '.[test,onnx,litert,torch,search,mlflow,jax]'
 	@touch $(STAMP)
 
 # Fashion-MNIST as IDX files from Debian (dataset-fashion-mnist), where apt-get works;

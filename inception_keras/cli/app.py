@@ -67,6 +67,12 @@ COMMANDS = (
             "every metrics.csv column per epoch, model.keras, config.yaml and metrics.csv as artifacts. A run "
             "logged already is not logged again. Store: $MLFLOW_TRACKING_URI, else <runs root>/mlruns.",
             parsers.track_flags, commands.run_track),
+    Command("list",
+            "the networks and recipes that ship, by name (usable wherever a file is)",
+            "The shipped architectures (name, what each reproduces, input size, parameters, weight presets) and "
+            "recipes. A name works wherever a command takes an architecture or recipe file, from any directory "
+            "(a path that exists wins). --json: the same as JSON, each preset with its upstream url and hash.",
+            parsers.list_flags, commands.run_list),
     Command("evaluate",
             "loss, accuracy and per-class accuracy on the validation (test) split",
             "Evaluate a run (its model.keras, or its last backup while unfinished) or a model file on the "

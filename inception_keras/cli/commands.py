@@ -235,3 +235,9 @@ def run_show(args: argparse.Namespace) -> int:
     spec, recipe, _ = resolve(args.arch, args.recipe, args.set, args.limit, args.data_dir)
     print(report(show(spec, recipe, args.out, rows=args.rows, cols=args.cols)))
     return 0
+
+
+def run_list(args: argparse.Namespace) -> None:
+    from inception_keras.zoo.listing import as_json, as_text
+
+    print(as_json() if args.json else as_text())

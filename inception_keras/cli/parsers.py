@@ -10,6 +10,9 @@ from inception_keras.lang.recipe import PRECISIONS, STRATEGIES
 
 # ----------------------------------------------------------------------------- argument types and help
 
+ARCH_HELP = "the architecture file, or a shipped name (`inception-keras list`)"
+RECIPE_HELP = "the recipe file, or a shipped name (`inception-keras list`)"
+
 
 def shape(text: str) -> list[int]:
     """`224,224,3` (or `224x224x3`) -> [224, 224, 3]: an input size, three positive integers."""
@@ -79,7 +82,8 @@ def data_flags(p: argparse.ArgumentParser, strategy: bool = True) -> None:
 
 def summary_flags(p: argparse.ArgumentParser) -> None:
     """`summary`'s flags."""
-    p.add_argument("arch", metavar="ARCH.yaml", help="the architecture file")
+    p.add_argument("arch", metavar="ARCH", help="the architecture: a file, or a shipped name (inception_v3; "
+                   "`inception-keras list`)")
     p.add_argument("--input-shape", type=shape, metavar="H,W,C", help="override the file's input size")
     p.add_argument("--classes", type=positive, help="override the file's number of classes")
     p.add_argument("--blocks", action="store_true", help="one row per layer and Inception block")
@@ -92,8 +96,8 @@ def summary_flags(p: argparse.ArgumentParser) -> None:
 
 def config_flags(p: argparse.ArgumentParser) -> None:
     """`config`'s flags: the files, --set and the data flags, as `train` takes them."""
-    p.add_argument("--arch", default=DEFAULT_ARCH, metavar="ARCH.yaml", help="the architecture file")
-    p.add_argument("--recipe", default=DEFAULT_RECIPE, metavar="RECIPE.yaml", help="the recipe file")
+    p.add_argument("--arch", default=DEFAULT_ARCH, metavar="ARCH.yaml", help=ARCH_HELP)
+    p.add_argument("--recipe", default=DEFAULT_RECIPE, metavar="RECIPE.yaml", help=RECIPE_HELP)
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a recipe key or, with the prefix arch., an architecture key")
     data_flags(p)
@@ -101,8 +105,8 @@ def config_flags(p: argparse.ArgumentParser) -> None:
 
 def train_flags(p: argparse.ArgumentParser) -> None:
     """`train`'s flags."""
-    p.add_argument("--arch", default=DEFAULT_ARCH, metavar="ARCH.yaml", help="the architecture file")
-    p.add_argument("--recipe", default=DEFAULT_RECIPE, metavar="RECIPE.yaml", help="the recipe file")
+    p.add_argument("--arch", default=DEFAULT_ARCH, metavar="ARCH.yaml", help=ARCH_HELP)
+    p.add_argument("--recipe", default=DEFAULT_RECIPE, metavar="RECIPE.yaml", help=RECIPE_HELP)
     p.add_argument("--run-dir", metavar="DIR", help="the run directory (default: <runs root>/<arch>-<recipe>-"
                    "<timestamp>, or the newest unfinished run of the same configuration, which is resumed)")
     p.add_argument("--resume", metavar="DIR", help="continue this run with its own configuration; with --set "
@@ -124,8 +128,8 @@ def train_flags(p: argparse.ArgumentParser) -> None:
 
 def sweep_flags(p: argparse.ArgumentParser) -> None:
     """`sweep`'s flags."""
-    p.add_argument("--arch", default=DEFAULT_ARCH, metavar="ARCH.yaml", help="the architecture file")
-    p.add_argument("--recipe", default=DEFAULT_RECIPE, metavar="RECIPE.yaml", help="the recipe file")
+    p.add_argument("--arch", default=DEFAULT_ARCH, metavar="ARCH.yaml", help=ARCH_HELP)
+    p.add_argument("--recipe", default=DEFAULT_RECIPE, metavar="RECIPE.yaml", help=RECIPE_HELP)
     p.add_argument("--set", action="append", default=[], metavar="KEY=V1,V2,...",
                    help="an axis of the grid: values separated by top-level commas (arch.input=[64,64,1],[96,96,1] "
                         "is two values) or an integer range (seed=0..9, both ends included); read as YAML like "
@@ -149,8 +153,8 @@ def search_flags(p: argparse.ArgumentParser) -> None:
     """`search`'s flags."""
     p.add_argument("space", metavar="SEARCH.yaml", help="the search space: trials, seeds, metric, keys and their "
                    "distributions (docs/search.md)")
-    p.add_argument("--arch", default=DEFAULT_ARCH, metavar="ARCH.yaml", help="the architecture file")
-    p.add_argument("--recipe", default=DEFAULT_RECIPE, metavar="RECIPE.yaml", help="the recipe file")
+    p.add_argument("--arch", default=DEFAULT_ARCH, metavar="ARCH.yaml", help=ARCH_HELP)
+    p.add_argument("--recipe", default=DEFAULT_RECIPE, metavar="RECIPE.yaml", help=RECIPE_HELP)
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="a key every trial gets, as train's --set (the file's `fixed:` keys follow these)")
     p.add_argument("--search-dir", metavar="DIR", help="the study and its trials' run directories (default: "
@@ -205,7 +209,7 @@ def compare_flags(p: argparse.ArgumentParser) -> None:
 
 def bench_flags(p: argparse.ArgumentParser) -> None:
     """`bench`'s flags."""
-    p.add_argument("--arch", default=DEFAULT_ARCH, metavar="ARCH.yaml", help="the architecture file")
+    p.add_argument("--arch", default=DEFAULT_ARCH, metavar="ARCH.yaml", help=ARCH_HELP)
     p.add_argument("--batch", type=positive, default=128, help="images per step")
     p.add_argument("--precision", choices=PRECISIONS, default="auto", help="float32 or mixed precision; auto: "
                    "bf16 on CPUs with AMX/AVX512-BF16, float16 on GPUs with tensor cores")
@@ -273,7 +277,7 @@ def export_flags(p: argparse.ArgumentParser) -> None:
 def show_flags(p: argparse.ArgumentParser) -> None:
     """`show`'s flags."""
     p.add_argument("--arch", default=DEFAULT_ARCH, metavar="ARCH.yaml", help="the architecture file (its input size)")
-    p.add_argument("--recipe", default=DEFAULT_RECIPE, metavar="RECIPE.yaml", help="the recipe file")
+    p.add_argument("--recipe", default=DEFAULT_RECIPE, metavar="RECIPE.yaml", help=RECIPE_HELP)
     p.add_argument("--out", required=True, metavar="FILE.png", help="the PNG to write")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a recipe key (augment.flip=true, seed=3) or, with the prefix arch., an "
@@ -281,3 +285,9 @@ def show_flags(p: argparse.ArgumentParser) -> None:
     data_flags(p, strategy=False)
     p.add_argument("--rows", type=positive, default=4, help="rows of images")
     p.add_argument("--cols", type=positive, default=6, help="columns of images per view")
+
+
+def list_flags(p: argparse.ArgumentParser) -> None:
+    """`list`'s flags."""
+    p.add_argument("--json", action="store_true", help="print JSON: networks (with each preset's url and hash) and "
+                   "recipes")

@@ -24,6 +24,9 @@ def source_kind(ds) -> str:
 
 def open_source(ds, classes: int) -> Source:
     """Open the recipe's dataset (ds: recipe.Dataset) and check it against the architecture's classes."""
+    if classes is None:
+        raise ConfigError("the architecture is a backbone (no `classes`, no classifier head): training and "
+                          "evaluating need a classifier; give the architecture classes and a head")
     kind = source_kind(ds)
     if ds.classes is not None and kind != "image_folder":
         raise classes_error(ds, f"a class subset is for image folders; this dataset is {kind} (dataset.kind)")

@@ -42,7 +42,10 @@ class ArchFile:
     name: str = option("name", "name of the network (used in run directory names)")
     input: tuple = option("shape3", "input size: height, width, channels; every layer's input channels derive "
                                     "from it")
-    classes: int = option("pos_int", "number of classes: units of `dense` layers that give no `units`")
+    classes: int | None = option("pos_int", "number of classes: units of `dense` layers that give no `units`; a "
+                                            "classifier ends in `classes` logits. null (or left out): a backbone, "
+                                            "a network without a classifier head (it ends in a feature map)", None,
+                                 nullable=True)
     normalize: dict | None = option("mapping", "what the network's input expects (below): the model's first layer "
                                                "turns the [0, 1] images every pipeline feeds into (x - mean) / std, "
                                                "so training, evaluate, predict and exported models all get it; null: "
@@ -53,8 +56,8 @@ class ArchFile:
                                         "rounded (at least 1)", 1.0)
     defaults: dict | None = option("mapping", "defaults for every layer, and per layer kind (below)", None,
                                    nullable=True)
-    stages: dict = option("mapping", "ordered stages: name -> list of layers; the last stage ends in `classes` "
-                                     "logits")
+    stages: dict = option("mapping", "ordered stages: name -> list of layers; a classifier's last stage ends in "
+                                     "`classes` logits (a backbone's need not)")
     templates: dict | None = option("mapping", "block templates: name -> template (below); a stage item "
                                                "`- <name>: {param: value}` is the template's layer with its `$param` "
                                                "values filled in", None, nullable=True)
@@ -140,7 +143,7 @@ class ArchSpec:
 
     name: str
     input: tuple
-    classes: int
+    classes: int | None  # None: a backbone (no classifier head)
     defaults: dict
     stages: tuple
     aux_heads: tuple = ()

@@ -26,6 +26,7 @@ import copy
 import os
 
 from inception_keras.errors import ConfigError, clip
+from inception_keras.lang import catalog
 from inception_keras.lang.checks import describe
 from inception_keras.lang.items import local_names, split_item, template_used
 from inception_keras.lang.kinds import LAYER_KINDS
@@ -39,8 +40,9 @@ MAX_DEPTH = 16
 
 
 def load_arch_document(path: str, text: str | None = None, sets=None) -> Document:
-    """Read an architecture file, follow `extends:`, then apply `--set` overrides."""
-    doc = _load(str(path), text, ())
+    """Read an architecture file (or a shipped one by name: `catalog.resolve`), follow `extends:`, then apply
+    `--set` overrides."""
+    doc = _load(str(path) if text is not None else catalog.resolve(path, catalog.ARCH), text, ())
     return apply(doc, sets) if sets else doc
 
 

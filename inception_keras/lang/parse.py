@@ -114,7 +114,8 @@ class _Parser:
 
     def __init__(self, doc: Document, problems: list, top: dict):
         self.doc, self.problems = doc, problems
-        self.classes, self.width = top.get("classes", 1), top.get("width", 1.0)  # bad ones are reported already
+        given = doc.data.get("classes") is not None  # a bad value (reported already) is no backbone
+        self.classes, self.width = top.get("classes", 1 if given else None), top.get("width", 1.0)
         self.names: dict[str, tuple] = {}  # full layer name -> YAML path that made it
         self.config_stages: dict = {}  # resolved keys of every layer, for config.yaml
         self.config_heads: dict = {}
@@ -305,6 +306,10 @@ class _Parser:
                     return None
                 values[o.attr] = scaled
         layer = cls(**{**values, "name": name}, path=path).resolved(self.classes)
+        if getattr(layer, "units", 1) is None:
+            problems.append(doc.problem(path, f"{kind} without `units` has `classes` units, but the network gives no "
+                                              "`classes` (a backbone): give units, or classes"))
+            return None
         for key, message in layer.problems():
             problems.append(doc.problem(path + (key,), message))
         return layer, plain

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from inception_keras.errors import ConfigError, Problem
+from inception_keras.lang import catalog
 from inception_keras.lang.checks import build, describe, parse_into, raise_if
 from inception_keras.lang.kinds import INITIALIZERS
 from inception_keras.lang.options import option, to_plain
@@ -284,6 +285,8 @@ class Recipe:
 
 
 def load_recipe(path: str, text: str | None = None, sets: list[tuple[str, Any]] | None = None) -> Recipe:
+    """Read and check a recipe file (or a shipped one by name: `catalog.resolve`)."""
+    path = path if text is not None else catalog.resolve(path, catalog.RECIPE)
     return parse_recipe(load(path, text, sets, what="recipe file"))
 
 

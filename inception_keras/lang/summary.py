@@ -82,7 +82,7 @@ def render(spec: ArchSpec, blocks: bool = False) -> str:
         return (f"{cells[0]:<{width[0]}}  {cells[1]:<{width[1]}}  {cells[2]:>{width[2]}}  "
                 f"{cells[3]:>{width[3]}}").rstrip()
 
-    text = [f"{spec.name} ({spec.source}): input {_shape(spec.input)}, {spec.classes} classes", line(header)]
+    text = [f"{spec.name} ({spec.source}): input {_shape(spec.input)}, {_classes(spec)}", line(header)]
     if spec.normalize is not None:
         mean, std = spec.normalize.per_channel(spec.input[2])
         text.insert(1, f"input normalized: (x - {_numbers(mean)}) / {_numbers(std)} on [0, 1] images")
@@ -115,3 +115,7 @@ def render(spec: ArchSpec, blocks: bool = False) -> str:
     if problem:
         text += ["", f"note: {problem}"]
     return "\n".join(text)
+
+
+def _classes(spec) -> str:
+    return "a backbone (no classifier head)" if spec.classes is None else f"{spec.classes} classes"

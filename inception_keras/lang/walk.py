@@ -1,7 +1,7 @@
 """The feature-map walk: follow the map through the network at the declared input size.
 
 Each layer gets the shape the layer before gives; what does not fit (a dense layer on a feature map, a
-window larger than the map, a network that does not end in `classes` logits, a head after no block) is a
+window larger than the map, a classifier that does not end in `classes` logits, a head after no block) is a
 `Problem` at the layer's YAML path. The walk fills the spec's `rows` (shape, parameters, multiply-adds of
 every layer) and gives each layer as it fits its input (a pool with `adapt: true` shrunk to the map).
 """
@@ -44,7 +44,7 @@ class _Walk:
             if shape is None:
                 break
             stages.append(Stage(stage.name, fitted))
-        if shape is not None and shape != (spec.classes,):
+        if shape is not None and spec.classes is not None and shape != (spec.classes,):  # a backbone needs no head
             last = spec.stages[-1].layers[-1] if spec.stages and spec.stages[-1].layers else None
             where = last.path if last is not None else ("stages",)
             self.problems.append(self.doc.problem(where, f"the network must end in {spec.classes} logits (classes: "
@@ -67,7 +67,10 @@ class _Walk:
         shape = self.block_shapes[head.after]
         self.after = f"{head.after} ({shape_text(shape)})"
         out, fitted = self.layers(head.name, head.layers, shape, True)
-        if out is not None and out != (self.spec.classes,):
+        if out is not None and self.spec.classes is None:
+            self.problems.append(self.doc.problem(hpath, "an auxiliary head is a classifier, but the network gives "
+                                                         "no `classes` (a backbone): give classes, or drop the head"))
+        elif out is not None and out != (self.spec.classes,):
             self.problems.append(self.doc.problem(hpath + ("layers",), f"an auxiliary head must end in "
                                                                       f"{self.spec.classes} logits, but gives "
                                                                       f"{shape_text(out)}"))

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 import keras
 from keras import layers
 
+from inception_keras.errors import ConfigError
 from inception_keras.lang import kinds as S
 from inception_keras.lang.arch import ArchSpec
 from inception_keras.lang.freeze import declared_frozen, is_frozen
@@ -58,6 +59,9 @@ def _freeze(model, spec: ArchSpec) -> None:
 
 def build_models(spec_or_path) -> Models:
     spec = _as_spec(spec_or_path)
+    if spec.classes is None:
+        raise ConfigError(f"{spec.name} is a backbone (no `classes`): training, bench and evaluate need a classifier "
+                          "(its logits); give the architecture classes and a head")
     models = _build(spec)
     _freeze(models.train, spec)
     return models

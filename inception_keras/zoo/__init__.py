@@ -1,8 +1,11 @@
-"""The model zoo: networks by name, their publishers' pretrained weights (presets), downloaded once, checked and
-cached. Imports weights, nn and lang; never cli.
+"""The zoo: every shipped network by name, as keras.applications' and timm's users know them. Imports weights, nn,
+lang, safeio and errors only; never runs, data, engine, compare, experiments, serve or cli (nothing below imports
+the zoo).
 
-presets  each network's presets (publisher URL and hash, copied from the publisher's source), `resolve_weights`
+listing  what ships: networks (reference, input, parameters, presets) and recipes, as `inception-keras list`
+create   `create_model` (keras.applications' arguments, timm's features_only) and `preprocess_input`
+models   the constructors by keras.applications' names (InceptionV3, Xception, ...)
+load     weights from a .weights.h5/.keras file onto a model, by layer name
+presets  the pretrained weights its publishers give (URL and hash, copied from their source), `resolve_weights`
 cache    the weight cache: download with keras.utils.get_file, check the hash, convert with weights/, keep
-
-(zoo-b's placeholder: zoo-a's __init__ takes its place at the merge.)
 """

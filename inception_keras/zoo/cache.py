@@ -12,7 +12,6 @@ a truncated transfer or no network removes it); a conversion is written in a tem
 """
 from __future__ import annotations
 
-import glob
 import hashlib
 import os
 import shutil
@@ -20,11 +19,11 @@ import tempfile
 import urllib.parse
 
 from inception_keras.errors import ConfigError
+from inception_keras.lang import catalog
 from inception_keras.zoo.presets import Preset, find_preset, presets_for
 
 CACHE_ENV = "INCEPTION_KERAS_CACHE"
 MIRROR_ENV = "INCEPTION_KERAS_MIRROR"
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def cache_root() -> str:
@@ -45,15 +44,8 @@ def mirrored(url: str) -> str:
 
 
 def _arch_file(network: str) -> str:
-    """The architecture file of `network`: a path to a .yaml file as given, else the repository's arch/<network>.yaml.
-    TODO(lead, merge): swap for zoo-a's name -> file registry (packaged arch files)."""
-    if str(network).endswith(".yaml") and os.path.isfile(network):
-        return os.path.abspath(network)
-    path = os.path.join(ROOT, "arch", f"{network}.yaml")
-    if not os.path.isfile(path):
-        names = sorted(os.path.basename(p)[:-5] for p in glob.glob(os.path.join(ROOT, "arch", "*.yaml")))
-        raise ConfigError(f"no network '{network}' (networks: {', '.join(names)})")
-    return path
+    """The architecture file of `network`: a path as given, else the shipped file of that name (lang.catalog)."""
+    return catalog.resolve(network, catalog.ARCH)
 
 
 def _sha256(path: str) -> str:

@@ -24,6 +24,7 @@ INCEPTION_KERAS_CACHE moves the cache (zoo.cache).
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 
@@ -111,6 +112,11 @@ PRESETS: dict[str, tuple[Preset, ...]] = {
     "googlenet_bn": (_GOOGLENET_TV,),
     "googlenet_bn_imagenet": (_GOOGLENET_TV,),
 }
+
+
+def preset_dict(preset: Preset) -> dict:
+    """A preset as `inception-keras list --json` shows it: its fields, the upstream `url` and `hash` among them."""
+    return dataclasses.asdict(preset)
 
 
 def presets_for(network: str) -> tuple[Preset, ...]:

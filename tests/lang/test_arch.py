@@ -255,9 +255,12 @@ MALFORMED = [
     ("missing field", BASE.replace(", pool_proj: 4", ""),
      ["net.yaml:7:18: stages.b1[1].inception: inception layer is missing required key 'pool_proj' (branch 4: 1x1 "
       "conv after the pooling (pool proj))"]),
-    ("missing top key", BASE.replace("classes: 10\n", ""),
-     ["net.yaml:1:1: the architecture is missing required key 'classes' (number of classes: units of `dense` "
-      "layers that give no `units`)"]),
+    ("missing top key", BASE.replace("name: t\n", ""),
+     ["net.yaml:1:1: the architecture is missing required key 'name' (name of the network (used in run directory "
+      "names))"]),
+    ("no classes: a backbone, but dense takes classes", BASE.replace("classes: 10\n", ""),
+     ["net.yaml:9:14: stages.head[1].dense: dense without `units` has `classes` units, but the network gives no "
+      "`classes` (a backbone): give units, or classes"]),
     ("duplicate block", BASE.replace("    - global_avgpool\n", "    - inception: {name: 3a, 1x1: 4, 3x3_reduce: 4, "
                                      "3x3: 4, 5x5_reduce: 2, 5x5: 4, pool_proj: 4}\n    - global_avgpool\n"),
      ["net.yaml:9:25: stages.head[0].inception.name: duplicate block name '3a' (also at stages.b1[1].inception)"]),
