@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import lazy
 
-keras = pytest.importorskip("keras")
+keras = lazy("keras")  # imported by the tests that use it (docs/testing.md)
 
 import inception_keras as ik  # noqa: E402
 from inception_keras import models  # noqa: E402
