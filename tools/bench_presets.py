@@ -33,7 +33,8 @@ def main() -> None:
     from keras.src.legacy.saving import legacy_h5_format
 
     from inception_keras.zoo import cache
-    from inception_keras.zoo.presets import PRESETS, Preset, find_preset, resolve_weights
+    from inception_keras.zoo.cache import resolve_weights
+    from inception_keras.zoo.presets import PRESETS, Preset, find_preset
 
     tmp = tempfile.mkdtemp()
     real = find_preset("inception_v3_imagenet", "imagenet")

@@ -41,7 +41,7 @@ def run_train(args: argparse.Namespace) -> None:
     if args.weights:
         if args.init_from:
             raise ConfigError("--weights and --init-from both say where the run starts: give one")
-        from inception_keras.zoo.presets import resolve_weights
+        from inception_keras.zoo.cache import resolve_weights
 
         init_from = resolve_weights(args.arch, args.weights)  # downloaded, checked, converted once; then cached
     train(TrainOptions(args.arch, args.recipe, run_dir=args.run_dir, resume=args.resume, sets=args.set,

@@ -6,6 +6,6 @@ listing  what ships: networks (reference, input, parameters, presets) and recipe
 create   `create_model` (keras.applications' arguments, timm's features_only) and `preprocess_input`
 models   the constructors by keras.applications' names (InceptionV3, Xception, ...)
 load     weights from a .weights.h5/.keras file onto a model, by layer name
-presets  the pretrained weights its publishers give (URL and hash, copied from their source), `resolve_weights`
-cache    the weight cache: download with keras.utils.get_file, check the hash, convert with weights/, keep
+presets  the pretrained weights its publishers give (URL and hash, copied from their source)
+cache    `resolve_weights`: download with keras.utils.get_file, check the hash, convert with weights/, keep
 """

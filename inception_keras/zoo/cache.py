@@ -174,8 +174,11 @@ def convert(importer: str, source: str, arch: str, sets: tuple, target: str) -> 
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def resolve(network: str, weights: str) -> str:
-    """presets.resolve_weights: the cached converted `.weights.h5` of `network` holding `weights`."""
+def resolve_weights(network: str, weights: str) -> str:
+    """The path of a Keras `.weights.h5` of `network`'s full model (its architecture file with its top, at its
+    default input) holding `weights`: "imagenet", a preset's name, a local upstream file or an http(s) URL.
+    Downloaded once, checked against the publisher's hash, converted with weights/, cached; a second call reads
+    the cache only. ConfigError (exit 2) names what went wrong and what to do."""
     arch = _arch_file(network)
     name = os.path.basename(arch)[: -len(".yaml")]
     preset = find_preset(network, weights)
@@ -206,12 +209,12 @@ def resolve(network: str, weights: str) -> str:
 
 
 def build_with_weights(network: str, weights: str, sets=None):
-    """`network` built from its architecture file (with `sets`) holding `weights` (resolve_weights' file):
+    """`network` built from its architecture file (with `sets`) holding `weights` (resolve_weights's file):
     the builder's Models (train: aux heads included; inference)."""
     from inception_keras.lang.parse import load_arch
     from inception_keras.nn.builder import build_models
 
-    path = resolve(network, weights)
+    path = resolve_weights(network, weights)
     models = build_models(load_arch(_arch_file(network), sets=list(sets or []) or None))
     try:
         models.train.load_weights(path)
@@ -226,7 +229,7 @@ def model_file(network: str, weights: str) -> str:
     cached beside the converted weights."""
     from inception_keras.weights.imported import write_model
 
-    target = resolve(network, weights)[: -len(".weights.h5")] + ".keras"
+    target = resolve_weights(network, weights)[: -len(".weights.h5")] + ".keras"
     if not os.path.isfile(target):
         models = build_with_weights(network, weights)
         write_model(target, models.inference)

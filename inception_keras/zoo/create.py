@@ -11,7 +11,7 @@ from inception_keras.errors import ConfigError
 from inception_keras.lang import catalog
 from inception_keras.lang.backbone import load_backbone
 from inception_keras.lang.parse import load_arch
-from inception_keras.zoo import presets
+from inception_keras.zoo import cache
 from inception_keras.zoo.load import load_weights
 
 
@@ -25,7 +25,7 @@ def create_model(name, weights=None, include_top: bool = True, input_tensor=None
     `classes` (default: the architecture's) sizes the head; `classifier_activation` goes on its last layer
     (None: logits). `features_only=True`: the outputs of the stages (`out_indices` picks them; default all), a
     dict {stage name: feature map}. `weights`: None, a local `.weights.h5`/`.keras` file (copied by layer
-    name; the head is skipped where its shape differs), or a preset name or URL (`zoo.presets`).
+    name; the head is skipped where its shape differs), or a preset name or URL (`zoo.presets`, fetched by `zoo.cache`).
     """
     path = catalog.resolve(name, catalog.ARCH)
     network = os.path.basename(path)[:-len(catalog.SUFFIX)] if path.endswith(catalog.SUFFIX) else str(name)
@@ -48,7 +48,7 @@ def create_model(name, weights=None, include_top: bool = True, input_tensor=None
     model = build_network(spec, input_shape=shape, input_tensor=input_tensor, pooling=None if head else pooling,
                           classifier_activation=classifier_activation if head else None, features=features)
     if weights is not None:
-        local = weights if os.path.isfile(str(weights)) else presets.resolve_weights(network, str(weights))
+        local = weights if os.path.isfile(str(weights)) else cache.resolve_weights(network, str(weights))
         load_weights(model, path, local)
     return model
 

@@ -140,12 +140,3 @@ def find_preset(network: str, weights: str) -> Preset | None:
         return usable[0]
     return next((p for p in presets if p.name == weights), None)
 
-
-def resolve_weights(network: str, weights: str) -> str:
-    """The path of a Keras `.weights.h5` of `network`'s full model (its architecture file with its top, at its
-    default input) holding `weights`: "imagenet", a preset's name, a local upstream file or an http(s) URL.
-    Downloaded once, checked against the publisher's hash, converted with weights/, cached (zoo.cache); a second
-    call reads the cache only. ConfigError (exit 2) names what went wrong and what to do."""
-    from inception_keras.zoo import cache
-
-    return cache.resolve(network, weights)

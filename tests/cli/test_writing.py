@@ -213,6 +213,7 @@ READS = {
     "track": {"paths", "runs_root"}, "evaluate": {"target", "recipe", "data_dir"}, "compare": {"runs"},
     "bench": {"arch", "recipe", "data_dir"}, "show": {"arch", "recipe", "data_dir"},
     "import-weights": {"state_dict", "arch"}, "predict": {"target", "images", "labels"}, "export": {"target"},
+    "list": set(),
 }
 
 

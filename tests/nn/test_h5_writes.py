@@ -82,6 +82,7 @@ def dead_pid() -> int:
     return p.pid
 
 
+@pytest.mark.e2e  # a child process is started and killed, to leave its temporary file behind
 def test_stale_temporaries_of_dead_processes_are_removed_by_the_next_write(tmp_path):
     old = time.time() - 2 * safeio.STALE_SECONDS
     dead, live = dead_pid(), subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])

@@ -23,7 +23,8 @@ from conftest import ROOT, cli
 
 from inception_keras.errors import ConfigError
 from inception_keras.zoo import cache
-from inception_keras.zoo.presets import PRESETS, Preset, find_preset, presets_for, resolve_weights
+from inception_keras.zoo.cache import resolve_weights
+from inception_keras.zoo.presets import PRESETS, Preset, find_preset, presets_for
 
 V3_PATH = "/tensorflow/keras-applications/inception_v3/inception_v3_weights_tf_dim_ordering_tf_kernels.h5"
 SIZE = 75
@@ -79,7 +80,7 @@ def test_presets_by_file_name_and_mirror(monkeypatch):
 def test_unknown_preset_and_network_say_what_exists():
     with pytest.raises(ConfigError, match="presets: imagenet, imagenet_notop"):
         resolve_weights("inception_v3", "imagenet21k")
-    with pytest.raises(ConfigError, match="no network 'inception_v9'.*inception_v3"):
+    with pytest.raises(ConfigError, match="no architecture file or name 'inception_v9'.*inception_v3"):
         resolve_weights("inception_v9", "imagenet")
     with pytest.raises(ConfigError, match="no architecture file of ours fits"):
         resolve_weights("inception_resnet_v2", "inception_resnet_v2.tf_in1k")
