@@ -202,17 +202,18 @@ def test_an_output_is_a_path_wherever_one_is_taken(tmp_path):
 
 # ----------------------------------------------------------------------------- every writing command declared
 
-PATHLIKE = re.compile(r"FILE|PATH|DIR|RUN|MODEL|IMAGE|WEIGHTS|\.[a-z]+$")
+PATHLIKE = re.compile(r"FILE|PATH|DIR|RUN|MODEL|IMAGE|WEIGHTS|ARCH|RECIPE|\.[a-z]+$")
 # Flags that name a path the command reads, or a run/sweep/search directory that the run protocol writes
 # (docs/runs.md): everything else that names a path must be a declared output.
 READS = {
     "summary": {"arch"}, "config": {"arch", "recipe", "data_dir"},
-    "train": {"arch", "recipe", "run_dir", "resume", "init_from", "data_dir", "runs_root"},
+    "train": {"arch", "recipe", "run_dir", "resume", "init_from", "weights", "data_dir", "runs_root"},
     "sweep": {"arch", "recipe", "sweep_dir", "data_dir", "runs_root"},
     "search": {"space", "arch", "recipe", "search_dir", "data_dir", "runs_root"},
-    "track": {"paths", "runs_root"}, "evaluate": {"target", "recipe", "data_dir"}, "compare": {"runs"},
+    "track": {"paths", "runs_root"}, "evaluate": {"target", "recipe", "data_dir", "weights"}, "compare": {"runs"},
     "bench": {"arch", "recipe", "data_dir"}, "show": {"arch", "recipe", "data_dir"},
-    "import-weights": {"state_dict", "arch"}, "predict": {"target", "images", "labels"}, "export": {"target"},
+    "import-weights": {"state_dict", "arch", "weights"}, "predict": {"target", "images", "labels", "weights"},
+    "export": {"target", "weights"},
     "list": set(),
 }
 
