@@ -210,8 +210,12 @@ def conv(c: S.Conv, x, dtype=None):
     """conv + activation, or conv -> BatchNorm -> activation."""
     act = None if c.activation == "linear" else c.activation
     x, padding = _explicit(c.padding, x, c.name)
-    x = layers.Conv2D(c.filters, c.kernel, strides=c.stride, padding=padding, use_bias=c.use_bias,
-                      activation=None if c.batch_norm else act, kernel_initializer=c.initializer, name=c.name)(x)
+    common = dict(strides=c.stride, padding=padding, use_bias=c.use_bias, activation=None if c.batch_norm else act,
+                  name=c.name)
+    if c.groups > 1 and c.groups == c.filters == x.shape[-1]:  # depthwise: Keras' own layer, fast on CPU
+        x = layers.DepthwiseConv2D(c.kernel, depthwise_initializer=c.initializer, **common)(x)
+    else:
+        x = layers.Conv2D(c.filters, c.kernel, groups=c.groups, kernel_initializer=c.initializer, **common)(x)
     if c.batch_norm:
         x = _bn(c, x, f"{c.name}.bn")
         if act:
@@ -269,7 +273,9 @@ def _chain(items, x):
 @builds(S.Branch)
 def branch(b: S.Branch, x, dtype=None):
     """Parallel branches joined (concat or add), then `then`; with residual, shortcut + scale * that."""
-    outs = [_chain(items, x) for items in b.branches]
+    from inception_keras.nn.blocks_next import channel_slices
+
+    outs = [_chain(items, xi) for items, xi in zip(b.branches, channel_slices(b, x))]
     last = b.activation == "linear" and not b.then and not b.residual
     name = b.name if last else f"{b.name}.join"
     if len(outs) == 1:
@@ -374,3 +380,6 @@ def batch_norm(layer, x, dtype=None):
 @builds(S.LRN)
 def local_response_normalization(layer, x, dtype=None):
     return LocalResponseNormalization(layer.depth_radius, layer.k, layer.tf_alpha, layer.beta, name=layer.name)(x)
+
+
+from inception_keras.nn import blocks_next  # noqa: E402, F401 - registers the MetaNeXt kinds' builders
