@@ -86,15 +86,23 @@ def test_small_and_base_at_150_and_224(variant, tmp_path, capsys):
     check_variant(variant, "safetensors", tmp_path, capsys)
 
 
-def test_a_swapped_band_kernel_is_named():
-    """The 1x11 and 11x1 depthwise kernels have shapes of their own: a state dict with them swapped names both."""
+def test_a_missing_layer_norm_or_layer_scale_is_named():
+    """The head's LayerNorm and the blocks' layer scales are modules of their own kinds (ln, scale): a state dict
+    without one names the layer left without weights, and nothing is assigned."""
     ref = npz("timm_inception_next_atto_150.npz")
     state = next_state(ref)
-    w, h = "stages.0.blocks.0.token_mixer.dwconv_w.weight", "stages.0.blocks.0.token_mixer.dwconv_h.weight"
-    state[w], state[h] = state[h], state[w]
     model = ik.build_model(ik.load_arch(arch("atto"), sets=[("input", [150, 150, 3])]))
+    before = np.array(model.get_layer("head.layer_norm1").weights[0])
+    no_norm = {k: v for k, v in state.items() if not k.startswith("head.norm.")}
     with pytest.raises(ConfigError) as e:
-        S.state_dict_to_keras(state, model, source="sd")
-    got = [str(p) for p in e.value.problems]
-    assert any(w in p and "mis-shaped: (10, 1, 9, 1)" in p for p in got), got
-    assert any(h in p and "mis-shaped: (10, 1, 1, 9)" in p for p in got), got
+        S.state_dict_to_keras(no_norm, model, source="sd")
+    assert [str(p) for p in e.value.problems] == [
+        "sd: head.layer_norm1: missing: the state dict has no ln module of shape 960 for head.layer_norm1 "
+        "(LayerNormalization)"]
+    assert np.array_equal(before, np.array(model.get_layer("head.layer_norm1").weights[0]))
+    no_scale = {k: v for k, v in state.items() if k != "stages.3.blocks.1.gamma"}
+    with pytest.raises(ConfigError) as e:
+        S.state_dict_to_keras(no_scale, model, source="sd")
+    assert [str(p) for p in e.value.problems] == [
+        "sd: s4_2.1.layer_scale1: missing: the state dict has no scale module of shape 320 for s4_2.1.layer_scale1 "
+        "(LayerScale)"]
