@@ -9,8 +9,8 @@ Key order is not trusted (a .safetensors file keeps its keys sorted by name): mo
 order (`features.10` after `features.9`), and each layer with weights, in flow order, takes a free module of its
 kind and shape (PyTorch layout). Among equal candidates it takes the one sharing most of the previous module's
 path (a conv's own `bn`, the next layer of the same branch), then the first in key order; names are compared
-with each other, never with ours. Aux heads are matched apart: modules under a top-level name starting with `aux`
-(`AuxLogits`, `aux1`) go to the model's aux heads in order, or are skipped, and reported, when it has none.
+with each other, never with ours. Aux heads (top-level names starting with `aux`) are matched apart: they go to
+the model's aux heads in order, or are skipped, and reported, when it has none.
 
 Every tensor is accounted for: a module or tensor nothing takes is `unused`, a layer weight no tensor gives is
 `missing`, a tensor of the wrong shape is `mis-shaped`; each is one Problem naming the key (or the layer), all
@@ -155,9 +155,7 @@ def _torch_shape(layer, kind) -> tuple:
 
 
 def _depthwise(layer) -> bool:
-    import keras
-
-    return isinstance(layer, keras.layers.DepthwiseConv2D)
+    return type(layer).__name__ == "DepthwiseConv2D"  # keras.layers.DepthwiseConv2D (no subclass of ours)
 
 
 def _size(t) -> int | None:

@@ -39,5 +39,5 @@ from inception_keras.lang.kinds.metanext import DropPath, LayerNorm, LayerScale
 
 __all__ = ["ACTIVATIONS", "INITIALIZERS", "LAYER_KINDS", "LRN", "MAX_CHANNELS", "Activation", "AdaptiveAvgPool",
            "AvgPool", "BatchNorm", "Branch", "Conv", "ConvSettings", "Dense", "DropPath", "Dropout", "Flatten",
-           "GlobalAvgPool", "Inception", "Layer", "LayerNorm", "LayerScale", "MaxPool", "Pool", "SepConv", "channel_count", "chain_cost", "inherited",
-           "layer_kind"]
+           "GlobalAvgPool", "Inception", "Layer", "LayerNorm", "LayerScale", "MaxPool", "Pool", "SepConv",
+           "channel_count", "chain_cost", "inherited", "layer_kind"]
