@@ -9,6 +9,7 @@ import os
 import pytest
 
 from inception_keras.errors import ConfigError
+from inception_keras.lang.diagram import branch_text
 from inception_keras.lang.parse import load_arch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -64,6 +65,8 @@ def test_cost_rules_of_split_groups_layer_norm_scale_and_drop_path():
     assert rows["head.layer_norm1"].params == 2 * 6 and rows["head.layer_norm1"].nontrainable == 0
     drop = next(x for x in spec.stages[0].layers if x.KIND == "drop_path")
     assert (drop.rate, drop.seed) == (0.2, 3)
+    mix = next(x for x in spec.stages[0].layers if x.KIND == "branch")
+    assert branch_text(mix) == "mix: 10/2/2/2: id | 3x3 | 1x5 | 5x1"  # the picture's label: each slice's channels
 
 
 @pytest.mark.parametrize("old, new, at, expected", [
