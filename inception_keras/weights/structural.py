@@ -15,11 +15,10 @@ the model's aux heads in order, or are skipped, and reported, when it has none.
 Every tensor is accounted for: a module or tensor nothing takes is `unused`, a layer weight no tensor gives is
 `missing`, a tensor of the wrong shape is `mis-shaped`; each is one Problem naming the key (or the layer), all
 raised together as one ConfigError (the CLI exits 2); nothing is assigned unless everything maps.
-`num_batches_tracked` is ignored. The proof is numerical: tests/weights/test_family_timm.py, test_family_xalign.py
-and test_family_next.py compare logits with the references' own. Layouts: conv kernels OIHW -> HWIO (a depthwise
-conv's (C, 1, kh, kw) -> (kh, kw, C, 1)), linear (out, in) -> (in, out); a Dense layer reading a Flatten of a map
-larger than 1x1 gets its input rows permuted from PyTorch's channels-first flatten to the model's order, read off
-the model by running the weightless layers between the map and the Dense layer on flat indices.
+`num_batches_tracked` is ignored. Proven on logits: tests/weights/test_family_{timm,xalign,next}.py. Layouts: conv
+OIHW -> HWIO (depthwise (C, 1, kh, kw) -> (kh, kw, C, 1)), linear (out, in) -> (in, out); a Dense layer reading a
+Flatten of a map larger than 1x1 gets its rows permuted from PyTorch's channels-first flatten to the model's order,
+read off the model by running the weightless layers between the map and the Dense layer on flat indices.
 """
 from __future__ import annotations
 
