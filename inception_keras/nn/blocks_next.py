@@ -1,6 +1,6 @@
-"""Keras layers and builders of the MetaNeXt kinds (InceptionNeXt): a slice of the channels (a `branch` with
-`split`), layer scale, stochastic depth and layer normalization. Registered with `blocks.builds`; imported at
-the end of nn/blocks.py, so whatever imports blocks has them."""
+"""Keras layers and builders of the MetaNeXt kinds (InceptionNeXt): layer scale, stochastic depth and layer
+normalization (a `branch` with `split` is nn/blocks.py's). Registered with `blocks.builds`; imported where blocks
+is (nn/builder.py, runs/loader.py), so a model builds and a model.keras file loads with them."""
 from __future__ import annotations
 
 import keras
@@ -8,33 +8,6 @@ from keras import layers, ops
 
 from inception_keras.lang import kinds as S
 from inception_keras.nn.blocks import builds
-
-
-@keras.saving.register_keras_serializable(package="inception_keras")
-class ChannelSlice(layers.Layer):
-    """Channels [start, start + size) of a channels-last map: one branch's slice of a `branch` with `split`
-    (torch.split on dim 1)."""
-
-    def __init__(self, start: int, size: int, **kwargs):
-        super().__init__(**kwargs)
-        self.start, self.size = int(start), int(size)
-
-    def call(self, x):
-        return x[..., self.start:self.start + self.size]
-
-    def compute_output_shape(self, input_shape):
-        return (*input_shape[:-1], self.size)
-
-    def get_config(self):
-        return {**super().get_config(), "start": self.start, "size": self.size}
-
-
-def channel_slices(b: S.Branch, x) -> list:
-    """The input of each branch of `b`: x itself, or with `split` its slice of the channels."""
-    if b.split is None:
-        return [x] * len(b.branches)
-    starts = [sum(b.split[:i]) for i in range(len(b.split))]
-    return [ChannelSlice(s, n, name=f"{b.name}.{i + 1}.slice")(x) for i, (s, n) in enumerate(zip(starts, b.split))]
 
 
 @keras.saving.register_keras_serializable(package="inception_keras")
