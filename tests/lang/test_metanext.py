@@ -97,3 +97,22 @@ def test_inception_next_counts_timms_parameters(variant, params, blocks, bn):
     assert spec.trainable_params == params
     channels = bn[0] + sum(n * c for n, c in zip(blocks, bn)) + sum(bn[:3])
     assert spec.params - spec.trainable_params == 2 * channels
+
+
+@pytest.mark.parametrize("variant", ["atto", "tiny", "small", "base"])
+def test_imagenet_variants_normalize_as_timms_pretrained_cfg(variant):
+    """arch/inception_next_*_imagenet.yaml: timm's network with the mean and std every pretrained tag of it declares
+    (recorded in the fixture by tools/reference/timm_next.py), naming those tags in its comment."""
+    import numpy as np
+
+    path = os.path.join(ROOT, "arch", f"inception_next_{variant}_imagenet.yaml")
+    spec = load_arch(path)
+    fixture = os.path.join(ROOT, "tests", "fixtures", f"timm_inception_next_{variant}_224.npz")
+    with np.load(fixture, allow_pickle=False) as z:
+        mean, std, tags = z["cfg.mean"], z["cfg.std"], [str(t).split()[0] for t in z["cfg.tags"]]
+        params = int(z["params"])
+    assert spec.normalize.per_channel(3) == (tuple(mean.tolist()), tuple(std.tolist()))
+    assert spec.trainable_params == params
+    with open(path, encoding="utf-8") as f:
+        head = f.read().split("extends:")[0]
+    assert tags and all(f"`{t}`" in head for t in tags)

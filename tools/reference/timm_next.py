@@ -10,7 +10,8 @@ a wrong epsilon shows; a MetaNeXt block's layer scale `gamma`: gamma, near 1, so
 and linear weight: kernel, bias: bias), loaded with timm's own `load_state_dict(strict=True)`. Each fixture holds
 seed, state.keys / ndim / shapes / roles / digest, input.key / shape / digest (batch-2 NCHW N(0, 1) float32),
 logits ([2, 1000], eval mode), params (timm's parameter count), act.<module>.* (seeded.compact of the stem's and
-each stage's output, NCHW, for diagnosis) and versions.
+each stage's output, NCHW, for diagnosis), versions, and timm's pretrained configurations: `cfg.mean`, `cfg.std`
+(the input normalization every tag shares) and `cfg.tags` ("TAG HF_HUB_ID CROP_PCT INTERPOLATION INPUT_SIZE").
 """
 from __future__ import annotations
 
@@ -71,6 +72,17 @@ def build(variant: str):
     return model, keys_shapes, role, loaded
 
 
+def pretrained_cfg(name: str) -> dict:
+    """timm's pretrained configurations of `name`: the input normalization every tag shares, and per tag
+    "TAG HF_HUB_ID CROP_PCT INTERPOLATION INPUT_SIZE"."""
+    tags = timm.list_pretrained(f"{name}.*")
+    cfgs = [timm.models.get_pretrained_cfg(t).to_dict() for t in tags]
+    assert all(c["mean"] == cfgs[0]["mean"] and c["std"] == cfgs[0]["std"] for c in cfgs)
+    return {"cfg.mean": np.array(cfgs[0]["mean"]), "cfg.std": np.array(cfgs[0]["std"]),
+            "cfg.tags": np.array([f"{t} {c['hf_hub_id']} {c['crop_pct']} {c['interpolation']} "
+                                  f"{'x'.join(map(str, c['input_size']))}" for t, c in zip(tags, cfgs)])}
+
+
 def reference(model, keys_shapes, role, loaded, size) -> dict:
     out = {"seed": np.int64(SEED), "state.keys": np.array([k for k, _ in keys_shapes]),
            "state.ndim": np.array([len(s) for _, s in keys_shapes], np.int64),
@@ -89,6 +101,7 @@ def reference(model, keys_shapes, role, loaded, size) -> dict:
         out["logits"] = model(torch.from_numpy(x)).numpy()
     for h in hooks:
         h.remove()
+    out.update(pretrained_cfg(model.pretrained_cfg["architecture"]))
     for m in HOOKS:
         out.update(seeded.compact(f"act.{m}", caught[m].numpy()))
     return out
