@@ -114,9 +114,9 @@ endif
 	.venv-mxnet/bin/python -m pip install -q 'mxnet==1.9.1' 'numpy<1.24'
 	@touch $@
 
-# timm's and torchvision's Inception family (tools/reference/timm_family.py): the CPU wheel of torch with the
+# timm's and torchvision's Inception family (tools/reference/timm_family.py, InceptionNeXt: timm_next.py): the CPU wheel of torch with the
 # torchvision built for it and timm (torch_cpu.py imports torchvision where its compiled ops do not load).
-TIMM_PINS ?= torch==2.13.0 torchvision==0.28.0 timm==1.0.29
+TIMM_PINS ?= torch==2.13.0 torchvision==0.28.0 timm==1.0.31
 .venv-timm/.installed:
 	@test -x .venv-timm/bin/python || $(PYTHON) -m venv .venv-timm
 	$(call torch_install,.venv-timm,$(TIMM_PINS) numpy)
@@ -125,6 +125,7 @@ TIMM_PINS ?= torch==2.13.0 torchvision==0.28.0 timm==1.0.29
 .PHONY: golden-timm
 golden-timm: .venv-timm/.installed
 	.venv-timm/bin/python tools/reference/timm_family.py
+	.venv-timm/bin/python tools/reference/timm_next.py
 
 .PHONY: golden-xalign
 golden-xalign: .venv-timm/.installed

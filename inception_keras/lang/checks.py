@@ -242,6 +242,16 @@ def _check_numbers(o: Option, value: Any) -> Checked:
     return tuple(float(v) for v in value), None
 
 
+def _check_pos_ints(o: Option, value: Any) -> Checked:
+    """A non-empty list of whole numbers > 0 (at most `o.maximum` each), as a tuple."""
+    if (not isinstance(value, list) or not value
+            or any(isinstance(v, bool) or not isinstance(v, int) or v <= 0 for v in value)):
+        return INVALID, f"expected {o.expected} ([24, 8, 8, 8]), got {_short(value)}"
+    if o.maximum is not None and any(v > o.maximum for v in value):
+        return INVALID, f"expected integers of at most {o.maximum:,}, got {_short(value)}"
+    return tuple(value), None
+
+
 def _check_list(o: Option, value: Any) -> Checked:
     if not isinstance(value, list):
         return INVALID, f"expected a list, got {describe(value)}"
@@ -267,6 +277,7 @@ CHECKERS: dict[str, Callable[[Option, Any], Checked]] = {
     "mapping": _check_mapping,
     "list": _check_list,
     "numbers": _check_numbers,
+    "pos_ints": _check_pos_ints,
     "padding": _check_padding,
     "size": _check_size,
     "layers": _check_layers,

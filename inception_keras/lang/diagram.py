@@ -81,9 +81,12 @@ def _short(layer: Layer) -> str:
 
 
 def branch_text(layer, named: bool = True) -> str:
-    """A branch block in a line: its branches' layers (nested ones in parentheses), then the residual sum."""
+    """A branch block in a line: its branches' layers (nested ones in parentheses; with `split`, the channels of
+    each branch's slice first), then the residual sum."""
     join = " | " if layer.join == "concat" else " + "
     text = join.join(">".join(_short(la) for la in b) or "id" for b in layer.branches)
+    if getattr(layer, "split", None):  # the channels each branch gets: InceptionNeXt's `24/8/8/8: id | 3x3 | ...`
+        text = f"{'/'.join(map(str, layer.split))}: {text}"
     if layer.then:
         text += ", " + ">".join(_short(la) for la in layer.then)
     if layer.residual:

@@ -50,15 +50,17 @@ def pool_out(n: int, k: int, s: int, padding: str | int, ceil_mode: bool = False
 
 
 def conv_cost(cin: int, h: int, w: int, filters: int, kernel, stride, padding, use_bias: bool,
-              batch_norm: bool, bn_values: int = 4, depthwise: bool = False) -> Cost:
+              batch_norm: bool, bn_values: int = 4, depthwise: bool = False, groups: int = 1) -> Cost:
     """A convolution of `cin` channels on an h x w map; kernel, stride and padding are one value or one per
     axis. With BatchNorm: its `bn_values` per filter (4, or 3 without scale or center); `depthwise`: a
-    depthwise-separable convolution (one kxk filter per input channel, then a 1x1 to `filters`)."""
+    depthwise-separable convolution (one kxk filter per input channel, then a 1x1 to `filters`); `groups`: each
+    filter reads cin / groups channels (PyTorch's grouped and depthwise convolutions)."""
     kh, kw = axis(kernel, 0), axis(kernel, 1)
     oh = out_size(h, kh, axis(stride, 0), axis(padding, 0))
     ow = out_size(w, kw, axis(stride, 1), axis(padding, 1))
-    weights = kh * kw * cin + cin * filters if depthwise else kh * kw * cin * filters
-    macs = oh * ow * (kh * kw * cin + cin * filters) if depthwise else oh * ow * kh * kw * cin * filters
+    per_filter = kh * kw * (cin // groups)
+    weights = kh * kw * cin + cin * filters if depthwise else per_filter * filters
+    macs = oh * ow * (kh * kw * cin + cin * filters) if depthwise else oh * ow * per_filter * filters
     params = weights + (filters if use_bias else 0)
     nontrainable = 0
     if batch_norm:

@@ -34,6 +34,7 @@ TYPES = {
     "mapping": "a mapping",
     "list": "a list",
     "numbers": "a list of numbers",
+    "pos_ints": "a list of integers > 0",
     "padding": "same, valid, an integer >= 0 or [height, width] of integers >= 0",
     "size": "an integer > 0 or [height, width] of integers > 0",
     "layers": "a list of layers",

@@ -1,9 +1,6 @@
-"""Keras building blocks: a conv unit, the Inception block, LRN, pooling.
-
-Each function takes a typed layer from `lang.kinds` and a tensor and returns a
-tensor; layer names come from the spec (`3a.3x3_reduce`), so `model.summary()`
-and checkpoints read like the paper's Table 1.
-"""
+"""Keras building blocks: a conv unit, the Inception block, LRN, pooling. Each function takes a typed layer from
+`lang.kinds` and a tensor and returns a tensor; layer names come from the spec (`3a.3x3_reduce`), so
+`model.summary()` and checkpoints read like the paper's Table 1. (The MetaNeXt kinds' are in blocks_next.py.)"""
 from __future__ import annotations
 
 import keras
@@ -210,8 +207,12 @@ def conv(c: S.Conv, x, dtype=None):
     """conv + activation, or conv -> BatchNorm -> activation."""
     act = None if c.activation == "linear" else c.activation
     x, padding = _explicit(c.padding, x, c.name)
-    x = layers.Conv2D(c.filters, c.kernel, strides=c.stride, padding=padding, use_bias=c.use_bias,
-                      activation=None if c.batch_norm else act, kernel_initializer=c.initializer, name=c.name)(x)
+    common = dict(strides=c.stride, padding=padding, use_bias=c.use_bias, activation=None if c.batch_norm else act,
+                  name=c.name)
+    if c.groups > 1 and c.groups == c.filters == x.shape[-1]:  # depthwise: Keras' own layer, fast on CPU
+        x = layers.DepthwiseConv2D(c.kernel, depthwise_initializer=c.initializer, **common)(x)
+    else:
+        x = layers.Conv2D(c.filters, c.kernel, groups=c.groups, kernel_initializer=c.initializer, **common)(x)
     if c.batch_norm:
         x = _bn(c, x, f"{c.name}.bn")
         if act:
@@ -260,6 +261,28 @@ class ScaledSum(layers.Layer):
         return {**super().get_config(), "scale": self.scale}
 
 
+@keras.saving.register_keras_serializable(package="inception_keras")
+class ChannelSlice(layers.Layer):
+    """Channels [start, start + size) of a map: a branch's slice with `split` (torch.split on dim 1)."""
+
+    def __init__(self, start: int, size: int, **kwargs):
+        super().__init__(**kwargs)
+        self.start, self.size = int(start), int(size)
+
+    def call(self, x):
+        return x[..., self.start:self.start + self.size]
+
+    def get_config(self):
+        return {**super().get_config(), "start": self.start, "size": self.size}
+
+
+def channel_slices(b: S.Branch, x) -> list:
+    """The input of each branch of `b`: x itself, or with `split` its slice of the channels."""
+    if b.split is None:
+        return [x] * len(b.branches)
+    return [ChannelSlice(sum(b.split[:i]), n, name=f"{b.name}.{i + 1}.slice")(x) for i, n in enumerate(b.split)]
+
+
 def _chain(items, x):
     for layer in items:
         x = apply(layer, x)
@@ -269,7 +292,7 @@ def _chain(items, x):
 @builds(S.Branch)
 def branch(b: S.Branch, x, dtype=None):
     """Parallel branches joined (concat or add), then `then`; with residual, shortcut + scale * that."""
-    outs = [_chain(items, x) for items in b.branches]
+    outs = [_chain(items, xi) for items, xi in zip(b.branches, channel_slices(b, x))]
     last = b.activation == "linear" and not b.then and not b.residual
     name = b.name if last else f"{b.name}.join"
     if len(outs) == 1:

@@ -11,7 +11,10 @@ from inception_keras.lang import kinds as S
 from inception_keras.lang.arch import ArchSpec
 from inception_keras.lang.freeze import declared_frozen, is_frozen
 from inception_keras.lang.parse import load_arch
-from inception_keras.nn import blocks
+from inception_keras.nn import (
+    blocks,
+    blocks_next,  # noqa: F401 - registers the MetaNeXt kinds' builders
+)
 
 MAIN_OUTPUT = "logits"
 

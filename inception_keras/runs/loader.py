@@ -70,7 +70,7 @@ def load_model(path: str):
     _regular(path, "model file")
     import keras
 
-    from inception_keras.nn import blocks  # noqa: F401 - registers the project's layers
+    from inception_keras.nn import blocks, blocks_next  # noqa: F401 - registers the project's layers
 
     try:
         return keras.models.load_model(path, compile=False)

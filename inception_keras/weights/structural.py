@@ -2,26 +2,23 @@
 
 The model gives its layers in data-flow order (`flow_order`): a depth-first walk from each output that visits a
 layer's inputs in their order (a concatenation's first branch first) and lists a layer after everything it reads.
-The state dict gives modules, each one of conv (a 4-d `weight`, optional `bias`), bn (`running_mean`,
-`running_var`, `weight`, `bias`) or linear (a 2-d `weight`, optional `bias`), keyed by its prefix. Key order is
-not trusted (a .safetensors file keeps its keys sorted by name, not in declaration order): modules are put in
-natural key order (`features.10` after `features.9`), and each Conv2D, BatchNormalization or Dense layer of the
-model, in flow order, takes a free module of its kind and shape (PyTorch layout). Among equal candidates it takes
-the one sharing most of the previous module's path (a conv's own `bn`, the next layer of the same branch), then
-the first in key order; names are compared with each other, never with ours. Aux heads are matched
-apart: modules under a top-level name starting with `aux` (`AuxLogits`, `aux1`) go to the model's aux heads in
-order, or are skipped, and reported, when the model has none.
+The state dict gives modules, keyed by prefix: conv (a 4-d `weight`, optional `bias`; a depthwise one maps onto
+DepthwiseConv2D), bn (`running_mean`, `running_var`, `weight`, `bias`), linear (a 2-d `weight`, optional `bias`),
+ln (LayerNorm: a 1-d `weight`, optional `bias`) or scale (a layer scale: a 1-d `gamma` alone, timm's MetaNeXt).
+Key order is not trusted (a .safetensors file keeps its keys sorted by name): modules are put in natural key
+order (`features.10` after `features.9`), and each layer with weights, in flow order, takes a free module of its
+kind and shape (PyTorch layout). Among equal candidates it takes the one sharing most of the previous module's
+path (a conv's own `bn`, the next layer of the same branch), then the first in key order; names are compared
+with each other, never with ours. Aux heads (top-level names starting with `aux`) are matched apart: they go to
+the model's aux heads in order, or are skipped, and reported, when it has none.
 
 Every tensor is accounted for: a module or tensor nothing takes is `unused`, a layer weight no tensor gives is
 `missing`, a tensor of the wrong shape is `mis-shaped`; each is one Problem naming the key (or the layer), all
 raised together as one ConfigError (the CLI exits 2); nothing is assigned unless everything maps.
-`num_batches_tracked` is ignored. The proof is numerical: tests/weights/test_family_timm.py compares logits with the
-references' own (timm's inception_v4, torchvision's googlenet and inception_v3).
-
-Layouts: conv kernels OIHW -> HWIO (a depthwise conv's (C, 1, kh, kw) -> (kh, kw, C, 1)), linear (out, in) ->
-(in, out); a Dense layer reading a Flatten of a map larger than 1x1 gets its input rows permuted from PyTorch's
-channels-first flatten to the model's order, which is read off the model by running the weightless layers between
-the map and the Dense layer on flat indices.
+`num_batches_tracked` is ignored. Proven on logits: tests/weights/test_family_{timm,xalign,next}.py. Layouts: conv
+OIHW -> HWIO (depthwise (C, 1, kh, kw) -> (kh, kw, C, 1)), linear (out, in) -> (in, out); a Dense layer reading a
+Flatten of a map larger than 1x1 gets its rows permuted from PyTorch's channels-first flatten to the model's order,
+read off the model by running the weightless layers between the map and the Dense layer on flat indices.
 """
 from __future__ import annotations
 
@@ -64,6 +61,10 @@ def torch_modules(state: dict) -> list:
             kind, main = "conv", keys["weight"]
         elif "weight" in keys and np.ndim(state[keys["weight"]]) == 2:
             kind, main = "linear", keys["weight"]
+        elif "weight" in keys and np.ndim(state[keys["weight"]]) == 1 and set(keys) <= {"weight", "bias"}:
+            kind, main = "ln", keys["weight"]
+        elif set(keys) == {"gamma"} and np.ndim(state[keys["gamma"]]) == 1:
+            kind, main = "scale", keys["gamma"]
         else:
             kind, main = "other", next(iter(keys.values()))
         out.append(TorchModule(prefix, kind, keys, tuple(int(d) for d in np.shape(state[main]))))
@@ -122,8 +123,12 @@ def flow_order(model) -> list:
 def _kind(layer) -> str:
     import keras
 
-    if isinstance(layer, keras.layers.BatchNormalization):
-        return "bn"
+    from inception_keras.nn.blocks_next import LayerScale
+
+    for cls, kind in ((keras.layers.BatchNormalization, "bn"), (keras.layers.LayerNormalization, "ln"),
+                      (LayerScale, "scale")):
+        if isinstance(layer, cls):
+            return kind
     if isinstance(layer, keras.layers.DepthwiseConv2D) or (
             isinstance(layer, keras.layers.Conv2D) and not isinstance(layer, keras.layers.SeparableConv2D)):
         return "conv"
@@ -136,6 +141,8 @@ def _torch_shape(layer, kind) -> tuple:
     var = {v.path.rsplit("/", 1)[-1]: v for v in layer.weights}
     if kind == "bn":
         return (int(var["moving_mean"].shape[0]),)
+    if kind in ("ln", "scale"):
+        return (int(var["gamma"].shape[0]),)
     k = tuple(int(d) for d in var["kernel"].shape) if "kernel" in var else ()
     if kind == "conv" and len(k) == 4 and _depthwise(layer):
         return (k[2] * k[3], 1, k[0], k[1])
@@ -147,9 +154,7 @@ def _torch_shape(layer, kind) -> tuple:
 
 
 def _depthwise(layer) -> bool:
-    import keras
-
-    return isinstance(layer, keras.layers.DepthwiseConv2D)
+    return type(layer).__name__ == "DepthwiseConv2D"  # keras.layers.DepthwiseConv2D (no subclass of ours)
 
 
 def _size(t) -> int | None:
@@ -202,6 +207,8 @@ def _wanted(layer, kind) -> dict:
     var = {v.path.rsplit("/", 1)[-1]: v for v in layer.weights}
     if kind == "bn":
         return {leaf: var[k] for leaf, k in _BN_LEAVES.items() if k in var}
+    if kind in ("ln", "scale"):
+        return {"weight": var["gamma"], "bias": var["beta"]} if kind == "ln" else {"gamma": var["gamma"]}
     return {"weight": var["kernel"], **({"bias": var["bias"]} if "bias" in var else {})}
 
 
@@ -209,7 +216,7 @@ def _convert(array, kind, leaf, perm, depthwise=None) -> np.ndarray:
     """A PyTorch tensor in Keras' layout; `depthwise`: the Keras DepthwiseConv2D kernel's shape (kh, kw, C, m),
     whose PyTorch weight (groups=C) is (C * m, 1, kh, kw)."""
     a = np.asarray(array)
-    if leaf != "weight" or kind == "bn":
+    if leaf != "weight" or kind in ("bn", "ln", "scale"):
         return a
     if depthwise is not None and a.ndim == 4 and a.shape[0] == depthwise[2] * depthwise[3]:
         kh, kw, c, m = depthwise

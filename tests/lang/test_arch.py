@@ -236,11 +236,11 @@ MALFORMED = [
     ("unknown kind", BASE.replace("- conv:", "- cnov:"),
      ["net.yaml:6:7: stages.b1[0].cnov: unknown layer kind 'cnov'; did you mean 'conv'? (kinds: conv, sepconv, "
       "maxpool, avgpool, adaptive_avgpool, global_avgpool, flatten, dropout, activation, dense, batch_norm, lrn, "
-      "inception, branch)"]),
+      "inception, branch, layer_norm, layer_scale, drop_path)"]),
     ("unknown key", BASE.replace("kernel: 3,", "kernal: 3,"),
      ["net.yaml:6:26: stages.b1[0].conv.kernal: unknown key 'kernal' in conv layer; did you mean 'kernel'? (known: "
-      "filters, kernel, stride, padding, activation, use_bias, batch_norm, initializer, bn_epsilon, bn_momentum, "
-      "bn_center, bn_scale, name, trainable)",
+      "filters, kernel, stride, padding, groups, activation, use_bias, batch_norm, initializer, bn_epsilon, "
+      "bn_momentum, bn_center, bn_scale, name, trainable)",
       "net.yaml:6:13: stages.b1[0].conv: conv layer is missing required key 'kernel' (kernel size: N "
       "(square) or [height, width] (`[1, 7]`))"]),
     ("number as string", BASE.replace("3x3_reduce: 4", '3x3_reduce: "4"'),

@@ -101,6 +101,12 @@ def torchvision_state_dict(seed: int, keys_shapes) -> dict:
     return {k: tensor(seed, k, s, torchvision_role(k, s)) for k, s in keys_shapes}
 
 
+def state_dict(seed: int, keys_shapes, roles) -> dict:
+    """{key: array} for [(key, shape), ...] with each key's role given (timm_next.py reads the roles off the
+    model's modules: a BatchNorm's or LayerNorm's weight is a gamma, a layer scale's `gamma` too)."""
+    return {k: tensor(seed, k, s, r) for (k, s), r in zip(keys_shapes, roles)}
+
+
 def load_seeded(model, seed: int):
     """Load the seeded state dict into a PyTorch `model` (strict), switch it to eval mode and check that it holds
     exactly those arrays; returns (model, [(key, shape)], the arrays as loaded). torch is the caller's import."""

@@ -12,6 +12,7 @@ pool    `maxpool`, `avgpool`, `adaptive_avgpool`, `global_avgpool`
 core    `flatten`, `dropout`, `activation`, `dense`
 norm    `batch_norm`, `lrn`
 blocks  `inception`, `branch`
+metanext `layer_norm`, `layer_scale`, `drop_path` (InceptionNeXt)
 
 Importing this package registers every kind, in the order the reference lists them.
 """
@@ -33,9 +34,10 @@ from inception_keras.lang.kinds.pool import AdaptiveAvgPool, AvgPool, GlobalAvgP
 from inception_keras.lang.kinds.core import Activation, Dense, Dropout, Flatten
 from inception_keras.lang.kinds.norm import LRN, BatchNorm
 from inception_keras.lang.kinds.blocks import Branch, Inception, chain_cost
+from inception_keras.lang.kinds.metanext import DropPath, LayerNorm, LayerScale
 # isort: on
 
 __all__ = ["ACTIVATIONS", "INITIALIZERS", "LAYER_KINDS", "LRN", "MAX_CHANNELS", "Activation", "AdaptiveAvgPool",
-           "AvgPool", "BatchNorm", "Branch", "Conv", "ConvSettings", "Dense", "Dropout", "Flatten", "GlobalAvgPool",
-           "Inception", "Layer", "MaxPool", "Pool", "SepConv", "channel_count", "chain_cost", "inherited",
-           "layer_kind"]
+           "AvgPool", "BatchNorm", "Branch", "Conv", "ConvSettings", "Dense", "DropPath", "Dropout", "Flatten",
+           "GlobalAvgPool", "Inception", "Layer", "LayerNorm", "LayerScale", "MaxPool", "Pool", "SepConv",
+           "channel_count", "chain_cost", "inherited", "layer_kind"]

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from inception_keras.lang.geometry import Cost, shape_text
 from inception_keras.lang.kinds.base import (
     ACTIVATIONS,
+    MAX_CHANNELS,
     Layer,
     channel_count,
     layer_kind,
@@ -80,6 +81,10 @@ class Branch(Layer):
     name: str | None = option("name", "block name (`mixed0`): prefixes its layers (`mixed0.2.conv1` is branch "
                                       "2's first conv); auxiliary heads attach to it by name", None, nullable=True)
     branches: tuple = option("branches", "the parallel branches, each a list of layers")
+    split: tuple | None = option("pos_ints", "channels of the input each branch gets, in order (InceptionNeXt's "
+                                             "[identity, 3x3, 1x11, 11x1] slices); their sum is the input's "
+                                             "channels; null: every branch gets all of the input", None,
+                                 nullable=True, maximum=MAX_CHANNELS)
     join: str = option("choice", "how the branches' outputs join: concat (channels) or add (same shapes)",
                        "concat", choices=("concat", "add"))
     then: tuple = option("layers", "layers after the join (Inception-ResNet's linear 1x1 conv)", ())
@@ -91,13 +96,23 @@ class Branch(Layer):
                              choices=ACTIVATIONS)
 
     def problems(self):
+        out = []
         if not self.residual and (self.shortcut or self.scale != 1.0):
-            return [("residual", "shortcut and scale belong to a residual block: add `residual: true`")]
-        return []
+            out.append(("residual", "shortcut and scale belong to a residual block: add `residual: true`"))
+        if self.split is not None and len(self.split) != len(self.branches):
+            out.append(("split", f"{len(self.split)} slices for {len(self.branches)} branches: give one per "
+                                 "branch"))
+        return out
+
+    def inputs(self, shape: tuple) -> list:
+        """The shape each branch gets: all of `shape`, or its slice of the channels with `split`."""
+        if self.split is None or len(shape) != 3:
+            return [shape] * len(self.branches)
+        return [(*shape[:2], c) for c in self.split]
 
     def parts(self, shape: tuple) -> tuple[list, tuple | None, list, tuple | None]:
         """(each branch's output shape and costs, the joined shape, then's costs, the shortcut's shape)."""
-        outs = [chain_cost(b, shape) for b in self.branches]
+        outs = [chain_cost(b, s) for b, s in zip(self.branches, self.inputs(shape))]
         shapes = [o[0] for o in outs]
         joined = None
         if all(len(s) == 3 for s in shapes) and len({s[:2] for s in shapes}) == 1:
@@ -110,6 +125,9 @@ class Branch(Layer):
         return outs, joined, then, short
 
     def shape_problem(self, shape):
+        if self.split is not None and (len(shape) != 3 or sum(self.split) != shape[-1]):
+            return (f"{self.name}: split {list(self.split)} gives the branches {sum(self.split)} channels, but "
+                    f"the block gets {shape_text(shape)}")
         outs, joined, (out, _), short = self.parts(shape)
         for j, (o, _) in enumerate(outs):
             if any(d <= 0 for d in o):

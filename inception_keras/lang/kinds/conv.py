@@ -8,6 +8,7 @@ from inception_keras.lang.geometry import Cost, conv_cost
 from inception_keras.lang.kinds.base import (
     ACTIVATIONS,
     INITIALIZERS,
+    MAX_CHANNELS,
     Layer,
     channel_count,
     inherited,
@@ -52,11 +53,21 @@ class Conv(Layer, ConvSettings):
     kernel: Any = option("size", "kernel size: N (square) or [height, width] (`[1, 7]`)")
     stride: Any = option("size", "stride: N or [height, width]", 1)
     padding: Any = inherited("padding", "padding")
+    groups: int = option("pos_int", "channel groups: each group of filters/groups outputs sees only its "
+                                    "in/groups inputs (PyTorch's `groups`); groups = input channels = filters "
+                                    "is a depthwise convolution (one filter per channel)", 1,
+                         maximum=MAX_CHANNELS)
+
+    def shape_problem(self, shape):
+        if len(shape) == 3 and (shape[2] % self.groups or self.filters % self.groups):
+            return (f"{self.name}: {self.groups} groups must divide the {shape[2]} input channels and the "
+                    f"{self.filters} filters")
+        return None
 
     def cost(self, shape):
         h, w, cin = shape
         return conv_cost(cin, h, w, self.filters, self.kernel, self.stride, self.padding, self.use_bias,
-                         self.batch_norm, self.bn_values)
+                         self.batch_norm, self.bn_values, groups=self.groups)
 
 
 @layer_kind
