@@ -12,10 +12,9 @@ path (a conv's own `bn`, the next layer of the same branch), then the first in k
 with each other, never with ours. Aux heads (top-level names starting with `aux`) are matched apart: they go to
 the model's aux heads in order, or are skipped, and reported, when it has none.
 
-Every tensor is accounted for: a module or tensor nothing takes is `unused`, a layer weight no tensor gives is
-`missing`, a tensor of the wrong shape is `mis-shaped`; each is one Problem naming the key (or the layer), all
-raised together as one ConfigError (the CLI exits 2); nothing is assigned unless everything maps.
-`num_batches_tracked` is ignored. Proven on logits: tests/weights/test_family_{timm,xalign,next}.py. Layouts: conv
+Every tensor is accounted for: one nothing takes is `unused`, a layer weight none gives `missing`, one of the wrong
+shape `mis-shaped`; each is a Problem naming the key (or layer), raised together as one ConfigError (exit 2);
+nothing is assigned unless everything maps. `num_batches_tracked` is ignored. Proven on logits: tests/weights/test_family_{timm,xalign,next}.py. Layouts: conv
 OIHW -> HWIO (depthwise (C, 1, kh, kw) -> (kh, kw, C, 1)), linear (out, in) -> (in, out); a Dense layer reading a
 Flatten of a map larger than 1x1 gets its rows permuted from PyTorch's channels-first flatten to the model's order,
 read off the model by running the weightless layers between the map and the Dense layer on flat indices.
