@@ -13,11 +13,11 @@ with each other, never with ours. Aux heads (top-level names starting with `aux`
 the model's aux heads in order, or are skipped, and reported, when it has none.
 
 Every tensor is accounted for: one nothing takes is `unused`, a layer weight none gives `missing`, one of the wrong
-shape `mis-shaped`; each is a Problem naming the key (or layer), raised together as one ConfigError (exit 2);
-nothing is assigned unless everything maps. `num_batches_tracked` is ignored. Proven on logits: tests/weights/test_family_{timm,xalign,next}.py. Layouts: conv
-OIHW -> HWIO (depthwise (C, 1, kh, kw) -> (kh, kw, C, 1)), linear (out, in) -> (in, out); a Dense layer reading a
-Flatten of a map larger than 1x1 gets its rows permuted from PyTorch's channels-first flatten to the model's order,
-read off the model by running the weightless layers between the map and the Dense layer on flat indices.
+shape `mis-shaped`; each is a Problem naming the key (or layer), raised together as one ConfigError (exit 2); nothing
+is assigned unless everything maps. `num_batches_tracked` is ignored. Layouts: conv OIHW -> HWIO (depthwise (C, 1, kh,
+kw) -> (kh, kw, C, 1)), linear (out, in) -> (in, out); a Dense layer reading a Flatten of a map larger than 1x1 gets
+its rows permuted from PyTorch's channels-first flatten to the model's order, read off the model by running the
+weightless layers between the map and the Dense layer on flat indices.
 """
 from __future__ import annotations
 
