@@ -3,7 +3,7 @@ real process of a checkout under hardening_cases' limits (address space, 60 s): 
 (ru_maxrss), the number of mistakes reported, the longest line printed and whether a traceback was printed.
 For docs/reliability.md's table:
 
-    python tools/template_cases.py --root /work/main --out before.json      # the code before the change
+    python tools/template_cases.py --root OLD_CHECKOUT --out before.json    # the code before the change
     python tools/template_cases.py --root .          --out after.json
     python tools/template_cases.py --table before.json after.json           # the markdown table
 """

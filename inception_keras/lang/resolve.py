@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from inception_keras.lang import catalog
 from inception_keras.lang.arch import ArchSpec
 from inception_keras.lang.compose import load_arch_document
 from inception_keras.lang.freeze import check_freezing
@@ -51,7 +52,7 @@ def resolve(arch: str | Document, recipe: str | Document, sets=(), limit=None, d
     if isinstance(recipe, Document):
         recipe_doc = apply(recipe, recipe_sets) if recipe_sets else recipe
     else:
-        recipe_doc = load(recipe, None, recipe_sets, what="recipe file")
+        recipe_doc = load(catalog.resolve(recipe, catalog.RECIPE), None, recipe_sets, what="recipe file")
     checked = parse_recipe(recipe_doc)
     if checked.initializer:
         arch_sets.insert(0, ("defaults.initializer", checked.initializer))

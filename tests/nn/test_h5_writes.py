@@ -16,7 +16,7 @@ import pytest
 from conftest import ROOT
 from test_weights_checked import BN_TINY, tiny_state
 
-from inception_keras import safeio
+from inception_keras import safeio, writing
 
 LIMIT = 8192  # bytes: far below the tiny network's weights file (about 21 KB)
 
@@ -40,7 +40,7 @@ def test_import_under_a_file_size_limit_is_one_error_and_no_file(tmp_path, out):
                 tmp_path)
     assert p.returncode == 2, (p.returncode, p.stderr[-2000:])  # before: -11 (SIGSEGV) for .weights.h5
     errors = [x for x in p.stderr.splitlines() if x.startswith("error:")]
-    assert errors == [f"error: {out}: cannot write: File too large"], p.stderr[-2000:]
+    assert errors == [f"error: --out {out}: cannot write: File too large"], p.stderr[-2000:]
     assert sorted(os.listdir(tmp_path)) == ["bn.yaml", "s.npz"]
 
 
@@ -106,9 +106,9 @@ def test_stale_temporaries_of_dead_processes_are_removed_by_the_next_write(tmp_p
                 path.write_bytes(b"half a file")
             if "fresh" not in name:
                 os.utime(path, (old, old), follow_symlinks=False)
-        safeio.write_new(str(tmp_path / "out.txt"), "new\n")
+        writing.write_new(str(tmp_path / "out.json"), "{}\n", writing.JSON)  # every output goes through writing
         left = set(os.listdir(tmp_path))
-        assert left == {"out.txt"} | {n for n, removed in planted.items() if not removed}
+        assert left == {"out.json"} | {n for n, removed in planted.items() if not removed}
     finally:
         live.kill()
         live.wait()
@@ -132,4 +132,4 @@ def test_import_onto_a_full_tmpfs_is_one_error_and_no_file(tmp_path):
                        env=env, capture_output=True, text=True, timeout=300)
     assert p.stdout.strip() == "rc=2", (p.stdout, p.stderr[-2000:])  # and the disk empty: no file, no temporary
     errors = [x for x in p.stderr.splitlines() if x.startswith("error:")]
-    assert errors == ["error: disk/m.weights.h5: cannot write: No space left on device"], p.stderr[-2000:]
+    assert errors == ["error: --out disk/m.weights.h5: cannot write: No space left on device"], p.stderr[-2000:]
