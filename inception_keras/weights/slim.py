@@ -42,20 +42,29 @@ def checkpoint_prefix(path: str) -> str:
     file is not a regular file within the size bound."""
     path = os.fspath(path)
     if os.path.isdir(path):
-        indexes = sorted(f[:-len(".index")] for f in os.listdir(path) if f.endswith(".index"))
-        if len(indexes) != 1:
-            raise ConfigError([_problem(path, "", f"a folder with {len(indexes)} checkpoints (*.index); give the "
-                                                  "checkpoint's prefix (model.ckpt)")])
-        path = os.path.join(path, indexes[0])
-    elif path.endswith(".index"):
+        found = sorted(f[:-len(".index")] for f in os.listdir(path) if f.endswith(".index")) or \
+            sorted(f for f in os.listdir(path) if f.endswith(".ckpt"))
+        if len(found) != 1:
+            raise ConfigError([_problem(path, "", f"a folder with {len(found)} checkpoints (*.index, *.ckpt); "
+                                                  "give the checkpoint's prefix (model.ckpt)")])
+        path = os.path.join(path, found[0])
+    if os.path.lexists(path) and not os.path.isdir(path) and not os.path.exists(path + ".index"):
+        _check_files(path, [os.path.basename(path)])  # a V1 checkpoint: one file (Slim's 2016 tarballs)
+        return path
+    if path.endswith(".index"):
         path = path[:-len(".index")]
     folder, base = os.path.split(path)
     folder = folder or "."
     if not os.path.isfile(path + ".index"):
         raise ConfigError([_problem(path, "", "no TensorFlow checkpoint here (no .index file)")])
-    datas = [f for f in os.listdir(folder) if f.startswith(base + ".data-")]
-    total = 0
-    for f in [base + ".index", *datas]:
+    _check_files(path, [base + ".index", *(f for f in os.listdir(folder) if f.startswith(base + ".data-"))])
+    return path
+
+
+def _check_files(path: str, names) -> None:
+    """Each of `names` (beside `path`) a regular file, not a link; together within the weights' size bound."""
+    folder, total = os.path.dirname(path) or ".", 0
+    for f in names:
         full = os.path.join(folder, f)
         if os.path.islink(full) or not os.path.isfile(full):
             raise ConfigError([_problem(full, "", "not a regular file (a link or a special file)")])
@@ -63,7 +72,6 @@ def checkpoint_prefix(path: str) -> str:
     if total > safeio.LIMITS["weights"]:
         raise ConfigError([_problem(path, "", f"{total:,} bytes: larger than the weights' bound "
                                               f"({safeio.LIMITS['weights']:,})")])
-    return path
 
 
 def read_checkpoint(path: str) -> dict:
@@ -210,3 +218,81 @@ def import_slim(checkpoint: str, arch_path: str, out_path: str, input_shape=None
         lines.append(f"ignored {', '.join(ignored)}")
     lines.append(f"wrote {out}" + normalize_note(spec, "Slim's networks take [-1, 1] images: 2 * x - 1"))
     return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- the published tarballs
+
+MAX_MEMBERS = 64  # Slim's tarballs hold one checkpoint file (inception_v1.ckpt) or a V2 checkpoint's few files
+
+
+def extract_checkpoint(tarball: str, dest: str, limit: int | None = None) -> str:
+    """Extract a Slim checkpoint tarball (inception_v3_2016_08_28.tar.gz) into the folder `dest` and return the
+    checkpoint's path (checkpoint_prefix of `dest`). Refused, with one ConfigError naming the member, before
+    anything is written: a path that is absolute or climbs out (`..`), a member that is not a regular file or a
+    folder (a symbolic or hard link, a device), more than MAX_MEMBERS members, or more than `limit` bytes in all
+    (the weights' bound). Files are written whole under a temporary name, never over an existing file."""
+    import tarfile
+
+    limit = safeio.LIMITS["weights"] if limit is None else limit
+    if os.path.islink(tarball) or not os.path.isfile(tarball):
+        raise ConfigError([_problem(tarball, "", "not a regular file")])
+    try:
+        with tarfile.open(tarball, "r:*") as tar:
+            members = _checked_members(tar, tarball, limit)
+            os.makedirs(dest, exist_ok=True)
+            for m in members:
+                _extract_one(tar, m, dest)
+    except (tarfile.TarError, EOFError, OSError) as e:
+        raise ConfigError([_problem(tarball, "", f"cannot extract this tarball: {str(e).splitlines()[0][:200]}")]) \
+            from None
+    return checkpoint_prefix(dest)
+
+
+def _checked_members(tar, tarball: str, limit: int) -> list:
+    """The regular-file members, after checking every member (see extract_checkpoint)."""
+    files, total = [], 0
+    for i, m in enumerate(tar):
+        if i >= MAX_MEMBERS:
+            raise ConfigError([_problem(tarball, "", f"more than {MAX_MEMBERS} members: not a checkpoint tarball")])
+        name = safeio.shown(m.name)[:200]
+        parts = m.name.replace("\\", "/").split("/")
+        if m.name.startswith(("/", "\\")) or ".." in parts or (len(m.name) > 1 and m.name[1] == ":"):
+            raise ConfigError([_problem(tarball, name, "a member outside the extraction folder (absolute or ..)")])
+        if m.isdir():
+            continue
+        if not m.isfile():
+            raise ConfigError([_problem(tarball, name, "a member that is not a regular file (a link or a device)")])
+        total += m.size
+        if total > limit:
+            raise ConfigError([_problem(tarball, name, f"more than {limit:,} bytes uncompressed: refused")])
+        files.append(m)
+    return files
+
+
+def _extract_one(tar, member, dest: str) -> None:
+    """One checked member, streamed to a temporary name in its folder and renamed; never over a file."""
+    target = os.path.join(dest, *[p for p in member.name.replace("\\", "/").split("/") if p not in ("", ".")])
+    folder = os.path.dirname(target)
+    os.makedirs(folder, exist_ok=True)
+    root, real = os.path.realpath(dest), os.path.realpath(folder)
+    if real != root and not real.startswith(root + os.sep):
+        raise ConfigError([_problem(dest, member.name, "a folder on the way is a link: refused")])
+    if os.path.lexists(target):
+        raise ConfigError([_problem(target, "", "already exists: not extracted over it")])
+    tmp = f"{target}.part-{os.getpid()}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    try:
+        with os.fdopen(fd, "wb") as out, tar.extractfile(member) as src:
+            left = member.size
+            while left > 0:
+                chunk = src.read(min(left, 1 << 20))
+                if not chunk:
+                    raise OSError(f"{member.name}: truncated")
+                out.write(chunk)
+                left -= len(chunk)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, target)
+    finally:
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
