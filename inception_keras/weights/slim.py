@@ -187,7 +187,7 @@ def checkpoint_to_keras(variables: dict, model, source: str | None = None) -> tu
     for unit in units[len(scopes):]:
         problems.append(_problem(source, unit[0].name, "missing: the checkpoint has no layer left for this one "
                                                        f"({len(scopes)} layer scopes for {len(units)} layers)"))
-    for scope, leaves in scopes[len(units):]:
+    for _scope, leaves in scopes[len(units):]:
         problems += [_problem(source, n, f"unused: the network has no layer left for it ({len(units)} layers for "
                                          f"{len(scopes)} scopes)") for n in leaves.values()]
     if problems:

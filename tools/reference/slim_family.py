@@ -75,7 +75,8 @@ def run(name: str, size: int, checkpoint_dir: str | None) -> dict:
                 "vars.ndim": np.array([len(v.shape) for v in variables], np.int64),
                 "vars.shapes": np.array([d for v in variables for d in v.shape.as_list()], np.int64),
                 "vars.digest": np.array(seeded.digest_all(held)),
-                "input.key": np.array(key), "input.shape": np.array(shape), "input.digest": np.array(seeded.digest(inp)),
+                "input.key": np.array(key), "input.shape": np.array(shape),
+                "input.digest": np.array(seeded.digest(inp)),
                 "versions": np.array(f"tensorflow {tf.__version__}, tf-slim {importlib.metadata.version('tf-slim')}, "
                                      f"numpy {np.__version__}")})
     trainable = sum(int(np.prod(v.shape.as_list())) for v in variables if "moving_" not in v.op.name)
