@@ -89,6 +89,9 @@ def test_logits_equal_slims(net, size, checkpoints):
     got = model.predict(x, verbose=0)
     ref = fx["logits"]
     assert got.shape == ref.shape == (2, 1001)
+    diff = float(np.abs(got - ref).max())
+    print(f"{net} {size}px: logits {diff:.2g} abs, {diff / float(np.abs(ref).max()):.2g} relative to the largest "
+          f"|logit| {float(np.abs(ref).max()):.3g}")
     np.testing.assert_allclose(got, ref, rtol=0, atol=2e-4 * np.abs(ref).max())
     assert (aux != []) == (net == "inception_v3") and ignored == []
     names, ndim, flat = fx["vars.names"].tolist(), fx["vars.ndim"].tolist(), fx["vars.shapes"].tolist()
