@@ -211,3 +211,24 @@ def test_not_a_tarball_and_a_link_are_refused(tmp_path):
     os.symlink(good, tmp_path / "link.tar.gz")
     with pytest.raises(ConfigError, match="not a regular file"):
         S.extract_checkpoint(str(tmp_path / "link.tar.gz"), str(tmp_path / "cache"))
+
+
+@pytest.mark.golden
+def test_a_slim_tarball_as_weights(tmp_path, monkeypatch):
+    """`weights=` a Slim tarball (as download.tensorflow.org publishes them: a V1 checkpoint inside a .tar.gz):
+    extracted safely by the zoo's cache, converted by `import-weights slim`, and the model gives Slim's logits."""
+    from inception_keras.zoo.cache import build_with_weights
+
+    monkeypatch.setenv("INCEPTION_KERAS_CACHE", str(tmp_path / "cache"))
+    fx = fixture("inception_v1", 224)
+    variables = slim_variables(fx)
+    ckpt = str(tmp_path / "inception_v1.ckpt")
+    tf.raw_ops.Save(filename=ckpt, tensor_names=list(variables), data=list(variables.values()))
+    tarball = str(tmp_path / "inception_v1_2016_08_28.tar.gz")
+    with tarfile.open(tarball, "w:gz") as tar:
+        tar.add(ckpt, arcname="inception_v1.ckpt")
+    model = build_with_weights("inception_v1_slim", tarball).inference
+    x = seeded.inputs(int(fx["seed"]), str(fx["input.key"]), tuple(fx["input.shape"]))
+    np.testing.assert_allclose(model.predict(x, verbose=0), fx["logits"], rtol=0, atol=1e-2)
+    converted = os.listdir(tmp_path / "cache" / "converted" / "inception_v1_slim")
+    assert len(converted) == 1 and converted[0].endswith(".weights.h5")  # the extracted checkpoint is gone
