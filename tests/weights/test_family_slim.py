@@ -25,6 +25,7 @@ import pytest
 from conftest import ROOT, lazy
 
 from inception_keras.errors import ConfigError
+from inception_keras.lang import parse as P
 from inception_keras.weights import slim as S
 
 sys.path.insert(0, os.path.join(ROOT, "tools", "reference"))
@@ -35,7 +36,6 @@ NETS = {"inception_v1": (224, 200), "inception_v2": (224, 160), "inception_v3": 
 CASES = [(net, size) for net, sizes in NETS.items() for size in sizes]
 tf = lazy("tensorflow")
 B = lazy("inception_keras.nn.builder")
-P = lazy("inception_keras.lang.parse")
 
 
 def fixture(net: str, size: int) -> dict:
@@ -154,6 +154,47 @@ def test_slim_order_is_creation_order():
     assert dict(scopes)["Net/Mixed_3b/Branch_1/Conv2d_0a_1x1"] == {
         "beta": "Net/Mixed_3b/Branch_1/Conv2d_0a_1x1/BatchNorm/beta"}
     assert aux == ["Net/AuxLogits/Conv2d_1b_1x1/weights"] and ignored == ["global_step"]
+
+
+# ----------------------------------------------------------------------------- counts, lines (no TensorFlow)
+
+
+def slim_counts(net: str) -> tuple[int, int, int]:
+    """(trainable values of the main network, its moving statistics, AuxLogits values) from Slim's variables."""
+    fx = fixture(net, NETS[net][0])
+    sizes = np.split(fx["vars.shapes"], np.cumsum(fx["vars.ndim"])[:-1])
+    count = {"train": 0, "stats": 0, "aux": 0}
+    for name, shape in zip(fx["vars.names"].tolist(), sizes):
+        count["aux" if "AuxLogits" in name else "stats" if "moving_" in name else "train"] += int(np.prod(shape))
+    return count["train"], count["stats"], count["aux"]
+
+
+@pytest.mark.parametrize("net,trainable", [("inception_v1", 6_618_649), ("inception_v2", 11_179_361),
+                                           ("inception_v3", 23_819_401)])
+def test_summary_counts_slims_parameters(net, trainable):
+    """`summary`'s counts are Slim's variables (recorded by the reference); v2's is DESIGN's 11,179,361."""
+    spec = P.load_arch(os.path.join(ROOT, "arch", f"{net}_slim.yaml"))
+    params, stats, aux = slim_counts(net)
+    assert spec.trainable_params == params == trainable
+    assert spec.params - spec.trainable_params == stats
+    assert (aux > 0) == (net == "inception_v3")
+
+
+def code_lines(name: str) -> int:
+    """Lines of an arch file that are neither blank nor comments, with those of the files it extends."""
+    with open(os.path.join(ROOT, "arch", f"{name}.yaml"), encoding="utf-8") as f:
+        lines = [line.strip() for line in f]
+    parent = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("extends:")), None)
+    own = sum(1 for line in lines if line and not line.startswith("#"))
+    return own + (code_lines(parent[:-len(".yaml")]) if parent else 0)
+
+
+def test_networks_md_states_the_yaml_code_lines():
+    with open(os.path.join(ROOT, "docs", "networks.md"), encoding="utf-8") as f:
+        text = " ".join(f.read().split())
+    v1, v2, v3 = (code_lines(f"inception_v{i}_slim") for i in (1, 2, 3))
+    v3_own = v3 - code_lines("inception_v3")
+    assert f"{v1}, {v2} and {v3_own} (+ inception_v3.yaml's {v3 - v3_own}) code lines" in text
 
 
 # ----------------------------------------------------------------------------- the tarballs (no TensorFlow)
