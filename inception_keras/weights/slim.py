@@ -214,8 +214,9 @@ def import_slim(checkpoint: str, arch_path: str, out_path: str, input_shape=None
     lines = [f"assigned {n} tensors from {checkpoint} onto {spec.name} (TF-Slim's order)"]
     if aux:
         lines.append(f"skipped {len(aux)} AuxLogits tensors: the architecture has no aux head")
-    if ignored:
-        lines.append(f"ignored {', '.join(ignored)}")
+    if ignored:  # global_step; the moving averages of the weights where training kept them
+        more = f" and {len(ignored) - 3} more" if len(ignored) > 3 else ""
+        lines.append(f"ignored {', '.join(ignored[:3])}{more}")
     lines.append(f"wrote {out}" + normalize_note(spec, "Slim's networks take [-1, 1] images: 2 * x - 1"))
     return "\n".join(lines)
 
