@@ -193,6 +193,30 @@ def test_summary_counts_slims_parameters(net, trainable):
     assert (aux > 0) == (net == "inception_v3")
 
 
+SEPCONV = """name: t
+input: [9, 9, 3]
+classes: 3
+stages:
+  body:
+    - sepconv: {filters: 64, kernel: 7, stride: 2, padding: same, depth_multiplier: 8}
+  head:
+    - global_avgpool
+    - dense: {}
+"""
+
+
+def test_depth_multiplier_costs_and_its_error():
+    """Slim's v2 stem: a 7x7 depthwise step with 8 filters per channel (3 -> 24), then a 1x1 to 64 with biases."""
+    spec = P.load_arch("net.yaml", SEPCONV)
+    assert spec.rows[0].shape == (5, 5, 64)
+    assert spec.rows[0].params == 7 * 7 * 3 * 8 + 24 * 64 + 64
+    assert spec.rows[0].macs == 5 * 5 * (7 * 7 * 3 * 8 + 24 * 64)
+    with pytest.raises(ConfigError) as e:
+        P.load_arch("net.yaml", SEPCONV.replace("depth_multiplier: 8", "depth_multiplier: 8, depthwise_bn: true, "
+                                                                       "batch_norm: true"))
+    assert "depthwise_bn takes one filter per channel (depth_multiplier: 1)" in str(e.value)
+
+
 def code_lines(name: str) -> int:
     """Lines of an arch file that are neither blank nor comments, with those of the files it extends."""
     with open(os.path.join(ROOT, "arch", f"{name}.yaml"), encoding="utf-8") as f:
