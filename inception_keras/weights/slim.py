@@ -48,11 +48,11 @@ def checkpoint_prefix(path: str) -> str:
             raise ConfigError([_problem(path, "", f"a folder with {len(found)} checkpoints (*.index, *.ckpt); "
                                                   "give the checkpoint's prefix (model.ckpt)")])
         path = os.path.join(path, found[0])
-    if os.path.lexists(path) and not os.path.isdir(path) and not os.path.exists(path + ".index"):
-        _check_files(path, [os.path.basename(path)])  # a V1 checkpoint: one file (Slim's 2016 tarballs)
-        return path
     if path.endswith(".index"):
         path = path[:-len(".index")]
+    elif os.path.lexists(path) and not os.path.isdir(path) and not os.path.lexists(path + ".index"):
+        _check_files(path, [os.path.basename(path)])  # a V1 checkpoint: one file (Slim's 2016 tarballs)
+        return path
     folder, base = os.path.split(path)
     folder = folder or "."
     if not os.path.isfile(path + ".index"):
@@ -138,7 +138,7 @@ def our_units(model) -> list:
             if not layer.weights:
                 continue
             if isinstance(layer, keras.layers.BatchNormalization) and units and len(units[-1]) == 1 \
-                    and not isinstance(units[-1][0], keras.layers.Dense):
+                    and layer.input is units[-1][0].output:  # the BatchNorm of the layer before it
                 units[-1].append(layer)
             else:
                 units.append([layer])

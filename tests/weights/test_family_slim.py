@@ -310,3 +310,24 @@ def test_a_slim_tarball_as_weights(tmp_path, monkeypatch):
     np.testing.assert_allclose(model.predict(x, verbose=0), fx["logits"], rtol=0, atol=1e-2)
     converted = os.listdir(tmp_path / "cache" / "converted" / "inception_v1_slim")
     assert len(converted) == 1 and converted[0].endswith(".weights.h5")  # the extracted checkpoint is gone
+
+
+def test_checkpoint_paths(tmp_path):
+    """A prefix, its .index, a folder with one checkpoint, a V1 file; a link, an empty folder, nothing: refused."""
+    (tmp_path / "m.ckpt.index").write_bytes(b"i")
+    (tmp_path / "m.ckpt.data-00000-of-00001").write_bytes(b"d")
+    prefix = str(tmp_path / "m.ckpt")
+    assert S.checkpoint_prefix(prefix) == S.checkpoint_prefix(prefix + ".index") == S.checkpoint_prefix(
+        str(tmp_path)) == prefix
+    (tmp_path / "v1").mkdir()
+    (tmp_path / "v1" / "inception_v1.ckpt").write_bytes(b"v1")
+    assert S.checkpoint_prefix(str(tmp_path / "v1")) == str(tmp_path / "v1" / "inception_v1.ckpt")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ConfigError, match="a folder with 0 checkpoints"):
+        S.checkpoint_prefix(str(tmp_path / "empty"))
+    with pytest.raises(ConfigError, match="no TensorFlow checkpoint here"):
+        S.checkpoint_prefix(str(tmp_path / "none.ckpt"))
+    os.symlink(tmp_path / "m.ckpt.data-00000-of-00001", tmp_path / "l.ckpt.data-00000-of-00001")
+    (tmp_path / "l.ckpt.index").write_bytes(b"i")
+    with pytest.raises(ConfigError, match="not a regular file"):
+        S.checkpoint_prefix(str(tmp_path / "l.ckpt"))
