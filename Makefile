@@ -131,12 +131,24 @@ golden-timm: .venv-timm/.installed
 golden-xalign: .venv-timm/.installed
 	.venv-timm/bin/python tools/reference/timm_xalign.py
 
+# TF-Slim's Inceptions (tools/reference/slim_family.py): tf-slim 1.1.0 on TensorFlow and tf-keras of the main
+# venv's TensorFlow version, in graph mode.
+SLIM_PINS ?= tensorflow==2.21.0 tf-keras==2.21.0 tf-slim==1.1.0
+.venv-slim/.installed:
+	@test -x .venv-slim/bin/python || $(PYTHON) -m venv .venv-slim
+	.venv-slim/bin/python -m pip install -q $(SLIM_PINS) numpy
+	@touch $@
+
+.PHONY: golden-slim
+golden-slim: .venv-slim/.installed
+	.venv-slim/bin/python tools/reference/slim_family.py
+
 .venv-torchvision/.installed:
 	@test -x .venv-torchvision/bin/python || $(PYTHON) -m venv .venv-torchvision
 	$(call torch_install,.venv-torchvision,$(TORCHVISION_PINS) numpy)
 	@touch $@
 
-golden: fashion-mnist .venv-mxnet/.installed .venv-torchvision/.installed golden-timm golden-xalign
+golden: fashion-mnist .venv-mxnet/.installed .venv-torchvision/.installed golden-timm golden-xalign golden-slim
 	.venv-mxnet/bin/python tools/reference/mxnet_seed.py --data $(dir $(FMNIST))
 	.venv-mxnet/bin/python tools/reference/mxnet_resize.py --data $(dir $(FMNIST))
 	.venv-torchvision/bin/python tools/reference/torchvision_googlenet.py

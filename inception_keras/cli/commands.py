@@ -175,6 +175,12 @@ def run_import_weights(args: argparse.Namespace) -> None:
         print(import_structural(args.state_dict, args.arch, args.out, input_shape=args.input_shape,
                                 sets=parse_sets(args.set)))
         return
+    if args.source == "slim":
+        from inception_keras.weights.slim import import_slim
+
+        print(import_slim(args.state_dict, args.arch, args.out, input_shape=args.input_shape,
+                          sets=parse_sets(args.set)))
+        return
     if args.source == "keras":
         from inception_keras.weights.keras_apps import import_keras
 

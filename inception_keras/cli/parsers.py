@@ -229,14 +229,17 @@ def bench_flags(p: argparse.ArgumentParser) -> None:
 
 def import_weights_flags(p: argparse.ArgumentParser) -> None:
     """`import-weights`'s flags."""
-    p.add_argument("source", choices=["torchvision", "timm", "keras"], help="whose weights: torchvision."
+    p.add_argument("source", choices=["torchvision", "timm", "keras", "slim"], help="whose weights: torchvision."
                    "models.googlenet's state dict (mapped by name); timm: a timm or torchvision Inception state dict "
                    "(inception_v4, inception_v3; mapped by structure: kinds and shapes in data-flow order); or a "
-                   "keras.applications weight file (InceptionV3, InceptionResNetV2, Xception)")
+                   "keras.applications weight file (InceptionV3, InceptionResNetV2, Xception); slim: a TF-Slim "
+                   "checkpoint (tf_slim.nets inception_v1/v2/v3; mapped by Slim's layer order and shapes)")
     p.add_argument("state_dict", metavar="FILE", nargs="?", help="torchvision, timm: .pth/.pt (needs PyTorch: "
                    "pip install "
                    "'inception-keras[torch]'), .safetensors or .npz (read without PyTorch); keras: the legacy .h5 "
-                   "keras.applications downloads (with or without top) or a Keras 3 .weights.h5; or --weights instead")
+                   "keras.applications downloads (with or without top) or a Keras 3 .weights.h5; slim: the "
+                   "checkpoint's prefix (model.ckpt), its .index or its folder, read with TensorFlow's "
+                   "checkpoint reader; or --weights instead")
     weights_flag(p, "instead of FILE")
     p.add_argument("--arch", required=True, metavar="ARCH.yaml", help="the network to build, e.g. "
                    "arch/googlenet_bn_imagenet.yaml (pretrained weights) or arch/googlenet_bn.yaml")

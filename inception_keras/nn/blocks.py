@@ -233,6 +233,7 @@ def sepconv(c: S.SepConv, x, dtype=None):
         x = layers.Activation(act, name=f"{c.name}.dw.{act}")(x) if act else x
         return conv(S.Conv(**c.conv_settings(), name=c.name, filters=c.filters, kernel=1, padding="valid"), x)
     x = layers.SeparableConv2D(c.filters, c.kernel, strides=c.stride, padding=padding, use_bias=c.use_bias,
+                               depth_multiplier=c.depth_multiplier,
                                activation=None if c.batch_norm else act, depthwise_initializer=c.initializer,
                                pointwise_initializer=c.initializer, name=c.name)(x)
     if c.batch_norm:

@@ -135,6 +135,8 @@ def _importer_for_file(network: str, path: str) -> str:
     presets' importer (torchvision's name mapping for GoogLeNet, else timm's structural one)."""
     if path.endswith(".h5"):
         return "keras"
+    if path.endswith((".tar.gz", ".tgz", ".tar")):  # TF-Slim's published checkpoints
+        return "slim"
     kinds = [p.importer for p in presets_for(network) if p.importer in ("torchvision", "timm")]
     return kinds[0] if kinds else "timm"
 
@@ -161,6 +163,10 @@ def convert(importer: str, source: str, arch: str, sets: tuple, target: str) -> 
             from inception_keras.weights.keras_apps import import_keras
 
             import_keras(source, arch, out, sets=list(sets))
+        elif importer == "slim":  # a tarball: extracted safely beside the conversion, removed with it
+            from inception_keras.weights.slim import extract_checkpoint, import_slim
+
+            import_slim(extract_checkpoint(source, os.path.join(tmp, "checkpoint")), arch, out, sets=list(sets))
         elif importer == "torchvision":
             from inception_keras.weights.torchvision import import_torchvision
 

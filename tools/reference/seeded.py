@@ -193,3 +193,23 @@ def compact(prefix: str, x: np.ndarray, channel_axis: int = 1) -> dict:
     out[f"{prefix}.channel_mean"] = x.astype(np.float64).mean(axis=axes).astype(np.float32)
     out[f"{prefix}.channel_max"] = x.max(axis=axes)
     return out
+
+
+# ----------------------------------------------------------------------------- TF-Slim
+
+_SLIM_ROLES = {"biases": "bias", "beta": "beta", "gamma": "gamma", "moving_mean": "mean",
+               "moving_variance": "var"}
+
+
+def slim_tensor(seed: int, name: str, shape) -> np.ndarray:
+    """The value of Slim variable `name` (`InceptionV2/Mixed_3b/Branch_0/Conv2d_0a_1x1/weights`) of `shape` in
+    TensorFlow's layout: kernels HWIO (`weights`, `pointwise_weights`: fan_in = H*W*I; `depthwise_weights`
+    [kh, kw, cin, m]: fan_in = kh*kw), He-scaled; the other leaves by the roles above."""
+    shape = tuple(int(d) for d in shape)
+    leaf = name.rsplit("/", 1)[-1]
+    if leaf in ("weights", "pointwise_weights", "depthwise_weights"):
+        fan_in = shape[0] * shape[1] if leaf == "depthwise_weights" else int(np.prod(shape[:-1]))
+        return (rng(seed, name).standard_normal(shape) * np.sqrt(2.0 / fan_in)).astype(np.float32)
+    if leaf not in _SLIM_ROLES:
+        raise ValueError(f"no role for the Slim variable {name!r}")
+    return tensor(seed, name, shape, _SLIM_ROLES[leaf])

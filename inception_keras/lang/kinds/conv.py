@@ -85,17 +85,21 @@ class SepConv(Layer, ConvSettings):
     depthwise_bn: bool = option("bool", "BatchNorm and the activation after the depthwise step too (timm's aligned "
                                         "Xception, DeepLab): depthwise kxk, BatchNorm, activation, 1x1, BatchNorm, "
                                         "activation; needs batch_norm", False)
+    depth_multiplier: int = option("pos_int", "depthwise filters per input channel (TF-Slim's Inception v2 stem: 8)", 1)
 
     def problems(self):
         if self.depthwise_bn and not self.batch_norm:
             return [("depthwise_bn", "a BatchNorm between the depthwise and pointwise steps needs batch_norm: true")]
+        if self.depthwise_bn and self.depth_multiplier != 1:
+            return [("depth_multiplier", "depthwise_bn takes one filter per channel (depth_multiplier: 1)")]
         return []
 
     def cost(self, shape):
         h, w, cin = shape
         if not self.depthwise_bn:
-            return conv_cost(cin, h, w, self.filters, self.kernel, self.stride, self.padding, self.use_bias,
-                             self.batch_norm, self.bn_values, depthwise=True)
+            # the depthwise step's cin * m maps feed the 1x1: Keras' SeparableConv2D with depth_multiplier m
+            return conv_cost(cin * self.depth_multiplier, h, w, self.filters, self.kernel, self.stride,
+                             self.padding, self.use_bias, self.batch_norm, self.bn_values, depthwise=True)
         dw = conv_cost(1, h, w, 1, self.kernel, self.stride, self.padding, self.use_bias, True, self.bn_values)
         oh, ow, _ = dw.shape
         pw = conv_cost(cin, oh, ow, self.filters, 1, 1, 0, self.use_bias, True, self.bn_values)
