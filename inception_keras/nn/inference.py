@@ -8,8 +8,8 @@ A BatchNormalization is folded when its one input is the output of a Conv2D, Dep
 SeparableConv2D or Dense layer with no activation, called once, whose output nothing else reads, and when it
 normalises the last axis. Then, with s = gamma / sqrt(var + epsilon) (gamma = 1 for `scale: false`, beta = 0
 for `center: false`), the layer's kernel becomes kernel * s on its output channels and its bias
-(bias - mean) * s + beta; the BatchNorm becomes a FoldedBatchNorm, which returns its input. A BatchNorm after a concatenation, an add or a
-pool stays as it is.
+(bias - mean) * s + beta; the BatchNorm becomes a FoldedBatchNorm, which returns its input. A BatchNorm after
+a concatenation, an add or a pool stays as it is.
 """
 from __future__ import annotations
 
