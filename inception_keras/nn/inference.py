@@ -98,11 +98,10 @@ def fold_batchnorm(model) -> keras.Model:
     folded = keras.models.clone_model(model, clone_function=rebuild)
     bn_of = {v: k for k, v in pairs.items()}
     for layer in model.layers:
-        new = folded.get_layer(layer.name)
         if layer.name in bn_of:
-            new.set_weights(_folded_weights(layer, model.get_layer(bn_of[layer.name])))
+            folded.get_layer(layer.name).set_weights(_folded_weights(layer, model.get_layer(bn_of[layer.name])))
         elif layer.name not in pairs and layer.weights:
-            new.set_weights(layer.get_weights())
+            folded.get_layer(layer.name).set_weights(layer.get_weights())
     return folded
 
 
