@@ -122,6 +122,12 @@ TIMM_PINS ?= torch==2.13.0 torchvision==0.28.0 timm==1.0.31
 	$(call torch_install,.venv-timm,$(TIMM_PINS) numpy)
 	@touch $@
 
+# The family speed table (docs/performance.md): InceptionV3, InceptionResNetV2, Xception, ours against
+# keras.applications (and timm where .venv-timm is), training and the inference forms, one sitting.
+.PHONY: bench-family
+bench-family: install
+	$(BIN)/python tools/bench_family.py $(ARGS)
+
 .PHONY: golden-timm
 golden-timm: .venv-timm/.installed
 	.venv-timm/bin/python tools/reference/timm_family.py

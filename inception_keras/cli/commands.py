@@ -138,7 +138,7 @@ def run_evaluate(args: argparse.Namespace) -> None:
     from inception_keras.serve.evaluate import evaluate, render
 
     print(render(evaluate(_target(args), recipe_path=args.recipe, data_dir=args.data_dir, limit=args.limit,
-                          batch=args.batch)))
+                          batch=args.batch, precision=args.precision)))
 
 
 def run_compare(args: argparse.Namespace) -> int:
@@ -213,14 +213,15 @@ def run_predict(args: argparse.Namespace) -> None:
     prepare_tensorflow()
     from inception_keras.serve.predict import predict, render
 
-    print(render(predict(_target(args), args.images, top=args.top, labels=args.labels, resize=args.resize)))
+    print(render(predict(_target(args), args.images, top=args.top, labels=args.labels, resize=args.resize,
+                         precision=args.precision)))
 
 
 def run_export(args: argparse.Namespace) -> None:
     prepare_tensorflow()
     from inception_keras.serve.export import export
 
-    print(export(_target(args), args.format, args.out, check=not args.no_check))
+    print(export(_target(args), args.format, args.out, check=not args.no_check, precision=args.precision))
 
 
 def run_config(args: argparse.Namespace) -> int:

@@ -192,6 +192,7 @@ def evaluate_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--limit", type=positive, metavar="N", help="evaluate N examples only: the first N, or of "
                    "an image folder N from every class in proportion")
     p.add_argument("--batch", type=positive, default=256, help="images per batch")
+    inference_flag(p)
 
 
 def compare_flags(p: argparse.ArgumentParser) -> None:
@@ -253,6 +254,13 @@ def import_weights_flags(p: argparse.ArgumentParser) -> None:
                    "model)")
 
 
+def inference_flag(p: argparse.ArgumentParser) -> None:
+    """--precision: which inference form of the model runs (nn.inference)."""
+    p.add_argument("--precision", choices=["float32", "bfloat16"], default="float32", help="the inference form: "
+                   "BatchNorm folded into the layer before it, in float32 (equal to the trained model to float32 "
+                   "round-off) or in bfloat16 (faster where the CPU/GPU has bfloat16; logits in float32)")
+
+
 def predict_flags(p: argparse.ArgumentParser) -> None:
     """`predict`'s flags."""
     p.add_argument("target", metavar="MODEL_OR_RUN", help="a run directory or a .keras model file (with --weights: "
@@ -263,6 +271,7 @@ def predict_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--labels", metavar="FILE.txt", help="class names, one per line, in class order")
     p.add_argument("--resize", choices=["resize", "crop", "opencv"], help="how images reach the input size "
                    "(the recipe's dataset.resize: default the run's, else resize; crop: centre square first)")
+    inference_flag(p)
 
 
 def export_flags(p: argparse.ArgumentParser) -> None:
@@ -275,6 +284,7 @@ def export_flags(p: argparse.ArgumentParser) -> None:
                    "pip install 'inception-keras[onnx]')")
     p.add_argument("--out", required=True, metavar="PATH", help="where the artifact goes")
     p.add_argument("--no-check", action="store_true", help="skip loading the artifact back")
+    inference_flag(p)
 
 
 def show_flags(p: argparse.ArgumentParser) -> None:

@@ -177,12 +177,16 @@ def _remove(out: str) -> None:
         os.remove(out)
 
 
-def export(target: str, fmt: str, out, check: bool = True) -> str:
+def export(target: str, fmt: str, out, check: bool = True, precision: str = "float32") -> str:
     """Export a run's (or .keras file's) inference model, in float32 (a mixed-precision model rebuilt with its
     weights), to `out` (a path or a writing.Output); load it back and compare with that float32 model. A check
-    that fails removes what was written. Returns a report."""
+    that fails removes what was written. `precision`: the inference form exported (nn.inference: BatchNorm
+    folded; float32, or bfloat16 with float32 logits). Returns a report."""
+    from inception_keras.nn.inference import inference_model
+
     model, _, where = load_inference(target)
     model, mixed = float32_model(model)
+    model = inference_model(model, precision)
     export_model(model, fmt, out)
     out = writing.path_of(out)
     size = (sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(out) for f in fs)
@@ -190,7 +194,9 @@ def export(target: str, fmt: str, out, check: bool = True) -> str:
     shape = "x".join(str(d) for d in model.input_shape[1:])
     lines = [f"wrote {out} ({fmt}, {size:,} bytes) from {where}: float32 [N, {shape.replace('x', ', ')}] "
              f"images in [0, 1] -> {model.output_shape[-1]} logits"]
-    if mixed:
+    if precision != "float32":
+        lines.append(f"exported in {precision} (BatchNorm folded; layers compute in {precision}, logits float32)")
+    elif mixed:
         lines.append(f"the model was trained in {mixed}: exported in float32 (the same weights; its layers compute "
                      "in float32)")
     if check:

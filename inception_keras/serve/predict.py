@@ -110,8 +110,12 @@ def load_image(path: str, input_shape: tuple, resize: str = "resize", crop_fract
 
 
 def predict(target: str, images: list[str], top: int = 5, labels: str | None = None,
-            resize: str | None = None) -> dict:
+            resize: str | None = None, precision: str = "float32") -> dict:
+    """`precision`: the inference form that classifies (nn.inference: BatchNorm folded; float32 or bfloat16)."""
+    from inception_keras.nn.inference import inference_model
+
     model, recipe, where = load_inference(target)
+    model = inference_model(model, precision)
     input_shape = tuple(int(d) for d in model.input_shape[1:])
     classes = int(model.output_shape[-1])
     names, names_from = class_names(recipe, classes, labels)
