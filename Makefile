@@ -10,7 +10,7 @@ ARGS   ?=
 ARCH   ?= arch/googlenet.yaml
 RECIPE ?= train/fashion_mnist.yaml
 
-.PHONY: install test test-fast test-e2e test-golden train quick fashion-mnist docker-check bench bench-table clean-venv
+.PHONY: install test test-fast test-e2e test-golden test-golden-full train quick fashion-mnist docker-check bench bench-table clean-venv
 
 install: $(STAMP)
 
@@ -72,6 +72,10 @@ test-e2e: install fashion-mnist
 
 test-golden: install
 	$(BIN)/python -m pytest -q -n auto -m golden tests
+
+# the golden tier with the slow references too (InceptionNeXt-S/B logits, minutes on a CPU)
+test-golden-full: install
+	INCEPTION_KERAS_GOLDEN_FULL=1 $(BIN)/python -m pytest -q -n auto -m golden tests
 
 # make train ARCH=arch/googlenet_bn.yaml RECIPE=train/imagenette.yaml ARGS="--set epochs=2"
 train: install fashion-mnist

@@ -38,6 +38,10 @@ NOT_RUNNABLE = {  # pattern in the command -> why it cannot run here
     r"--data-dir (IMAGES|DIR)\b": "needs an ImageNet image folder",
     r"/usr/share/datasets/fashion-mnist|--sweep-dir /runs/": "the full Fashion-MNIST study or a Kubernetes volume",
     r"search s\.yaml": "the study files of docs/search.md's example (tests/experiments checks these outputs)",
+    r"import-weights timm model\.safetensors --arch arch/inception_next": "timm's published file (a download); "
+    "tests/weights/test_family_next.py imports files written by timm's own code",
+    r"import-weights slim inception_v[13]\.ckpt": "a Slim checkpoint (tens of MB, from a tarball download); "
+    "tests/weights/test_family_slim.py writes checkpoints under Slim's names and imports them",
 }
 
 

@@ -80,6 +80,7 @@ def test_tiny_from_pth_at_150_and_224(tmp_path, capsys):
     check_variant("tiny", "pth", tmp_path, capsys)
 
 
+@pytest.mark.may_skip_in_ci("minutes on CPU: `make test-golden-full` runs them; CI checks their parameter counts")
 @pytest.mark.skipif(not FULL, reason="InceptionNeXt-S/B logits: minutes on CPU; INCEPTION_KERAS_GOLDEN_FULL=1")
 @pytest.mark.parametrize("variant", ["small", "base"])
 def test_small_and_base_at_150_and_224(variant, tmp_path, capsys):

@@ -84,9 +84,15 @@ IMAGENET_FILES = {"inception_v3_imagenet.yaml": ("InceptionV3", 75), "inception_
                   "googlenet_bn_imagenet.yaml": (None, 75)}
 
 
+# timm's ImageNet variants (timm's pretrained normalisation): their weights come through `import-weights timm`, proven
+# on timm's own logits in tests/weights/test_family_next.py and test_family_xalign.py, not through keras.applications
+TIMM_IMAGENET_FILES = {f"inception_next_{v}_imagenet.yaml" for v in ("atto", "tiny", "small", "base")} | {
+    f"xception{d}_imagenet.yaml" for d in (41, 65, 71)}
+
+
 def test_every_imagenet_file_is_listed():
     assert sorted(f for f in os.listdir(os.path.join(ROOT, "arch")) if f.endswith("_imagenet.yaml")) == \
-        sorted(IMAGENET_FILES)
+        sorted(set(IMAGENET_FILES) | TIMM_IMAGENET_FILES)
 
 
 @pytest.mark.e2e

@@ -90,7 +90,7 @@ def test_weights_from_a_file_load_by_layer_name_and_skip_a_new_head(tmp_path):
     for layer in five.layers[1:-1]:
         for a, b in zip(layer.get_weights(), full.get_layer(layer.name).get_weights()):
             np.testing.assert_array_equal(a, b)
-    with pytest.raises(ConfigError, match="unknown preset"):
+    with pytest.raises(ConfigError, match="no preset of googlenet_bn has this name"):
         ik.create_model("googlenet_bn", weights="no-such-preset")
 
 
