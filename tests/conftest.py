@@ -177,7 +177,8 @@ def pytest_runtest_call(item):
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "may_skip_in_ci(reason): a skip that CI=true tolerates (InceptionNeXt-S/B logits, `make test-golden-full`)")
+    config.addinivalue_line("markers", "may_skip_in_ci(reason): a skip that CI=true tolerates "
+                                       "(InceptionNeXt-S/B logits, `make test-golden-full`)")
 
 
 def pytest_sessionfinish(session, exitstatus):
