@@ -33,7 +33,8 @@ pytestmark = pytest.mark.e2e
 
 LINE = re.compile(r"^(?:\$ )?(?:nice -n \d+ )?(?:[A-Z_]+=(?:'[^']*'|\"[^\"]*\"|\S+)\s+)*inception-keras\s")
 NOT_RUNNABLE = {  # pattern in the command -> why it cannot run here
-    r"RUN\.\.\.|MODEL_OR_RUN|STATE_DICT|SEARCH\.yaml \[|\[--arch ARCH\.yaml\]": "a synopsis with placeholders",
+    r"RUN\.\.\.|MODEL_OR_RUN|STATE_DICT|CHECKPOINT --arch|SEARCH\.yaml \[|\[--arch ARCH\.yaml\]": "a synopsis with "
+    "placeholders",
     r"^TF_CONFIG=": "multi-worker training on two hosts",
     r"--data-dir (IMAGES|DIR)\b": "needs an ImageNet image folder",
     r"/usr/share/datasets/fashion-mnist|--sweep-dir /runs/": "the full Fashion-MNIST study or a Kubernetes volume",
