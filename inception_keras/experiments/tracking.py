@@ -101,6 +101,26 @@ def metrics_of(run_dir: str, warn=None) -> list[tuple[str, float, int]]:
     return out
 
 
+@contextlib.contextmanager
+def _store_lock(uri: str):
+    """MLflow's file store checks an experiment's name within one process only: two search workers creating the
+    study's experiment at once could make two of that name, and a run would land in the one nobody reads. For a
+    file store the get-or-create runs under a lock file in the store (a server checks names itself)."""
+    if not (uri.startswith("file:") or "://" not in uri):
+        yield
+        return
+    import fcntl
+
+    store = uri.removeprefix("file://") if uri.startswith("file://") else uri.removeprefix("file:")
+    os.makedirs(store, exist_ok=True)
+    fd = safeio.create_lock(os.path.join(store, ".inception_keras.lock"))
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
 def _experiment(mlflow, client, name: str) -> str:
     """The experiment's id, created when missing (another worker may create it at the same moment)."""
     exp = client.get_experiment_by_name(name)
@@ -126,14 +146,16 @@ def log_run(run_dir: str, runs_root: str = "runs", experiment: str = EXPERIMENT,
     params = params_of(runs.read_config(run_dir) or {})
     uri = tracking_uri(runs_root)
     with mlflow_errors(uri):
-        return _log(mlflow, mlflow.MlflowClient(uri), run_dir, experiment, tags, params, metrics)
+        client = mlflow.MlflowClient(uri)
+        with _store_lock(uri):
+            exp_id = _experiment(mlflow, client, experiment)
+        return _log(client, run_dir, exp_id, tags, params, metrics)
 
 
-def _log(mlflow, client, run_dir: str, experiment: str, tags, params: dict, metrics: list) -> str:
+def _log(client, run_dir: str, exp_id: str, tags, params: dict, metrics: list) -> str:
     from mlflow.entities import Metric, Param, RunTag
 
     where = safeio.shown(os.path.abspath(run_dir))
-    exp_id = _experiment(mlflow, client, experiment)
     quote = '"' if "'" in where else "'"  # MLflow's filter strings take either quote (a path may hold one)
     found = client.search_runs([exp_id], filter_string=f"tags.`{TAG}` = {quote}{where}{quote}", max_results=1)
     if found:
